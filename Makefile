@@ -1,0 +1,33 @@
+# Two entry points on a fresh machine with only python3 (and make):
+#   make demo   the gateway with demo data on the embedded defaults (SQLite, in-process workers)
+#   make test   the whole test suite (SQLite and PostgreSQL)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STANDARDS_FROM ?= ../shared/standards
+
+.PHONY: demo test bench setup standards clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP) standards
+
+standards: $(STAMP)
+	$(BIN)/gateway standards install $(if $(wildcard $(STANDARDS_FROM)),--from $(STANDARDS_FROM),)
+
+demo: setup
+	$(BIN)/gateway demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var/*.sqlite* var/standards

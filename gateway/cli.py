@@ -1,0 +1,28 @@
+"""The `gateway` command line.
+
+Each feature package registers its own subcommands through a `register(group)` function, so
+this file only wires them together.
+"""
+
+from __future__ import annotations
+
+import click
+
+from gateway.channels.cli import register as register_channel_commands
+from gateway.dunning.cli import register as register_dunning_commands
+from gateway.peppol.cli import register as register_peppol_commands
+
+
+@click.group()
+@click.version_option(package_name="gateway")
+def main() -> None:
+    """Peppol and e-invoice gateway."""
+
+
+register_peppol_commands(main)
+register_dunning_commands(main)
+register_channel_commands(main)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
