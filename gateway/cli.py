@@ -11,6 +11,8 @@ import click
 from gateway.channels.cli import register as register_channel_commands
 from gateway.dunning.cli import register as register_dunning_commands
 from gateway.peppol.cli import register as register_peppol_commands
+from gateway.peppol.lookup_cli import register as register_lookup_commands
+from gateway.peppol.render_cli import register as register_render_commands
 
 
 @click.group()
@@ -20,6 +22,8 @@ def main() -> None:
 
 
 register_peppol_commands(main)
+register_render_commands(main)
+register_lookup_commands(main)
 register_dunning_commands(main)
 register_channel_commands(main)
 
