@@ -1,0 +1,16 @@
+"""All tables; importing this module registers them on `Base.metadata`."""
+
+from gateway.store.models.audit import AuditEvent
+from gateway.store.models.claim import Claim, ClaimLine, Payment
+from gateway.store.models.dispatch import Dispatch, DispatchAttempt
+from gateway.store.models.document import Document, DocumentSequence
+from gateway.store.models.inbox import InboundEvent
+from gateway.store.models.job import Job
+from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorConsent, DebtorContact
+from gateway.store.models.request import IdempotencyRecord
+
+__all__ = [
+    "ApiKey", "AuditEvent", "Claim", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
+    "DebtorContact", "Dispatch", "DispatchAttempt", "Document", "DocumentSequence",
+    "IdempotencyRecord", "InboundEvent", "Job", "Payment",
+]
