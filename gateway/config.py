@@ -41,6 +41,26 @@ class Settings(BaseSettings):
     retry_base_seconds: int = 30
     max_attempts: int = 8
 
+    # Peppol discovery (gateway/peppol/discovery.py). SML DNS zone: OpenPeppol production
+    # `participant.sml.prod.tech.peppol.org`, test `participant.sml.test.tech.peppol.org`; the EC zones
+    # `edelivery.tech.ec.europa.eu` / `acc.edelivery.tech.ec.europa.eu` are legacy (channels-and-law.md 6.4).
+    peppol_sml_zone: str = "participant.sml.prod.tech.peppol.org"
+    # Empty: the system resolver. Set (with the port) to point discovery at another DNS server, e.g. the sandbox.
+    peppol_dns_host: str = ""
+    peppol_dns_port: int = 53
+    # One NAPTR query may take this long in total, retries included.
+    peppol_dns_timeout_seconds: float = 5.0
+    # PEM file of the Peppol SMP CA; SignedServiceMetadata not signed under it is refused.
+    peppol_smp_truststore: Path = PROJECT_ROOT / "certs-example" / "generated" / "root-ca.pem"
+    # SMP 1.4.0 allows HTTPS only; the loopback sandbox serves plain HTTP, so tests and the demo turn this off.
+    peppol_smp_require_https: bool = True
+    # requests timeouts towards an SMP: connect, then read.
+    peppol_smp_connect_timeout_seconds: float = 5.0
+    peppol_smp_read_timeout_seconds: float = 10.0
+    # A positive lookup is trusted this long; a final negative one shorter, so a new registration shows up soon.
+    peppol_lookup_cache_seconds: int = 3600
+    peppol_lookup_negative_cache_seconds: int = 600
+
 
 @lru_cache
 def get_settings() -> Settings:
