@@ -1,0 +1,1 @@
+"""Shipped dunning policies (JSON, validated by schemas/dunning-policy.schema.json)."""
