@@ -10,6 +10,7 @@ import click
 
 from gateway.channels.cli import register as register_channel_commands
 from gateway.dunning.cli import register as register_dunning_commands
+from gateway.ops_cli import register as register_ops_commands
 from gateway.peppol.cli import register as register_peppol_commands
 from gateway.peppol.lookup_cli import register as register_lookup_commands
 from gateway.peppol.render_cli import register as register_render_commands
@@ -21,6 +22,7 @@ def main() -> None:
     """Peppol and e-invoice gateway."""
 
 
+register_ops_commands(main)
 register_peppol_commands(main)
 register_render_commands(main)
 register_lookup_commands(main)

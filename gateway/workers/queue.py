@@ -1,0 +1,62 @@
+"""The transactional outbox: jobs are rows, written in the transaction that caused them.
+
+Claiming a job is its own short transaction: PostgreSQL picks a row with
+`FOR UPDATE SKIP LOCKED`, so several worker processes share the table without blocking or
+double-claiming; SQLite serialises writers (BEGIN IMMEDIATE) and runs one worker process at a
+time (a file lock in `gateway.workers.run`). After the claim commits, the handler runs in a
+fresh transaction; only then is the job marked done. A worker that dies leaves its job
+`running`; the sweeper puts jobs whose lease is older than `worker_stale_after_seconds` back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gateway.store.models import Job
+
+
+def enqueue(session: Session, kind: str, payload: dict, *, now: datetime, dedup_key: str | None = None, run_after: datetime | None = None) -> None:
+    """Add a job in the caller's transaction. A dedup key is unique: the same logical job can't be queued twice."""
+    session.add(Job(kind=kind, payload=payload, dedup_key=dedup_key, state="pending", run_after=run_after or now, created_at=now))
+
+
+def claim_next(session: Session, worker_id: str, *, now: datetime, kinds: list[str] | None = None) -> Job | None:
+    """Lease the oldest due pending job to `worker_id`. The caller commits right after."""
+    query = select(Job).where(Job.state == "pending", Job.run_after <= now)
+    if kinds:
+        query = query.where(Job.kind.in_(kinds))
+    query = query.order_by(Job.run_after, Job.id).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job = session.scalar(query)
+    if job is None:
+        return None
+    job.state, job.locked_by, job.locked_at = "running", worker_id, now
+    job.attempts += 1
+    session.flush()
+    return job
+
+
+def complete(session: Session, job_id: uuid.UUID, *, now: datetime) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(state="done", finished_at=now, locked_by=None))
+
+
+def retry_later(session: Session, job_id: uuid.UUID, error: str, *, now: datetime, delay: timedelta) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(state="pending", run_after=now + delay, last_error=error[:2000], locked_by=None))
+
+
+def fail(session: Session, job_id: uuid.UUID, error: str, *, now: datetime) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(state="failed", finished_at=now, last_error=error[:2000], locked_by=None))
+
+
+def requeue_stale(session: Session, *, now: datetime, stale_after: timedelta) -> int:
+    """Put back jobs whose worker died mid-run (its lease is older than `stale_after`)."""
+    result = session.execute(
+        update(Job).where(Job.state == "running", Job.locked_at < now - stale_after).values(state="pending", locked_by=None)
+    )
+    return result.rowcount or 0
+

@@ -1,0 +1,73 @@
+"""Store fixtures: every store/API test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the server at GATEWAY_TEST_POSTGRES_URL (default 127.0.0.1:5432, database
+`test`); each xdist worker gets its own database, migrated once, truncated between tests.
+Under CI=true an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gateway.config import Settings
+from gateway.store.base import Base
+from gateway.store.migrate import upgrade
+from gateway.store.session import Database
+
+POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_database_url(worker_id: str) -> str:
+    name = f"gateway_test_{worker_id}".replace("-", "_")
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            connection.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> str:
+    url = _postgres_database_url(worker_id)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _truncate_postgres(database: Database) -> None:
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path) -> Database:
+    if request.param == "sqlite":
+        path = tmp_path / "gateway.sqlite"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        db = Database(f"sqlite:///{path}")
+    else:
+        db = Database(request.getfixturevalue("postgres_url"))
+        _truncate_postgres(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path) -> Settings:
+    return Settings(database_url=database.url, standards_dir=tmp_path / "no-standards")
