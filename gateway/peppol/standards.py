@@ -174,6 +174,8 @@ def _replace_directory(staging: Path, dest: Path) -> None:
 def check_installed(standards_dir: Path, *, artefacts: Iterable[Artefact] | None = None) -> list[Artefact]:
     """Raise `StandardsMissing` unless every lock artefact is in `standards_dir` with its sha256."""
     selected = list(load_lock() if artefacts is None else artefacts)
+    if not standards_dir.is_dir():
+        raise StandardsMissing(standards_dir, ["the directory does not exist (nothing is installed)"])
     problems: list[str] = []
     for artefact in selected:
         path = standards_dir / artefact.path
