@@ -1,0 +1,1 @@
+"""E-mail channel: sans-IO composition, VERP return paths and bounce parsing."""

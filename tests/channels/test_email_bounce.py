@@ -1,0 +1,142 @@
+"""Bounce parsing against hand-written samples in bounce_samples/ (each with its expected JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.channels.email import bounce
+from gateway.channels.email.bounce import (
+    BounceParseError,
+    FailureKind,
+    MessageKind,
+    Reason,
+    classify,
+    extract_status,
+    parse_bounce,
+)
+from gateway.channels.email.verp import verify_token
+
+SAMPLES = Path(__file__).parent / "bounce_samples"
+SAMPLE_NAMES = sorted(p.stem for p in SAMPLES.glob("*.eml"))
+EXPECTED_KEYS = ("address", "kind", "status", "reason", "action")
+
+
+def test_there_are_at_least_25_samples_each_with_an_expectation():
+    assert len(SAMPLE_NAMES) >= 25
+    for name in SAMPLE_NAMES:
+        assert (SAMPLES / f"{name}.expected.json").is_file(), name
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_sample(name):
+    expected = json.loads((SAMPLES / f"{name}.expected.json").read_text())
+    report = parse_bounce((SAMPLES / f"{name}.eml").read_bytes())
+    got = report.to_json()
+    assert got["is_bounce"] is expected["is_bounce"]
+    assert got["message_kind"] == expected["message_kind"]
+    assert [{k: r[k] for k in EXPECTED_KEYS} for r in got["recipients"]] == expected["recipients"]
+    assert got["original_message_id"] == expected["original_message_id"]
+    assert got["verp_token"] == expected["verp_token"]
+
+
+def test_every_format_and_kind_is_covered():
+    kinds, reasons, formats = set(), set(), set()
+    for name in SAMPLE_NAMES:
+        expected = json.loads((SAMPLES / f"{name}.expected.json").read_text())
+        formats.add(expected["message_kind"])
+        for recipient in expected["recipients"]:
+            kinds.add(recipient["kind"])
+            reasons.add(recipient["reason"])
+    assert formats == {"dsn", "non_standard_bounce", "auto_reply", "not_a_bounce"}
+    assert kinds == {"hard", "soft"}
+    assert {"user_unknown", "host_unknown", "mailbox_full", "policy", "delayed"} <= reasons
+    for marker in ("qmail", "exim", "postfix", "exchange", "gmail", "generic", "afwezig", "absent", "malformed"):
+        assert any(marker in name for name in SAMPLE_NAMES), marker
+
+
+def test_verp_token_of_the_postfix_sample_verifies_with_the_test_secret():
+    report = parse_bounce((SAMPLES / "01_dsn_postfix_user_unknown.eml").read_bytes())
+    assert verify_token(report.verp_token, [b"verp-test-secret-0123456789"]) == "5b0f6c1e-2d4a-4f7b-9c3e-8a1d2e3f4a5b"
+    assert verify_token(report.verp_token, [b"another-secret-0123456789"]) is None
+
+
+# --- errors and size cap -------------------------------------------------------------------
+
+
+def test_empty_input_is_a_parse_error():
+    with pytest.raises(BounceParseError) as info:
+        parse_bounce(b"  \r\n")
+    assert info.value.rule == "bounce.empty"
+
+
+def test_text_instead_of_bytes_is_a_parse_error():
+    with pytest.raises(BounceParseError) as info:
+        parse_bounce("From: x@example.org\n\nhi")  # type: ignore[arg-type]
+    assert info.value.rule == "bounce.type"
+
+
+def test_oversized_input_is_refused_before_parsing(monkeypatch):
+    monkeypatch.setattr(bounce, "MAX_BOUNCE_BYTES", 100)
+    with pytest.raises(BounceParseError) as info:
+        parse_bounce(b"Subject: x\n\n" + b"a" * 100)
+    assert info.value.rule == "bounce.too_large"
+    assert parse_bounce(b"Subject: x\n\n" + b"a" * 10).message_kind is MessageKind.NOT_A_BOUNCE
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\xff\xfe garbage without headers",
+        b"Content-Type: multipart/report; boundary=\"x\"\n\n--x\nContent-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n!!!!\n",
+        b"Content-Type: multipart/mixed; boundary=\"a\"\n\n" + b"--a\nContent-Type: multipart/mixed; boundary=\"a\"\n\n" * 300,
+        b"From: =?utf-8?q?=E2=28broken?= <x@example.org>\nSubject: =?bogus-charset?b?AAAA?=\nContent-Type: text/plain; charset=bogus\n\nhello",
+    ],
+)
+def test_hostile_mime_never_crashes(raw):
+    report = parse_bounce(raw)
+    assert report.is_bounce is False
+    assert report.recipients == ()
+
+
+# --- classification table ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "action", "kind", "reason"),
+    [
+        ("5.1.1", "550 5.1.1 user unknown", "failed", FailureKind.HARD, Reason.USER_UNKNOWN),
+        ("5.1.2", None, "failed", FailureKind.HARD, Reason.HOST_UNKNOWN),
+        ("5.1.6", None, "failed", FailureKind.HARD, Reason.HAS_MOVED),
+        ("5.1.10", "RecipientNotFound", "failed", FailureKind.HARD, Reason.USER_UNKNOWN),
+        ("5.0.0", "550 mailbox does not exist", "failed", FailureKind.HARD, Reason.USER_UNKNOWN),
+        ("5.0.0", "550 requested action not taken", "failed", FailureKind.SOFT, Reason.OTHER),
+        ("5.2.2", "mailbox full", "failed", FailureKind.SOFT, Reason.MAILBOX_FULL),
+        ("4.2.2", None, "failed", FailureKind.SOFT, Reason.MAILBOX_FULL),
+        ("4.1.1", "450 4.1.1 user unknown (verification pending)", "failed", FailureKind.SOFT, Reason.TRANSIENT),
+        ("5.7.1", "blocked using zen.spamhaus.org", "failed", FailureKind.SOFT, Reason.POLICY),
+        ("5.7.1", "recipient does not exist", "failed", FailureKind.HARD, Reason.USER_UNKNOWN),
+        ("5.1.8", "Sender address rejected: Domain not found", "failed", FailureKind.SOFT, Reason.POLICY),
+        ("5.1.1", "user unknown", "delayed", FailureKind.SOFT, Reason.DELAYED),
+        (None, "greylisted, try again later", "failed", FailureKind.SOFT, Reason.TRANSIENT),
+        (None, "Unrouteable address", "failed", FailureKind.HARD, Reason.HOST_UNKNOWN),
+    ],
+)
+def test_classify(status, diagnostic, action, kind, reason):
+    assert classify(status, diagnostic, action) == (kind, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("5.1.0 - Unknown address error 550-'5.1.1 <x@example.org>'", "5.1.1"),
+        ("host mx[10.5.1.1] said: 550 no such user", None),
+        ("Sorry, no mailbox here by that name. (#5.1.1)", "5.1.1"),
+        ("452 4.2.2 over quota.", "4.2.2"),
+        (None, None),
+    ],
+)
+def test_extract_status(text, status):
+    assert extract_status(text) == status
