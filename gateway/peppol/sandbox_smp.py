@@ -219,7 +219,10 @@ class SandboxSmp:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-smp", daemon=True)
+        # A short poll interval makes stop() quick (tests start and stop a sandbox per test).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-smp", daemon=True
+        )
         self._thread.start()
         return self
 

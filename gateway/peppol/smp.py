@@ -84,10 +84,12 @@ CREDIT_NOTE = DocumentType(
     description="UBL 2.1 CreditNote, Peppol BIS Billing 3.0",
 )
 # No Peppol BIS defines a Reminder: the Peppol code list has no active UBL 2.1 Reminder document type
-# (only the Danish OIOUBL `...Reminder-2::Reminder##OIOUBL-2.02::2.0`, UBL 2.0). This id keeps the
-# PFUOI structure with the UBL 2.1 Reminder root and the CustomizationID our Reminder carries. It is
-# provisional: it only matches receivers whose SMP lists exactly this id, which has to be agreed with
-# them (DESIGN.md: reminders go over Peppol only where the receiver's SMP lists the Reminder type).
+# (only the Danish OIOUBL `...Reminder-2::Reminder##OIOUBL-2.02::2.0`, UBL 2.0), and our rendered
+# Reminder (gateway/domain/document.py) carries no CustomizationID for that reason. This id keeps the
+# PFUOI structure with the UBL 2.1 Reminder root and a customization of our own. It is provisional: it
+# only matches receivers whose SMP lists exactly this id, which has to be agreed with them, and the
+# rendered Reminder's CustomizationID must then say the same (DESIGN.md: reminders go over Peppol only
+# where the receiver's SMP lists the Reminder type).
 REMINDER_CUSTOMIZATION_ID = "urn:fdc:gateway.example:reminder:1.0"
 REMINDER = DocumentType(
     key="reminder",
@@ -316,7 +318,7 @@ def parse_service_metadata(signed: etree._Element, participant_id: str, document
             address = endpoint.find("wsa:EndpointReference/wsa:Address", NS)
             if address is None or not (address.text or "").strip():
                 raise SmpAnswerRefused("smp.malformed_xml", "endpoint has no EndpointReference/Address")
-            contact = endpoint.find("smp:TechnicalContactUrl", NS)
+            contact = endpoint.findtext("smp:TechnicalContactUrl", default="", namespaces=NS).strip()
             endpoints.append(
                 Endpoint(
                     url=address.text.strip(),
@@ -324,7 +326,7 @@ def parse_service_metadata(signed: etree._Element, participant_id: str, document
                     certificate=_certificate(endpoint.find("smp:Certificate", NS)),
                     activation=_datetime(endpoint.find("smp:ServiceActivationDate", NS)),
                     expiration=_datetime(endpoint.find("smp:ServiceExpirationDate", NS)),
-                    technical_contact_url=(contact.text or "").strip() or None if contact is not None else None,
+                    technical_contact_url=contact or None,
                 )
             )
         processes.append(Process(identifier=identifier, endpoints=tuple(endpoints)))
@@ -337,8 +339,8 @@ def find_endpoint(metadata: ServiceMetadata, document_type: DocumentType, now: d
     """The endpoint to send `document_type` to, or None and the rule that excluded every candidate.
 
     The process must be the document type's process; the endpoint's transportProfile must be
-    `peppol-transport-as4-v2_0` (the only active profile); and `now` must fall inside the optional
-    ServiceActivationDate / ServiceExpirationDate window.
+    `peppol-transport-as4-v2_0` (the only active profile); `now` must fall inside the optional
+    ServiceActivationDate / ServiceExpirationDate window and the AP certificate's validity.
     """
     processes = [p for p in metadata.processes if p.identifier == document_type.process]
     if not processes:
@@ -346,12 +348,18 @@ def find_endpoint(metadata: ServiceMetadata, document_type: DocumentType, now: d
     endpoints = [e for p in processes for e in p.endpoints if e.transport_profile == TRANSPORT_PROFILE_AS4]
     if not endpoints:
         return None, "smp.transport_profile_not_supported"
+    endpoints = [
+        e
+        for e in endpoints
+        if (e.activation is None or e.activation <= now) and (e.expiration is None or now < e.expiration)
+    ]
+    if not endpoints:
+        return None, "smp.endpoint_not_active"
+    # An AP certificate outside its validity period cannot carry AS4 traffic.
     for endpoint in endpoints:
-        if (endpoint.activation is None or endpoint.activation <= now) and (
-            endpoint.expiration is None or now < endpoint.expiration
-        ):
+        if endpoint.certificate.not_valid_before_utc <= now < endpoint.certificate.not_valid_after_utc:
             return endpoint, "smp.endpoint_found"
-    return None, "smp.endpoint_not_active"
+    return None, "smp.endpoint_certificate_not_valid"
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
