@@ -1,0 +1,661 @@
+"""The dunning engine: claim facts + history + `today` in, one `Decision` out. Pure.
+
+`decide()` answers one question for one claim on one day: send step N, escalate, or wait (and
+why). It never performs I/O; the service layer stores the decision under its `dedup_key` (unique
+constraint on `dunning_step`), renders and dispatches, and later feeds the delivery outcome back
+as a `StepRecord`.
+
+Clocks (docs/channels-and-law.md §5, DESIGN.md §5)
+- A term counts from a *basis*: the send date, the delivery date, or the day after receipt.
+  Delivery is the actual delivery when known, else the legal presumption:
+  * Belgium (Book XIX art. XIX.2 CEL; the same third working day as art. 53bis Ger.W.): a paper
+    or registered letter on the 3rd working day after sending, an electronic message on the next
+    calendar day;
+  * Netherlands (HR 25-11-2016, ECLI:NL:HR:2016:2704): the 2nd day after sending, not counting
+    Sundays, Mondays or public holidays;
+  * a personal visit only counts once it is recorded as delivered.
+- The basis day is day 0: a term of N days ends (last day to pay) on basis + N. For Book XIX
+  ("14 days starting on the 3rd working day") and the WIK ("14 days from the day after receipt")
+  this gives the debtor the full N days after the start day — it errs by at most one day on the
+  debtor's side, never on the creditor's.
+- An undelivered reminder never starts a term and never leads to a next step or an escalation.
+- Holds (dispute, Peppol buyer response UQ / RE, debt mediation, manual) stop the clock: days on
+  hold inside a running term are added to it. A medical declaration only suspends disconnection
+  steps.
+
+Dedup keys are built from ids and ISO dates only (style rule 9):
+``dunning/<claim id>/step/<n>/<eligible date>``, ``dunning/<claim id>/step/<n>/repeat-<k>/<date>``,
+``dunning/<claim id>/escalate/<kind>/<eligible date>``, ``dunning/<claim id>/wait/<reason>/<today>``.
+The eligible date only moves when the facts change, so re-running `decide()` on later days
+yields the same key for the same pending action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from gateway.domain.claim import Channel, ClaimType, DebtorKind
+from gateway.dunning.calendar import (
+    LegalCalendar,
+    book_xix_electronic_start,
+    book_xix_paper_start,
+    calendar_for,
+    wik_presumed_receipt,
+)
+from gateway.dunning.legal import (
+    RULE_BXIX_INTEREST,
+    RULE_B2B_INTEREST,
+    RULE_SET_VERSION,
+    ComputedAmount,
+    b2b_flat_compensation,
+    book_xix_lump_sum,
+    reference_rate_interest,
+    round_cents,
+    wik_collection_costs,
+)
+from gateway.dunning.payment_plan import PlanState
+from gateway.dunning.policy import (
+    ChannelRequirement,
+    DelayBasis,
+    EscalationKind,
+    FeeKind,
+    LegalRegime,
+    PAPER_CHANNELS,
+    Policy,
+    Step,
+    TermBasis,
+)
+from gateway.dunning.rates import RateTable
+from gateway.errors import InvalidInput
+
+ZERO = Decimal("0.00")
+MAX_HOLD_ITERATIONS = 50  # holds are finite; the clock extension converges well before this
+
+
+class Action(StrEnum):
+    SEND_STEP = "send_step"
+    ESCALATE = "escalate"
+    WAIT = "wait"
+
+
+class WaitReason(StrEnum):
+    NOT_YET_DUE = "not_yet_due"
+    WAITING_FOR_DELIVERY = "waiting_for_delivery"
+    ON_HOLD = "on_hold"
+    WAITING_FOR_WEEKLY_BOOKING = "waiting_for_weekly_booking"
+    PAYMENT_PLAN_RUNNING = "payment_plan_running"
+    PAID = "paid"
+    ALREADY_ESCALATED = "already_escalated"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"  # handed to the channel, no outcome yet: the legal presumption applies
+    DELIVERED = "delivered"  # delivered_at is known (AP receipt, eBox, registered proof, visit done)
+    UNDELIVERED = "undelivered"  # failed for good on that channel: starts no term
+    SKIPPED = "skipped"  # an admin skipped a step the policy marks may_skip
+
+
+class HoldKind(StrEnum):
+    DISPUTE = "dispute"
+    BUYER_RESPONSE_UQ = "buyer_response_uq"  # Peppol Invoice Response "under query"
+    BUYER_RESPONSE_RE = "buyer_response_re"  # Peppol Invoice Response "rejected"
+    DEBT_MEDIATION = "debt_mediation"  # Book XIX: request for collective debt settlement / mediation
+    MEDICAL_DECLARATION = "medical_declaration"  # blocks disconnection steps only
+    MANUAL = "manual"
+
+
+class PolicyMismatch(InvalidInput):
+    title = "The policy does not cover this claim"
+
+
+class HistoryRefused(InvalidInput):
+    title = "The dunning history breaks the policy"
+
+
+@dataclass(frozen=True)
+class ClaimFacts:
+    claim_id: str
+    principal: Decimal  # the claim amount; payments are given separately
+    due_date: date
+    claim_type: ClaimType
+    fiscal: bool
+    debtor_kind: DebtorKind
+    escalated_on: date | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One attempt of one step, as the service stored it."""
+
+    step: int
+    sent_at: datetime  # timezone-aware
+    channel: Channel | None  # None for a personal visit
+    status: DeliveryStatus = DeliveryStatus.SENT
+    delivered_at: datetime | None = None
+    registered: bool = False  # registered letter or qualified e-registered delivery
+    proof_reference: str | None = None  # proof of the registered sending / delivery
+    fee: Decimal = ZERO  # fee charged with this step
+    author: str | None = None  # for skips and repeats
+
+
+@dataclass(frozen=True)
+class Payment:
+    paid_on: date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Hold:
+    kind: HoldKind
+    reason: str
+    author: str
+    start: date
+    end: date | None = None  # inclusive; None = until lifted
+
+    def active_on(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class RepeatRequest:
+    """An admin asks to repeat the last step (only where the policy marks it repeatable)."""
+
+    author: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    claim_id: str
+    action: Action
+    dedup_key: str
+    policy: str  # id@version
+    today: date
+    amount_open: Decimal
+    reason: WaitReason | None = None
+    detail: str = ""
+    wait_until: date | None = None  # first day the answer can change by time alone (None: only an event)
+    step: int | None = None
+    step_key: str | None = None
+    template: str | None = None
+    repeat: bool = False
+    channel_requirement: ChannelRequirement | None = None
+    fee: Decimal = ZERO
+    fee_vat_percent: Decimal | None = None
+    fee_rule: str | None = None
+    new_term_days: int | None = None
+    new_term_counts_from: TermBasis | None = None
+    new_due_date: date | None = None  # last day to pay if sent today (presumed delivery for the channel)
+    announced_damages: ComputedAmount | None = None  # Book XIX / WIK: what the letter must announce
+    escalation: EscalationKind | None = None
+    approving_body: str | None = None
+    issued_by: str | None = None
+    handed_to: str | None = None
+    escalation_list: str | None = None
+    lump_sum: ComputedAmount | None = None
+    interest: ComputedAmount | None = None
+    hold: Hold | None = None
+    rule_set_version: str = RULE_SET_VERSION
+    rate_version: str | None = None
+    amounts: tuple[ComputedAmount, ...] = field(default_factory=tuple)
+
+
+# --- clocks ----------------------------------------------------------------------------------------
+
+
+def _is_electronic(channel: Channel | None) -> bool:
+    return channel is not None and channel not in PAPER_CHANNELS
+
+
+def delivery_date(policy: Policy, record: StepRecord, calendar: LegalCalendar) -> date | None:
+    """Actual delivery, else the legal presumption; None while it cannot be known (undelivered,
+    skipped, or a personal visit not yet done)."""
+    if record.status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.SKIPPED):
+        return None
+    if record.delivered_at is not None:
+        return calendar.local_date(record.delivered_at)
+    if record.channel is None:  # a personal visit counts only once recorded as done
+        return None
+    sent_on = calendar.local_date(record.sent_at)
+    if policy.jurisdiction == "NL":
+        # HR 25-11-2016: receipt presumed on the 2nd day after sending (not Sun, Mon, holidays)
+        return sent_on + timedelta(days=1) if _is_electronic(record.channel) else wik_presumed_receipt(sent_on, calendar)
+    if _is_electronic(record.channel):
+        return book_xix_electronic_start(sent_on)  # art. XIX.2 CEL: the day after electronic sending
+    return book_xix_paper_start(sent_on, calendar)  # art. XIX.2 CEL: 3rd working day after paper sending
+
+
+def term_start(policy: Policy, step: Step, record: StepRecord, calendar: LegalCalendar) -> date | None:
+    """Day 0 of the step's term (see module docstring), or None when the term has not started."""
+    if record.status in (DeliveryStatus.UNDELIVERED, DeliveryStatus.SKIPPED):
+        return None  # an undelivered reminder never starts a term
+    basis = step.term.counts_from
+    if basis is TermBasis.SENDING:
+        return calendar.local_date(record.sent_at)
+    delivered = delivery_date(policy, record, calendar)
+    if delivered is None:
+        return None
+    return delivered + timedelta(days=1) if basis is TermBasis.RECEIPT else delivered
+
+
+def term_end_for(policy: Policy, record: StepRecord, calendar: LegalCalendar | None = None) -> date | None:
+    """Last day to pay granted by the reminder in `record` (None if its term has not started)."""
+    calendar = calendar or calendar_for(policy.jurisdiction)
+    step = policy.step(record.step)
+    start = term_start(policy, step, record, calendar)
+    return None if start is None else start + timedelta(days=step.term.days)
+
+
+def presumed_term_end_if_sent(policy: Policy, step: Step, sent_on: date, calendar: LegalCalendar) -> date:
+    """The last day to pay a reminder sent on `sent_on` will state, before any delivery feedback.
+
+    For `any` the paper presumption is used (the later one), so the letter never promises less time
+    than the law gives; a personal visit counts from the day itself.
+    """
+    if step.channel is ChannelRequirement.IN_PERSON:
+        start = sent_on
+    elif step.term.counts_from is TermBasis.SENDING:
+        start = sent_on
+    else:
+        channel = Channel.EMAIL if step.channel is ChannelRequirement.ELECTRONIC else Channel.PAPER
+        probe = StepRecord(step=step.number, sent_at=datetime(sent_on.year, sent_on.month, sent_on.day, 12, tzinfo=calendar.zone), channel=channel)
+        start = delivery_date(policy, probe, calendar)  # type: ignore[assignment]
+        if step.term.counts_from is TermBasis.RECEIPT:
+            start = start + timedelta(days=1)
+    return start + timedelta(days=step.term.days)
+
+
+def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...]) -> date:
+    """Add the days on hold between `anchor` and the (moving) eligible date: holds stop the clock."""
+    clock_holds = [h for h in holds if h.kind is not HoldKind.MEDICAL_DECLARATION]
+    base = eligible
+    for _ in range(MAX_HOLD_ITERATIONS):
+        held: set[date] = set()
+        for hold in clock_holds:
+            first = max(hold.start, anchor)
+            last = min(hold.end or eligible, eligible)
+            day = first
+            while day <= last:
+                held.add(day)
+                day += timedelta(days=1)
+        extended = base + timedelta(days=len(held))
+        if extended == eligible:
+            return eligible
+        eligible = extended
+    return eligible
+
+
+def next_booking_day(deadline: date, weekday: int, calendar: LegalCalendar) -> date:
+    """First weekly booking strictly after `deadline` (moved to the next working day on a holiday)."""
+    day = deadline + timedelta(days=1)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return calendar.next_working_day_on_or_after(day)
+
+
+# --- the engine ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where the claim stands in its ladder."""
+
+    last_step: int  # 0 = nothing sent yet
+    record: StepRecord | None  # the attempt the next action counts from
+    anchor: date  # first day of the running period (for the hold clock)
+    not_before: date | None = None  # a skip decision date
+
+
+def _validate_history(policy: Policy, history: tuple[StepRecord, ...]) -> None:
+    for record in history:
+        if not 1 <= record.step <= len(policy.steps):
+            raise HistoryRefused.single("history", "GEN-STEP-UNKNOWN", f"step {record.step} is not in policy {policy.reference}")
+        if record.sent_at.tzinfo is None:
+            raise HistoryRefused.single("history.sent_at", "GEN-AWARE-DATETIME", "sent_at must be timezone-aware")
+        step = policy.step(record.step)
+        if record.status is DeliveryStatus.SKIPPED and not step.may_skip:
+            raise HistoryRefused.single("history", "GEN-SKIP-NOT-ALLOWED", f"step {record.step} ({step.key}) may not be skipped")
+    effective: dict[int, int] = {}
+    for record in history:
+        if record.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
+            effective[record.step] = effective.get(record.step, 0) + 1
+    for number, count in effective.items():
+        if count > 1 and not policy.step(number).repeatable:
+            raise HistoryRefused.single("history", "GEN-REPEAT-NOT-ALLOWED", f"step {number} was sent {count} times but is not repeatable")
+
+
+def _wait(facts: ClaimFacts, policy: Policy, today: date, open_amount: Decimal, reason: WaitReason, detail: str, **extra) -> Decision:
+    return Decision(
+        claim_id=facts.claim_id,
+        action=Action.WAIT,
+        dedup_key=f"dunning/{facts.claim_id}/wait/{reason.value}/{today.isoformat()}",
+        policy=policy.reference,
+        today=today,
+        amount_open=open_amount,
+        reason=reason,
+        detail=detail,
+        **extra,
+    )
+
+
+def decide(
+    facts: ClaimFacts,
+    policy: Policy,
+    *,
+    today: date,
+    history: tuple[StepRecord, ...] | list[StepRecord] = (),
+    payments: tuple[Payment, ...] | list[Payment] = (),
+    holds: tuple[Hold, ...] | list[Hold] = (),
+    plan_state: PlanState | None = None,
+    repeat: RepeatRequest | None = None,
+    calendar: LegalCalendar | None = None,
+    rates: RateTable | None = None,
+) -> Decision:
+    """The next dunning action for one claim on `today`."""
+    history, payments, holds = tuple(history), tuple(payments), tuple(holds)
+    calendar = calendar or calendar_for(policy.jurisdiction)
+    if facts.claim_type not in policy.claim_types or facts.fiscal != policy.fiscal or facts.debtor_kind not in policy.debtor_kinds:
+        raise PolicyMismatch.single(
+            "policy", "POLICY-MATCH", f"{policy.reference} does not cover {facts.claim_type.value}/fiscal={facts.fiscal}/{facts.debtor_kind.value}"
+        )
+    _validate_history(policy, history)
+
+    paid = sum((p.amount for p in payments if p.paid_on <= today), ZERO)
+    open_amount = facts.principal - paid
+    if open_amount <= 0:
+        return _wait(facts, policy, today, open_amount, WaitReason.PAID, f"paid {paid} of {facts.principal}")
+    if facts.escalated_on is not None:
+        return _wait(facts, policy, today, open_amount, WaitReason.ALREADY_ESCALATED, f"escalated on {facts.escalated_on.isoformat()}")
+    if plan_state is PlanState.RUNNING:
+        return _wait(facts, policy, today, open_amount, WaitReason.PAYMENT_PLAN_RUNNING, "a payment plan is running")
+    # PlanState.DEFAULTED: two missed instalments put the claim back into dunning -> carry on.
+
+    active = [h for h in holds if h.active_on(today) and h.kind is not HoldKind.MEDICAL_DECLARATION]
+    if active:
+        hold = active[0]
+        return _wait(
+            facts, policy, today, open_amount, WaitReason.ON_HOLD,
+            f"{hold.kind.value} by {hold.author}: {hold.reason}",
+            hold=hold, wait_until=None if hold.end is None else hold.end + timedelta(days=1),
+        )
+
+    position = _position(policy, history, facts, calendar)
+    if position.record is not None and position.record.status is DeliveryStatus.UNDELIVERED:
+        channel = position.record.channel.value if position.record.channel else "visit"
+        return _wait(
+            facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY,
+            f"step {position.last_step} undelivered on {channel}: it starts no term; repair the contact or resend on another channel",
+        )
+
+    # Repeat of the last step (water ladder: "stappen ... nogmaals uit te voeren").
+    if repeat is not None:
+        return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat)
+
+    next_number = position.last_step + 1
+    is_escalation = next_number > len(policy.steps)
+    delay = policy.escalation.delay if is_escalation else policy.step(next_number).delay
+
+    # When the next action becomes eligible.
+    if position.last_step == 0:
+        deadline = facts.due_date
+        eligible = facts.due_date + timedelta(days=delay.days)
+    else:
+        record = position.record
+        assert record is not None
+        previous = policy.step(record.step)
+        start = term_start(policy, previous, record, calendar)
+        if start is None:
+            what = "personal visit not yet recorded" if record.channel is None else "delivery not known"
+            return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: {what}")
+        term_end = start + timedelta(days=previous.term.days)
+        deadline = term_end
+        basis_day = {
+            DelayBasis.PREVIOUS_TERM_END: term_end,
+            DelayBasis.PREVIOUS_SENDING: calendar.local_date(record.sent_at),
+            DelayBasis.PREVIOUS_DELIVERY: delivery_date(policy, record, calendar),
+            DelayBasis.PREVIOUS_RECEIPT: delivery_date(policy, record, calendar),
+            DelayBasis.DUE_DATE: facts.due_date,
+        }[delay.counts_from]
+        if basis_day is None:
+            return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: delivery not known")
+        if delay.counts_from is DelayBasis.PREVIOUS_RECEIPT:
+            basis_day += timedelta(days=1)
+        eligible = basis_day + timedelta(days=delay.days)
+        if delay.counts_from is not DelayBasis.PREVIOUS_TERM_END:
+            deadline = eligible - timedelta(days=1)
+    if position.not_before is not None:
+        eligible = max(eligible, position.not_before)
+    eligible = _stop_clock(position.anchor, eligible, holds)
+    if today < eligible:
+        return _wait(
+            facts, policy, today, open_amount, WaitReason.NOT_YET_DUE,
+            f"{'escalation' if is_escalation else f'step {next_number}'} possible from {eligible.isoformat()}",
+            wait_until=eligible,
+        )
+    if policy.weekly_booking_weekday is not None:
+        # Receipts are booked weekly: never remind before the first booking after the deadline.
+        booking = next_booking_day(deadline, policy.weekly_booking_weekday, calendar)
+        if booking > eligible:
+            eligible = booking
+            if today < booking:
+                return _wait(
+                    facts, policy, today, open_amount, WaitReason.WAITING_FOR_WEEKLY_BOOKING,
+                    f"receipts are booked weekly; next booking after {deadline.isoformat()} is {booking.isoformat()}",
+                    wait_until=booking,
+                )
+
+    disconnection = policy.escalation.disconnection_step if is_escalation else policy.step(next_number).disconnection_step
+    if disconnection:
+        medical = [h for h in holds if h.kind is HoldKind.MEDICAL_DECLARATION and h.active_on(today)]
+        if medical:
+            hold = medical[0]
+            return _wait(
+                facts, policy, today, open_amount, WaitReason.ON_HOLD,
+                f"medical declaration by {hold.author} suspends disconnection steps: {hold.reason}",
+                hold=hold, wait_until=None if hold.end is None else hold.end + timedelta(days=1),
+            )
+
+    if is_escalation:
+        return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
+    return _send(facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history, repeat_index=0)
+
+
+def _position(policy: Policy, history: tuple[StepRecord, ...], facts: ClaimFacts, calendar: LegalCalendar) -> _Position:
+    if not history:
+        return _Position(last_step=0, record=None, anchor=facts.due_date)
+    last_step = max(r.step for r in history)
+    attempts = sorted((r for r in history if r.step == last_step), key=lambda r: r.sent_at)
+    latest = attempts[-1]
+    if latest.status is DeliveryStatus.SKIPPED:
+        # Count from the last step actually sent before the skipped one(s), but never before the skip.
+        earlier = [r for r in history if r.step < last_step and r.status is not DeliveryStatus.SKIPPED]
+        if not earlier:
+            raise HistoryRefused.single("history", "GEN-FIRST-STEP-NOT-SKIPPABLE", f"step {last_step} skipped before any step was sent")
+        base = max(earlier, key=lambda r: (r.step, r.sent_at))
+        return _Position(
+            last_step=last_step, record=base, anchor=calendar.local_date(base.sent_at), not_before=calendar.local_date(latest.sent_at)
+        )
+    return _Position(last_step=last_step, record=latest, anchor=calendar.local_date(latest.sent_at))
+
+
+def _send(
+    facts: ClaimFacts,
+    policy: Policy,
+    step: Step,
+    today: date,
+    eligible: date,
+    open_amount: Decimal,
+    calendar: LegalCalendar,
+    history: tuple[StepRecord, ...],
+    *,
+    repeat_index: int,
+) -> Decision:
+    fee, fee_rule = step.fee, None
+    amounts: list[ComputedAmount] = []
+    announced = None
+    if policy.legal_regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
+        # Stb. 2012, 141: collection costs together never exceed the WIK scale of the principal.
+        scale = wik_collection_costs(open_amount)
+        charged = sum(
+            (r.fee for r in history if r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+             and policy.step(r.step).fee_kind is FeeKind.COLLECTION_COSTS),
+            ZERO,
+        )
+        allowed = max(scale.amount - charged, ZERO)
+        if fee > allowed:
+            fee, fee_rule = allowed, "WIK-SCALE"
+        amounts.append(scale)
+    if step.number == 1 and policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+        # art. XIX.2 CEL: the first reminder states the damages that will be claimed after the term.
+        announced = book_xix_lump_sum(open_amount) if policy.escalation.damages.lump_sum == "book_xix_max" else None
+    if step.number == 1 and policy.legal_regime is LegalRegime.NL_WIK:
+        # art. 6:96 lid 6 BW: the 14-day letter states the exact collection costs (here: the fixed fees, within the scale).
+        fixed = sum((s.fee for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
+        scale = wik_collection_costs(open_amount)
+        announced = ComputedAmount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
+    if announced is not None:
+        amounts.append(announced)
+    suffix = f"repeat-{repeat_index}/" if repeat_index else ""
+    return Decision(
+        claim_id=facts.claim_id,
+        action=Action.SEND_STEP,
+        dedup_key=f"dunning/{facts.claim_id}/step/{step.number}/{suffix}{eligible.isoformat()}",
+        policy=policy.reference,
+        today=today,
+        amount_open=open_amount,
+        step=step.number,
+        step_key=step.key,
+        template=step.template,
+        repeat=bool(repeat_index),
+        channel_requirement=step.channel,
+        fee=round_cents(fee),
+        fee_vat_percent=step.fee_vat_percent,
+        fee_rule=fee_rule,
+        new_term_days=step.term.days,
+        new_term_counts_from=step.term.counts_from,
+        new_due_date=presumed_term_end_if_sent(policy, step, today, calendar),
+        announced_damages=announced,
+        detail=f"step {step.number} ({step.key}) eligible since {eligible.isoformat()}",
+        amounts=tuple(amounts),
+    )
+
+
+def _repeat(
+    facts: ClaimFacts,
+    policy: Policy,
+    position: _Position,
+    today: date,
+    open_amount: Decimal,
+    calendar: LegalCalendar,
+    history: tuple[StepRecord, ...],
+    request: RepeatRequest,
+) -> Decision:
+    if position.record is None or position.record.step != position.last_step:
+        raise HistoryRefused.single("repeat", "GEN-REPEAT-NOT-ALLOWED", "nothing to repeat")
+    step = policy.step(position.last_step)
+    if not step.repeatable:
+        raise HistoryRefused.single("repeat", "GEN-REPEAT-NOT-ALLOWED", f"step {step.number} ({step.key}) is not repeatable")
+    end = term_end_for(policy, position.record, calendar)
+    if end is None:
+        return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {step.number}: delivery not known")
+    eligible = end + timedelta(days=1)
+    if today < eligible:
+        return _wait(facts, policy, today, open_amount, WaitReason.NOT_YET_DUE, f"repeat of step {step.number} possible from {eligible.isoformat()}", wait_until=eligible)
+    count = sum(1 for r in history if r.step == step.number and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED))
+    decision = _send(facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count)
+    return _replace_detail(decision, f"repeat {count} of step {step.number} requested by {request.author}: {request.reason}")
+
+
+def _replace_detail(decision: Decision, detail: str) -> Decision:
+    from dataclasses import replace
+
+    return replace(decision, detail=detail)
+
+
+def _registered_with_proof(policy: Policy, history: tuple[StepRecord, ...]) -> bool:
+    for record in history:
+        step = policy.step(record.step)
+        if (
+            step.channel is ChannelRequirement.REGISTERED
+            and record.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+            and (record.registered or record.channel is Channel.REGISTERED_PAPER)
+            and record.proof_reference
+        ):
+            return True
+    return False
+
+
+def _escalate(
+    facts: ClaimFacts,
+    policy: Policy,
+    history: tuple[StepRecord, ...],
+    today: date,
+    eligible: date,
+    open_amount: Decimal,
+    calendar: LegalCalendar,
+    rates: RateTable | None,
+) -> Decision:
+    esc = policy.escalation
+    if esc.requires_registered_step and not _registered_with_proof(policy, history):
+        # art. 177 DLB: "De schuldenaar moet bovendien vooraf aangemaand zijn met een aangetekende brief."
+        return _wait(
+            facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY,
+            f"{esc.kind.value} needs a prior registered reminder with proof of sending; none recorded",
+        )
+    lump_sum = interest = None
+    amounts: list[ComputedAmount] = []
+    damages = esc.damages
+    if damages.lump_sum == "book_xix_max":
+        lump_sum = book_xix_lump_sum(open_amount)
+    elif damages.lump_sum == "b2b_flat_40":
+        lump_sum = b2b_flat_compensation()
+    elif damages.lump_sum == "wik_scale":
+        lump_sum = wik_collection_costs(open_amount)
+    if damages.interest == "b2b_reference_rate":
+        if policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+            # art. XIX.2 CEL: no interest before the 14-day period of the first reminder has run out.
+            first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
+            first_end = term_end_for(policy, first[0], calendar) if first else None
+            start = (first_end or facts.due_date) + timedelta(days=1)
+            interest = reference_rate_interest(open_amount, start, today, rule=RULE_BXIX_INTEREST, rates=rates)
+        else:
+            # Law 2 Aug 2002 art. 5: interest runs from the day after the due date, without notice.
+            interest = reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=RULE_B2B_INTEREST, rates=rates)
+    amounts.extend(a for a in (lump_sum, interest) if a is not None)
+    body = esc.approving_body or esc.issued_by or "creditor"
+    return Decision(
+        claim_id=facts.claim_id,
+        action=Action.ESCALATE,
+        dedup_key=f"dunning/{facts.claim_id}/escalate/{esc.kind.value}/{eligible.isoformat()}",
+        policy=policy.reference,
+        today=today,
+        amount_open=open_amount,
+        escalation=esc.kind,
+        approving_body=esc.approving_body,
+        issued_by=esc.issued_by,
+        handed_to=esc.handed_to,
+        escalation_list=f"{esc.kind.value}/{body}",
+        fee=esc.fee,
+        fee_vat_percent=esc.fee_vat_percent,
+        lump_sum=lump_sum,
+        interest=interest,
+        rate_version=interest.rate_version if interest else None,
+        detail=f"{esc.kind.value} eligible since {eligible.isoformat()} ({esc.legal_basis or 'policy'})",
+        amounts=tuple(amounts),
+    )
+
+
+def due_date_for(policy: Policy, issue_date: date, sent_on: date | None) -> date | None:
+    """The due date the policy's payment term gives (None while a sending-based term has no send date)."""
+    from gateway.dunning.payment_plan import add_months
+
+    term = policy.payment_term
+    base = issue_date if term.counts_from == "issue_date" else sent_on
+    if base is None:
+        return None
+    if term.months:
+        return add_months(base, term.months)
+    return base + timedelta(days=term.days)
