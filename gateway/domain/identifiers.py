@@ -79,7 +79,7 @@ def normalize_enterprise_number(value: str) -> str:
 
 def normalize_vat_number(value: str) -> str:
     """Any EU VAT number, returned compact with its country prefix (BE0403019261)."""
-    compact = std_eu_vat.compact(value)
+    compact = "".join(ch for ch in value if ch.isalnum()).upper()
     if compact[:2].isdigit():  # a bare Belgian number without prefix
         compact = "BE" + compact
     try:
@@ -140,7 +140,9 @@ def suggest_email(address: str) -> str | None:
         second_level_domains=EMAIL_SECOND_LEVEL,
         top_level_domains=EMAIL_TOP_LEVEL,
     )
-    if not suggestion:
+    # Only ever point to a known provider's domain: a valid but rarer domain (stad.gent,
+    # company.io) is not a typo of something on our list.
+    if not suggestion or suggestion["domain"].lower() not in EMAIL_DOMAINS:
         return None
     full = suggestion["full"]
     return None if full.lower() == address.lower() else full

@@ -1,0 +1,26 @@
+from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
+from gateway.domain.claim import Channel
+
+ADDRESS = "Markt 1, 9000 Gent, BE"
+
+
+def facts(kind="consumer", peppol=None, nrn=None, contacts=(), consents=None):
+    return DebtorFacts(kind, peppol, nrn, tuple(contacts), consents or {})
+
+
+def test_business_prefers_peppol_then_email_then_paper():
+    assert choose_channel(facts("business", peppol="0208:0403019261"), ADDRESS).channel is Channel.PEPPOL
+    email = ContactFacts("email", "a@b.be", "unverified")
+    assert choose_channel(facts("business", contacts=[email]), ADDRESS).recipient == "a@b.be"
+    bounced = ContactFacts("email", "a@b.be", "bounced")
+    decision = choose_channel(facts("business", contacts=[bounced]), ADDRESS)
+    assert (decision.channel, decision.recipient) == (Channel.PAPER, ADDRESS)
+
+
+def test_consumer_needs_consent_for_digital_channels():
+    email = ContactFacts("email", "an@telenet.be", "valid")
+    assert choose_channel(facts(nrn="85073003328", consents={"ebox": True}), ADDRESS).channel is Channel.EBOX
+    assert choose_channel(facts(contacts=[email], consents={"email": True}), ADDRESS).channel is Channel.EMAIL
+    assert choose_channel(facts(contacts=[email], consents={"email": False}), ADDRESS).channel is Channel.PAPER
+    no_consent = choose_channel(facts(contacts=[email]), ADDRESS)
+    assert (no_consent.channel, no_consent.reason) == (Channel.PAPER, "consumer without digital consent: paper letter")
