@@ -1,0 +1,1 @@
+"""SMS channel: sans-IO segment counting and delivery-receipt mapping."""
