@@ -1,0 +1,1 @@
+"""Payment instruments printed in consumer messages (EPC QR)."""
