@@ -1,0 +1,175 @@
+"""`gateway demo`: the gateway on its embedded defaults with demo data, end to end over HTTP.
+
+A fresh SQLite store is migrated, the demo creditors are loaded, the server starts on
+127.0.0.1 with in-process workers, and the demo posts its claims through the real API as
+accounting software would. It prints what happened and where to look.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import date
+
+import click
+import requests
+import uvicorn
+from sqlalchemy import func, select
+
+from gateway import demo_data
+from gateway.app import create_app
+from gateway.config import PROJECT_ROOT, get_settings
+from gateway.kit.time import brussels_today, utc_now
+from gateway.services import auth
+from gateway.store.migrate import upgrade
+from gateway.store.models import AuditEvent, CreditorEntity, Document, Job
+from gateway.store.session import Database
+
+DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
+
+
+def load_creditors(database: Database) -> dict[str, str]:
+    """Creditor entities and one API key per top-level entity (seeing its children)."""
+    now = utc_now()
+    with database.session_scope() as session:
+        ids = {}
+        for code, kind, name, parent, enterprise, iban, languages, country in demo_data.CREDITORS:
+            entity = CreditorEntity(
+                code=code, kind=kind, name=name, parent_id=ids.get(parent), enterprise_number=enterprise,
+                vat_number=f"BE{enterprise}" if enterprise and kind in ("agb", "hospital") else None,
+                peppol_id=f"0208:{enterprise}" if enterprise else None, iban=iban, sender_email=f"facturatie@{code}.example",
+                languages=languages, country=country, street="Marktplein 1", postal_code="9999" if country == "BE" else "4330 AB",
+                city="Zonnedorp" if country == "BE" else "Middelburg", primary_colour="#1d4f91", created_at=now,
+            )
+            session.add(entity)
+            session.flush()
+            ids[code] = entity.id
+        return {
+            code: auth.create_key(session, code, "demo accounting software", includes_children=True, now=now)
+            for code, _, _, parent, *_ in demo_data.CREDITORS
+            if parent is None
+        }
+
+
+class BackgroundServer:
+    def __init__(self, app, host: str, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="gateway-demo-server", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise click.ClickException("the demo server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def wait_for_jobs(database: Database, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.session_scope() as session:
+            pending = session.scalar(select(func.count()).select_from(Job).where(Job.state.in_(["pending", "running"])))
+        if pending == 0:
+            return 0
+        time.sleep(0.2)
+    return pending
+
+
+def post_demo_claims(base: str, keys: dict[str, str], today: date) -> dict:
+    owner = {code: (parent or code) for code, _, _, parent, *_ in demo_data.CREDITORS}
+    report = {"accepted": 0, "refused": 0, "warnings": [], "problems": [], "replayed": False}
+    for code, items in demo_data.claims(today).items():
+        payload = {"claims": [{**item, "creditor": code} for item in items]}
+        response = requests.post(f"{base}/v1/claims/batch", json=payload, headers={"Authorization": f"Bearer {keys[owner[code]]}"}, timeout=60)
+        response.raise_for_status()
+        body = response.json()
+        report["accepted"] += body["accepted"]
+        report["refused"] += body["refused"]
+        for result in body["results"]:
+            if result["status"] == "accepted":
+                report["warnings"].extend(result["claim"]["warnings"])
+    municipality = {"Authorization": f"Bearer {keys['zonnedorp']}"}
+    for bad in demo_data.refused_examples(today):
+        response = requests.post(f"{base}/v1/claims", json=bad, headers=municipality, timeout=30)
+        report["problems"].append((bad["number"], response.status_code, [(e["field"], e["rule"]) for e in response.json().get("errors", [])]))
+    single = {**demo_data.claims(today)["zonnedorp"][0], "number": "ZONN-IDEMPOTENT-1"}
+    first = requests.post(f"{base}/v1/claims", json=single, headers={**municipality, "Idempotency-Key": "demo-1"}, timeout=30)
+    second = requests.post(f"{base}/v1/claims", json=single, headers={**municipality, "Idempotency-Key": "demo-1"}, timeout=30)
+    report["accepted"] += 1 if first.status_code == 201 else 0
+    report["replayed"] = second.headers.get("Idempotent-Replayed") == "true" and second.json()["id"] == first.json()["id"]
+    report["idempotent_claim"] = first.json()
+    return report
+
+
+def summarise(database: Database) -> dict:
+    with database.session_scope() as session:
+        routed = session.scalars(select(AuditEvent).where(AuditEvent.action == "claim.routed")).all()
+        documents = session.scalars(select(Document)).all()
+        return {
+            "channels": Counter(event.data["channel"] for event in routed),
+            "documents": Counter(document.kind for document in documents),
+            "valid_documents": sum(1 for d in documents if (d.meta or {}).get("validation", {}).get("valid") is True),
+            "failed_jobs": session.scalar(select(func.count()).select_from(Job).where(Job.state == "failed")),
+        }
+
+
+def run_demo(*, serve: bool = True, port: int | None = None) -> None:
+    base_settings = get_settings()
+    DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", ".worker.lock"):
+        DEMO_DATABASE.with_name(DEMO_DATABASE.name + suffix).unlink(missing_ok=True)
+    settings = base_settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}", "port": port or base_settings.port})
+    upgrade(settings.database_url)
+    database = Database(settings.database_url)
+    keys = load_creditors(database)
+    today = brussels_today()
+
+    server = BackgroundServer(create_app(settings, database=database, run_workers=True), settings.host, settings.port)
+    server.start()
+    base = f"http://{settings.host}:{settings.port}"
+    started = time.monotonic()
+    report = post_demo_claims(base, keys, today)
+    left = wait_for_jobs(database)
+    summary = summarise(database)
+    elapsed = time.monotonic() - started
+    _print_summary(report, summary, keys, base, elapsed, left)
+    if not serve:
+        server.stop()
+        database.dispose()
+        return
+    click.echo(f"\nServing on {base} — press Ctrl-C to stop.")
+    try:
+        while server.thread.is_alive():
+            server.thread.join(timeout=1)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: float, left: int) -> None:
+    echo = click.echo
+    echo("\n=== Gateway demo (SQLite at var/demo.sqlite, workers in-process) ===")
+    echo(f"Claims posted through the API in {elapsed:.1f}s: {report['accepted']} accepted, {report['refused']} refused in batches")
+    echo(f"Idempotency-Key replay returned the first response: {'yes' if report['replayed'] else 'NO'}")
+    echo("Refused on purpose (RFC 9457 problems naming field and rule):")
+    for number, status, errors in report["problems"]:
+        echo(f"  {number}: HTTP {status} {errors}")
+    echo(f"E-mail typo warnings (stored as given, suggestion returned): {len(report['warnings'])}")
+    for warning in report["warnings"][:4]:
+        echo(f"  {warning['field']}: {warning['message']}")
+    echo("First channel chosen per claim: " + ", ".join(f"{channel} {count}" for channel, count in sorted(summary["channels"].items())))
+    if summary["documents"]:
+        echo("Documents issued: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary["documents"].items())) + f" ({summary['valid_documents']} passed the official validation)")
+    echo(f"Jobs still pending: {left}; failed jobs: {summary['failed_jobs']}")
+    echo("\nWhere to look:")
+    echo(f"  API docs:   {base}/docs")
+    echo(f"  API key (Gemeente Zonnedorp and its OCMW, AGB, school): {keys['zonnedorp']}")
+    echo(f"  curl -H 'Authorization: Bearer {keys['zonnedorp']}' '{base}/v1/claims?limit=5'")
+    echo(f"  curl -H 'Authorization: Bearer {keys['zonnedorp']}' {base}/v1/claims/{report['idempotent_claim']['id']}")
+
+
