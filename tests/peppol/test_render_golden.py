@@ -28,7 +28,6 @@ from gateway.domain.document import (
     build_invoice,
     build_reminder,
 )
-from gateway.peppol.standards import install
 from gateway.peppol.ubl_render import render
 from gateway.peppol.validate import validate_document
 
@@ -208,15 +207,8 @@ CASES = all_cases()
 
 # --- validation -------------------------------------------------------------------------------
 
-STANDARDS_FROM = Path(os.environ.get("GATEWAY_STANDARDS_FROM", Path(__file__).resolve().parents[3] / "shared" / "standards"))
-
-
-@pytest.fixture(scope="module")
-def standards_dir(tmp_path_factory) -> Path:
-    """The official artefacts, installed (checksums verified) into a private directory."""
-    destination = tmp_path_factory.mktemp("render-standards") / "standards"
-    install(STANDARDS_FROM, destination)
-    return destination
+# `standards_dir` is the session fixture of tests/peppol/conftest.py: the official artefacts
+# installed from ../shared/standards with every checksum verified.
 
 
 def validate(xml: bytes, standards_dir: Path):
