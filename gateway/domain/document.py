@@ -24,7 +24,7 @@ Choices that span files (the renderer, the templates and the golden files rely o
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Sequence
@@ -198,7 +198,7 @@ class IssueData:
     note: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BillingDocument:
     number: str  # BT-1
     issue_date: date  # BT-2
@@ -222,16 +222,16 @@ class BillingDocument:
         return frozenset(line.tax_category.code for line in self.lines)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InvoiceDocument(BillingDocument):
     due_date: date | None = None  # BT-9 (BR-CO-25)
     preceding_invoice: DocumentReference | None = None  # BG-3, set on fee invoices
     type_code: str = INVOICE_TYPE_CODE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CreditNoteDocument(BillingDocument):
-    invoice_reference: DocumentReference = field(default_factory=lambda: DocumentReference(""))  # BG-3
+    invoice_reference: DocumentReference  # BG-3: the invoice this note corrects (BR-55)
     type_code: str = CREDIT_NOTE_TYPE_CODE
 
 

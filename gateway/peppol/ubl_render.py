@@ -30,7 +30,8 @@ Document = InvoiceDocument | CreditNoteDocument | ReminderDocument
 
 def format_amount(value: Decimal) -> str:
     """Amounts carry exactly two decimals (BR-DEC-01 and siblings; PEPPOL-EN16931-R051 is on currency)."""
-    return f"{round_money(value):f}"
+    text = f"{round_money(value):f}"
+    return "0.00" if text == "-0.00" else text
 
 
 def format_decimal(value: Decimal) -> str:

@@ -354,3 +354,21 @@ def test_cli_reports_the_broken_rule(tmp_path):
     invalid = run_render(tmp_path, claim=bad)
     assert invalid.exit_code == 1
     assert "ogm.checksum" in invalid.output
+
+
+def test_cli_intra_community_supply_needs_the_delivery_date(tmp_path):
+    debtor = dict(CLAIM_JSON["debtor"], vat_number="NL004495445B01", address=dict(CLAIM_JSON["debtor"]["address"], country="NL"))
+    claim = dict(CLAIM_JSON, debtor=debtor, lines=[{"description": "Betonblokken", "quantity": "250", "unit_price": "3.175", "vat_category": "K"}])
+    refused = run_render(tmp_path, claim=claim)
+    assert refused.exit_code == 1
+    assert "[BR-IC-11]" in refused.output
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    result = run_render(tmp_path, "--delivery-date", "2026-10-28", "--pdf", str(pdf), claim=claim)
+    assert result.exit_code == 0, result.output
+    root = etree.fromstring(result.stdout_bytes)
+    assert root.findtext("cac:Delivery/cbc:ActualDeliveryDate", namespaces=NS) == "2026-10-28"
+    assert root.findtext("cac:Delivery/cac:DeliveryLocation/cac:Address/cac:Country/cbc:IdentificationCode", namespaces=NS) == "NL"
+    assert root.findtext("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReasonCode", namespaces=NS) == "VATEX-EU-IC"
+    attachment = root.find("cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject", NS)
+    assert (attachment.get("mimeCode"), attachment.get("filename"), attachment.text) == ("application/pdf", "F2026-0001.pdf", "JVBERi0xLjQKJSVFT0YK")
