@@ -113,10 +113,10 @@ def rule_problems(total: Decimal, months: int) -> list[FieldProblem]:
     regular = (total / months).quantize(CENT, rounding=ROUND_DOWN)
     if months > MAX_MONTHS:
         problems.append(FieldProblem("months", RULE_MAX_12_MONTHS, f"{months} months is more than the maximum of {MAX_MONTHS}"))
-    if regular < total * MIN_INSTALMENT_SHARE:
-        problems.append(
-            FieldProblem("months", RULE_MIN_10_PERCENT, f"instalment {regular} is less than 10 % of {total} ({total * MIN_INSTALMENT_SHARE})")
-        )
+    # compared in whole cents: 10 equal instalments of 1000.01 are 100.00 (+ 0.01 on the last), which is 10 %
+    minimum_share = (total * MIN_INSTALMENT_SHARE).quantize(CENT, rounding=ROUND_DOWN)
+    if regular < minimum_share:
+        problems.append(FieldProblem("months", RULE_MIN_10_PERCENT, f"instalment {regular} is less than 10 % of {total} ({minimum_share})"))
     if regular < MIN_INSTALMENT_AMOUNT:
         problems.append(FieldProblem("months", RULE_MIN_15_EUR, f"instalment {regular} is less than 15.00"))
     return problems

@@ -428,7 +428,9 @@ def decide(
             deadline = eligible - timedelta(days=1)
     if position.not_before is not None:
         eligible = max(eligible, position.not_before)
-    eligible = _stop_clock(position.anchor, eligible, holds)
+    held = _stop_clock(position.anchor, eligible, holds)
+    deadline += held - eligible  # days on hold extend the debtor's term as well
+    eligible = held
     if today < eligible:
         return _wait(
             facts, policy, today, open_amount, WaitReason.NOT_YET_DUE,
