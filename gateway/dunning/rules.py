@@ -32,7 +32,7 @@ yields the same key for the same pending action.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -56,7 +56,7 @@ from gateway.dunning.legal import (
     round_cents,
     wik_collection_costs,
 )
-from gateway.dunning.payment_plan import PlanState
+from gateway.dunning.payment_plan import PlanState, add_months
 from gateway.dunning.policy import (
     ChannelRequirement,
     DelayBasis,
@@ -72,6 +72,7 @@ from gateway.dunning.rates import RateTable
 from gateway.errors import InvalidInput
 
 ZERO = Decimal("0.00")
+BXIX_FREE_REMINDERS_RECURRING = 3  # art. XIX.2 CEL: recurring supply, 3 free reminders per calendar year
 MAX_HOLD_ITERATIONS = 50  # holds are finite; the clock extension converges well before this
 
 
@@ -351,10 +352,16 @@ def decide(
     holds: tuple[Hold, ...] | list[Hold] = (),
     plan_state: PlanState | None = None,
     repeat: RepeatRequest | None = None,
+    reminders_this_year: int | None = None,
     calendar: LegalCalendar | None = None,
     rates: RateTable | None = None,
 ) -> Decision:
-    """The next dunning action for one claim on `today`."""
+    """The next dunning action for one claim on `today`.
+
+    `reminders_this_year` is only read for Book XIX policies with `recurring_supply`: the number of
+    reminders already sent this calendar year under the same supply contract (unknown counts as
+    "still free", the debtor-safe reading).
+    """
     history, payments, holds = tuple(history), tuple(payments), tuple(holds)
     calendar = calendar or calendar_for(policy.jurisdiction)
     if facts.claim_type not in policy.claim_types or facts.fiscal != policy.fiscal or facts.debtor_kind not in policy.debtor_kinds:
@@ -392,7 +399,7 @@ def decide(
 
     # Repeat of the last step (water ladder: "stappen ... nogmaals uit te voeren").
     if repeat is not None:
-        return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat)
+        return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat, reminders_this_year)
 
     next_number = position.last_step + 1
     is_escalation = next_number > len(policy.steps)
@@ -462,7 +469,10 @@ def decide(
 
     if is_escalation:
         return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
-    return _send(facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history, repeat_index=0)
+    return _send(
+        facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history,
+        repeat_index=0, reminders_this_year=reminders_this_year,
+    )
 
 
 def _position(policy: Policy, history: tuple[StepRecord, ...], facts: ClaimFacts, calendar: LegalCalendar) -> _Position:
@@ -494,8 +504,18 @@ def _send(
     history: tuple[StepRecord, ...],
     *,
     repeat_index: int,
+    reminders_this_year: int | None = None,
 ) -> Decision:
     fee, fee_rule = step.fee, None
+    if (
+        policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX
+        and policy.recurring_supply
+        and fee > 0
+        and (reminders_this_year is None or reminders_this_year < BXIX_FREE_REMINDERS_RECURRING)
+    ):
+        # art. XIX.2 CEL: for the regular supply of goods or services, reminders for three missed
+        # due dates per calendar year are free.
+        fee, fee_rule = ZERO, "BXIX-RECURRING-FREE"
     amounts: list[ComputedAmount] = []
     announced = None
     if policy.legal_regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
@@ -554,6 +574,7 @@ def _repeat(
     calendar: LegalCalendar,
     history: tuple[StepRecord, ...],
     request: RepeatRequest,
+    reminders_this_year: int | None,
 ) -> Decision:
     if position.record is None or position.record.step != position.last_step:
         raise HistoryRefused.single("repeat", "GEN-REPEAT-NOT-ALLOWED", "nothing to repeat")
@@ -567,13 +588,13 @@ def _repeat(
     if today < eligible:
         return _wait(facts, policy, today, open_amount, WaitReason.NOT_YET_DUE, f"repeat of step {step.number} possible from {eligible.isoformat()}", wait_until=eligible)
     count = sum(1 for r in history if r.step == step.number and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED))
-    decision = _send(facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count)
+    decision = _send(
+        facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count, reminders_this_year=reminders_this_year
+    )
     return _replace_detail(decision, f"repeat {count} of step {step.number} requested by {request.author}: {request.reason}")
 
 
 def _replace_detail(decision: Decision, detail: str) -> Decision:
-    from dataclasses import replace
-
     return replace(decision, detail=detail)
 
 
@@ -652,8 +673,6 @@ def _escalate(
 
 def due_date_for(policy: Policy, issue_date: date, sent_on: date | None) -> date | None:
     """The due date the policy's payment term gives (None while a sending-based term has no send date)."""
-    from gateway.dunning.payment_plan import add_months
-
     term = policy.payment_term
     base = issue_date if term.counts_from == "issue_date" else sent_on
     if base is None:

@@ -3,7 +3,7 @@ delivery-aware clocks, holds, weekly booking, payment plans and dedup keys."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -416,3 +416,56 @@ def test_wait_keys_are_built_from_ids_and_iso_dates():
     decision = decide(facts(claim_id="abc-1"), POLICIES["ocmw-non-fiscal"], today=D(2025, 3, 3))
     assert decision.dedup_key == "dunning/abc-1/wait/not_yet_due/2025-03-03"
     assert decision.policy == "ocmw-non-fiscal@2026.1"
+
+
+# --- regime variants that no shipped ladder uses
+
+
+def _variant(name: str, **changes):
+    import copy
+    import json
+    from pathlib import Path
+
+    from gateway.dunning.policy import parse_policy
+
+    path = Path(__file__).resolve().parents[2] / "gateway" / "dunning" / "policies" / f"{name}.json"
+    document = copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
+    for key, value in changes.items():
+        document[key] = value
+    return parse_policy(document)
+
+
+def test_b2b_interest_from_the_day_after_due_date_plus_flat_40():
+    policy = _variant(
+        "ocmw-non-fiscal",
+        id="ocmw-b2b",
+        legal_regime="be_b2b_late_payment",
+        debtor_kinds=["business"],
+        escalation={
+            "kind": "dwangbevel", "approving_body": "vast_bureau", "issued_by": "financial_director",
+            "legal_basis": "art. 177 DLB", "requires_registered_step": True, "handed_to": "bailiff",
+            "delay": {"days": 1, "counts_from": "previous_term_end"},
+            "damages": {"lump_sum": "b2b_flat_40", "interest": "b2b_reference_rate"},
+        },
+    )
+    claim = facts(due=D(2025, 3, 3), kind=DebtorKind.BUSINESS)
+    history = [sent(1, D(2025, 3, 10), Channel.PEPPOL), sent(2, D(2025, 4, 14), Channel.REGISTERED_PAPER, proof_reference="RR")]
+    decision = decide(claim, policy, today=D(2025, 5, 5), history=history)
+    assert decision.lump_sum.amount == Decimal("40.00")
+    # 4 Mar .. 5 May = 63 days at 11.5 %: 120 x 0.115 x 63 / 365 = 2.3819
+    assert (decision.interest.amount, decision.interest.rule, decision.interest.segments[0].days) == (Decimal("2.38"), "B2B-INTEREST", 63)
+
+
+def test_book_xix_recurring_supply_three_free_reminders_a_year():
+    policy = _variant("hospital-consumer", recurring_supply=True)
+    claim = facts(due=D(2025, 2, 9))
+    history = [sent(1, D(2025, 2, 10), Channel.EMAIL)]
+    free = decide(claim, policy, today=D(2025, 2, 26), history=history, reminders_this_year=2)
+    assert (free.fee, free.fee_rule) == (Decimal("0.00"), "BXIX-RECURRING-FREE")
+    assert decide(claim, policy, today=D(2025, 2, 26), history=history).fee == Decimal("0.00")  # unknown count: free
+    assert decide(claim, policy, today=D(2025, 2, 26), history=history, reminders_this_year=3).fee == Decimal("9.00")
+
+
+def test_wik_letter_announces_fixed_costs_for_a_large_principal():
+    first = decide(facts(principal="3000.00", due=D(2025, 6, 2)), POLICIES["water-company-nl"], today=D(2025, 6, 3))
+    assert first.announced_damages.amount == Decimal("40.00")  # fixed 17.50 + 22.50, scale would allow 425.00
