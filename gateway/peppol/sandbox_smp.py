@@ -357,7 +357,7 @@ class PeppolSandbox:
             "GATEWAY_PEPPOL_SML_ZONE": self.zone,
             "GATEWAY_PEPPOL_DNS_HOST": host,
             "GATEWAY_PEPPOL_DNS_PORT": str(port),
-            "GATEWAY_PEPPOL_SMP_TRUSTSTORE": str(self.pki.root_ca_cert),
+            "GATEWAY_PEPPOL_SMP_TRUSTSTORE": str(self.pki.root_ca_cert.resolve()),
             "GATEWAY_PEPPOL_SMP_REQUIRE_HTTPS": "false",
         }
 
