@@ -6,6 +6,7 @@
     gateway dunning interest AMOUNT FROM TO  interest at the Belgian reference rate (both days included)
     gateway dunning presumption DATE         Book XIX / WIK start dates for a reminder sent on DATE
     gateway dunning holidays YEAR            Belgian (or --nl Dutch) public holidays
+    gateway dunning walk POLICY DUE AMOUNT   a shipped ladder's timeline from DUE to escalation
 """
 
 from __future__ import annotations
@@ -109,6 +110,45 @@ def holidays(year: int, dutch: bool) -> None:
     table = legal_calendar.dutch_holidays(year) if dutch else legal_calendar.belgian_holidays(year)
     for day, name in sorted(table.items()):
         click.echo(f"{day.isoformat()}  {name}")
+
+
+@dunning_group.command("walk")
+@click.argument("policy_id")
+@click.argument("due_date")
+@click.argument("amount")
+@click.option("--channel", type=click.Choice(["email", "paper", "peppol", "ebox", "sms"]), default="email", show_default=True)
+@click.option("--debtor", type=click.Choice(["consumer", "business"]), default=None, help="default: the policy's first debtor kind")
+def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debtor: str | None) -> None:
+    """Print the timeline of shipped policy POLICY_ID for a claim of AMOUNT due on DUE_DATE."""
+    from gateway.domain.claim import Channel, DebtorKind
+    from gateway.dunning.policy import shipped_policies
+    from gateway.dunning.rules import ClaimFacts
+    from gateway.dunning.simulate import walk
+
+    policies = shipped_policies()
+    if policy_id not in policies:
+        raise click.BadParameter(f"unknown policy {policy_id!r}; shipped: {', '.join(sorted(policies))}")
+    policy = policies[policy_id]
+    kind = DebtorKind(debtor) if debtor else sorted(policy.debtor_kinds)[0]
+    facts = ClaimFacts("walk", _amount(amount), _day(due_date), sorted(policy.claim_types)[0], policy.fiscal, kind)
+    try:
+        events = walk(facts, policy, channel=Channel(channel))
+    except RateUnknown as error:
+        click.echo(f"error: {error.message}", err=True)
+        raise SystemExit(1) from error
+    click.echo(f"{policy.reference}  due {facts.due_date.isoformat()}  amount {facts.principal}")
+    for event in events:
+        d = event.decision
+        if d.step is not None:
+            used = event.channel.value if event.channel else "visit"
+            click.echo(f"{event.day.isoformat()}  step {d.step} {d.step_key:<36} {used:<16} fee {d.fee:>7}  pay by {d.new_due_date}")
+        elif d.escalation is not None:
+            extra = "".join(f"  {a.rule} {a.amount}" for a in d.amounts)
+            if d.fee:
+                extra += f"  fee {d.fee}" + (f" + {d.fee_vat_percent} % VAT" if d.fee_vat_percent else "")
+            click.echo(f"{event.day.isoformat()}  escalate {d.escalation_list}{extra}")
+        else:
+            click.echo(f"{event.day.isoformat()}  wait {d.reason}: {d.detail}")
 
 
 def register(group: click.Group) -> None:

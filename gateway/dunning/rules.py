@@ -140,6 +140,7 @@ class StepRecord:
     proof_reference: str | None = None  # proof of the registered sending / delivery
     fee: Decimal = ZERO  # fee charged with this step
     author: str | None = None  # for skips and repeats
+    stated_due_date: date | None = None  # the "pay by" date printed in the reminder: binds the creditor too
 
 
 @dataclass(frozen=True)
@@ -247,21 +248,31 @@ def term_end_for(policy: Policy, record: StepRecord, calendar: LegalCalendar | N
     calendar = calendar or calendar_for(policy.jurisdiction)
     step = policy.step(record.step)
     start = term_start(policy, step, record, calendar)
-    return None if start is None else start + timedelta(days=step.term.days)
+    if start is None:
+        return None
+    legal_end = start + timedelta(days=step.term.days)
+    # a reminder that promised a later date is held to it
+    return max(legal_end, record.stated_due_date) if record.stated_due_date else legal_end
 
 
-def presumed_term_end_if_sent(policy: Policy, step: Step, sent_on: date, calendar: LegalCalendar) -> date:
+def presumed_term_end_if_sent(
+    policy: Policy, step: Step, sent_on: date, calendar: LegalCalendar | None = None, *, channel: Channel | None = None
+) -> date:
     """The last day to pay a reminder sent on `sent_on` will state, before any delivery feedback.
 
-    For `any` the paper presumption is used (the later one), so the letter never promises less time
-    than the law gives; a personal visit counts from the day itself.
+    Without `channel` (the decision does not know it yet) the paper presumption is used for `any`
+    (the later one), so the text never promises less time than the law gives; the service calls
+    this again with the channel routing chose, prints that date and stores it as
+    `StepRecord.stated_due_date`. A personal visit counts from the day itself.
     """
+    calendar = calendar or calendar_for(policy.jurisdiction)
     if step.channel is ChannelRequirement.IN_PERSON:
         start = sent_on
     elif step.term.counts_from is TermBasis.SENDING:
         start = sent_on
     else:
-        channel = Channel.EMAIL if step.channel is ChannelRequirement.ELECTRONIC else Channel.PAPER
+        if channel is None:
+            channel = Channel.EMAIL if step.channel is ChannelRequirement.ELECTRONIC else Channel.PAPER
         probe = StepRecord(step=step.number, sent_at=datetime(sent_on.year, sent_on.month, sent_on.day, 12, tzinfo=calendar.zone), channel=channel)
         start = delivery_date(policy, probe, calendar)  # type: ignore[assignment]
         if step.term.counts_from is TermBasis.RECEIPT:
@@ -417,7 +428,8 @@ def decide(
         if start is None:
             what = "personal visit not yet recorded" if record.channel is None else "delivery not known"
             return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: {what}")
-        term_end = start + timedelta(days=previous.term.days)
+        term_end = term_end_for(policy, record, calendar)
+        assert term_end is not None
         deadline = term_end
         basis_day = {
             DelayBasis.PREVIOUS_TERM_END: term_end,

@@ -209,6 +209,27 @@ def test_hospital_paper_reminder_sent_friday_before_easter_monday():
     assert_send(decide(claim, policy, today=D(2026, 4, 24), history=history), 2, D(2026, 4, 24), "9.00")
 
 
+def test_a_later_stated_due_date_binds_the_creditor():
+    policy, claim = POLICIES["hospital-consumer"], facts(due=D(2025, 2, 9))
+    # e-mailed 10 Feb: the law ends the term on 25 Feb, but the letter said "pay by 27 Feb"
+    history = [sent(1, D(2025, 2, 10), Channel.EMAIL, stated_due_date=D(2025, 2, 27))]
+    assert term_end_for(policy, history[0]) == D(2025, 2, 27)
+    assert_wait(decide(claim, policy, today=D(2025, 2, 27), history=history), WaitReason.NOT_YET_DUE, D(2025, 2, 28))
+    # an earlier stated date never shortens the legal term
+    early = [sent(1, D(2025, 2, 10), Channel.EMAIL, stated_due_date=D(2025, 2, 20))]
+    assert term_end_for(policy, early[0]) == D(2025, 2, 25)
+
+
+def test_presumed_term_end_for_the_channel_routing_chose():
+    from gateway.dunning.rules import presumed_term_end_if_sent
+
+    policy = POLICIES["hospital-consumer"]
+    step = policy.step(1)
+    assert presumed_term_end_if_sent(policy, step, D(2025, 2, 10)) == D(2025, 2, 27)  # unknown channel: paper
+    assert presumed_term_end_if_sent(policy, step, D(2025, 2, 10), channel=Channel.EMAIL) == D(2025, 2, 25)
+    assert presumed_term_end_if_sent(policy, step, D(2025, 2, 10), channel=Channel.EBOX) == D(2025, 2, 25)
+
+
 def test_actual_delivery_date_beats_the_presumption():
     policy = POLICIES["hospital-consumer"]
     record = sent(1, D(2026, 4, 3), Channel.PAPER, status=DeliveryStatus.DELIVERED, delivered_at=at(D(2026, 4, 14)))
