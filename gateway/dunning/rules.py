@@ -280,15 +280,19 @@ def presumed_term_end_if_sent(
     return start + timedelta(days=step.term.days)
 
 
-def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...]) -> date:
-    """Add the days on hold between `anchor` and the (moving) eligible date: holds stop the clock."""
-    clock_holds = [h for h in holds if h.kind is not HoldKind.MEDICAL_DECLARATION]
+def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...], today: date) -> date:
+    """Add the days on hold between `anchor` and the (moving) eligible date: holds stop the clock.
+
+    Only holds that have started by `today` count (a planned hold stops nothing yet); overlapping
+    holds count each day once.
+    """
+    clock_holds = [h for h in holds if h.kind is not HoldKind.MEDICAL_DECLARATION and h.start <= today]
     base = eligible
     for _ in range(MAX_HOLD_ITERATIONS):
         held: set[date] = set()
         for hold in clock_holds:
             first = max(hold.start, anchor)
-            last = min(hold.end or eligible, eligible)
+            last = min(hold.end or today, eligible)
             day = first
             while day <= last:
                 held.add(day)
@@ -447,7 +451,7 @@ def decide(
             deadline = eligible - timedelta(days=1)
     if position.not_before is not None:
         eligible = max(eligible, position.not_before)
-    held = _stop_clock(position.anchor, eligible, holds)
+    held = _stop_clock(position.anchor, eligible, holds, today)
     deadline += held - eligible  # days on hold extend the debtor's term as well
     eligible = held
     if today < eligible:

@@ -393,6 +393,16 @@ def test_ended_hold_stops_the_clock_and_moves_the_booking():
     assert_send(decide(claim, policy, today=D(2025, 4, 22), history=history, holds=[manual]), 2, D(2025, 4, 22), "15.00")
 
 
+def test_overlapping_holds_count_each_day_once_and_planned_holds_count_nothing_yet():
+    policy, claim = POLICIES["municipality-fiscal"], facts(due=D(2025, 3, 15), claim_type=ClaimType.TAX_ASSESSMENT, fiscal=True)
+    history = [sent(1, D(2025, 3, 17), Channel.PAPER)]  # term ends 16 Apr, step 2 from 17 Apr
+    dispute = Hold(HoldKind.DISPUTE, "bezwaar", "fin", D(2025, 3, 20), D(2025, 3, 25))  # 6 days
+    manual = Hold(HoldKind.MANUAL, "check", "fin", D(2025, 3, 24), D(2025, 3, 27))  # 2 more days (26, 27)
+    assert_wait(decide(claim, policy, today=D(2025, 4, 20), history=history, holds=[dispute, manual]), WaitReason.NOT_YET_DUE, D(2025, 4, 25))
+    planned = Hold(HoldKind.MANUAL, "planned", "fin", D(2025, 4, 30))
+    assert_send(decide(claim, policy, today=D(2025, 4, 17), history=history, holds=[planned]), 2, D(2025, 4, 17), "15.00")
+
+
 def test_paid_and_partially_paid():
     policy, claim = POLICIES["hospital-consumer"], facts(principal="263.00", due=D(2025, 2, 9))
     full = [Payment(D(2025, 2, 5), Decimal("263.00"))]
