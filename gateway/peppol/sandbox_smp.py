@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -75,6 +76,8 @@ class SandboxParticipant:
     signature: str = "valid"
     transport_profile: str = TRANSPORT_PROFILE_AS4
     endpoint_url: str = DEFAULT_AP_ENDPOINT
+    # Published as the endpoint's ServiceExpirationDate when set.
+    expiration: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.signature not in SIGNATURE_MODES:
@@ -282,6 +285,8 @@ class SandboxSmp:
         reference = etree.SubElement(endpoint, f"{{{WSA_NS}}}EndpointReference")
         etree.SubElement(reference, f"{{{WSA_NS}}}Address").text = participant.endpoint_url
         etree.SubElement(endpoint, f"{{{SMP_NS}}}RequireBusinessLevelSignature").text = "false"
+        if participant.expiration is not None:
+            etree.SubElement(endpoint, f"{{{SMP_NS}}}ServiceExpirationDate").text = participant.expiration.isoformat()
         etree.SubElement(endpoint, f"{{{SMP_NS}}}Certificate").text = self._ap_certificate
         etree.SubElement(endpoint, f"{{{SMP_NS}}}ServiceDescription").text = "Gateway sandbox access point (TEST ONLY)"
         etree.SubElement(endpoint, f"{{{SMP_NS}}}TechnicalContactUrl").text = "https://gateway.example/support"

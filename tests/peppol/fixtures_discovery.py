@@ -6,7 +6,7 @@ Everything runs against real DNS and HTTP servers on 127.0.0.1; nothing here res
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -29,6 +29,8 @@ DNS_SERVFAIL_NUMBER = "0409354450"  # DNS answers SERVFAIL for 0208:<this>
 NOT_IN_SMP = "0208:0410146385"  # in the SML, but the SMP answers 404
 AS2_ONLY = "0208:0410938223"  # endpoint only with a removed transport profile
 NOT_REGISTERED = "0208:0411730158"  # nowhere
+EXPIRING = "0208:0412522093"  # endpoint with a ServiceExpirationDate a day from now
+EXPIRES_AT = utc_now().replace(microsecond=0) + timedelta(days=1)
 
 AP_ENDPOINT = "https://ap.sandbox.test/as4"
 
@@ -45,6 +47,7 @@ PARTICIPANTS = (
     SandboxParticipant(f"0208:{DNS_SERVFAIL_NUMBER}", dns_ok=False),
     SandboxParticipant(NOT_IN_SMP, in_smp=False),
     SandboxParticipant(AS2_ONLY, transport_profile="busdox-transport-as2-ver2p0"),
+    SandboxParticipant(EXPIRING, expiration=EXPIRES_AT),
 )
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from fixtures_discovery import (  # noqa: F401 - fixtures
     AS2_ONLY,
     BOTH_NUMBER,
     DNS_SERVFAIL_NUMBER,
+    EXPIRES_AT,
+    EXPIRING,
     NOT_IN_SMP,
     NOT_REGISTERED,
     REACHABLE,
@@ -35,8 +38,10 @@ from fixtures_discovery import (  # noqa: F401 - fixtures
     test_pki,
     untrusted_pki,
 )
+from gateway.config import Settings
 from gateway.errors import InvalidInput, RetryableError, TerminalError
 from gateway.peppol.discovery import (
+    DiscoveryConfig,
     LookupOutcome,
     ParticipantDiscovery,
     PeppolLookupFailed,
@@ -238,11 +243,51 @@ def test_failed_lookup_is_not_cached(discovery, sandbox, now) -> None:
     assert len(sandbox.smp.requests) == 2
 
 
+def test_positive_answer_is_not_cached_past_the_endpoint_expiration(sandbox, test_pki, now) -> None:
+    # Cache for ten days; the endpoint expires in one (ServiceExpirationDate), which wins.
+    discovery = ParticipantDiscovery(replace(discovery_config(sandbox, test_pki), cache_seconds=10 * 86400))
+    first = discovery.lookup(EXPIRING, "invoice", now=now)
+    assert first.outcome is LookupOutcome.REACHABLE
+    assert first.endpoint is not None and first.endpoint.expiration == EXPIRES_AT
+    assert discovery.lookup(EXPIRING, "invoice", now=EXPIRES_AT - timedelta(seconds=1)) is first
+    assert len(sandbox.dns.queries) == 1
+    expired = discovery.lookup(EXPIRING, "invoice", now=EXPIRES_AT)
+    assert (expired.outcome, expired.reason) == (LookupOutcome.DOCUMENT_TYPE_NOT_SUPPORTED, "smp.endpoint_not_active")
+    assert len(sandbox.dns.queries) == 2
+
+
 def test_clear_cache(discovery, sandbox, now) -> None:
     discovery.lookup(REACHABLE, "invoice", now=now)
     discovery.clear_cache()
     discovery.lookup(REACHABLE, "invoice", now=now)
     assert len(sandbox.dns.queries) == 2
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_config_from_settings(tmp_path) -> None:
+    settings = Settings(
+        peppol_sml_zone="participant.sml.test.tech.peppol.org",
+        peppol_dns_host="127.0.0.1",
+        peppol_dns_port=5353,
+        peppol_smp_truststore=tmp_path / "smp-ca.pem",
+        peppol_smp_require_https=False,
+        peppol_lookup_cache_seconds=60,
+        peppol_lookup_negative_cache_seconds=30,
+    )
+    config = DiscoveryConfig.from_settings(settings)
+    assert (config.sml_zone, config.nameserver) == ("participant.sml.test.tech.peppol.org", ("127.0.0.1", 5353))
+    assert (config.smp.truststore, config.smp.require_https) == (tmp_path / "smp-ca.pem", False)
+    assert (config.smp.connect_timeout_seconds, config.smp.read_timeout_seconds) == (5.0, 10.0)
+    assert (config.cache_seconds, config.negative_cache_seconds) == (60, 30)
+
+
+def test_defaults_use_the_openpeppol_production_zone_the_system_resolver_and_https() -> None:
+    config = DiscoveryConfig.from_settings(Settings())
+    assert config.sml_zone == "participant.sml.prod.tech.peppol.org"
+    assert config.nameserver is None
+    assert config.smp.require_https is True
 
 
 # --- CLI --------------------------------------------------------------------------------------
