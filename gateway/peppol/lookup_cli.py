@@ -33,7 +33,6 @@ from gateway.peppol.smp import DOCUMENT_TYPES
 
 EXIT_REACHABLE = 0
 EXIT_NOT_REACHABLE = 1
-EXIT_USAGE = 2  # click's own code for usage errors
 EXIT_TEMPORARY_FAILURE = 3
 
 EXIT_CODES = {

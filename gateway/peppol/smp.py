@@ -35,6 +35,7 @@ from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XM
 from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
 
 from gateway.errors import RetryableError
+from gateway.peppol import xmlsafe
 from gateway.peppol.sml import PARTICIPANT_SCHEME, normalize_participant_id
 
 # --- namespaces (Peppol SMP 1.x, "busdox" era names, still current) ------------------------------
@@ -108,10 +109,6 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 _SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA256})
 _DIGEST_ALGORITHMS = frozenset({DigestAlgorithm.SHA256})
 
-# lxml parser for untrusted input: no DTD loading, no entity expansion, no network.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 class SmpError(Exception):
     """Base for SMP failures; `rule` is a stable id such as `smp.signature_invalid`."""
 
@@ -184,10 +181,11 @@ def service_metadata_url(smp_url: str, participant_id: str, document_type_id: st
 
 
 def _parse(body: bytes) -> etree._Element:
+    """SMP answers are untrusted input: parsed by xmlsafe (no DTD, no entities, no network, size cap)."""
     try:
-        return etree.fromstring(body, parser=_PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise SmpAnswerRefused("smp.malformed_xml", f"SMP answer is not well-formed XML: {exc}") from exc
+        return xmlsafe.parse(body, max_bytes=MAX_RESPONSE_BYTES).getroot()
+    except xmlsafe.XmlRejected as exc:
+        raise SmpAnswerRefused("smp.malformed_xml", f"SMP answer refused as XML: {exc.message}") from exc
 
 
 def _identifier(element: etree._Element | None, scheme: str, what: str) -> str:

@@ -115,6 +115,19 @@ def test_parse_service_group_refuses_non_xml() -> None:
     assert caught.value.rule == "smp.malformed_xml"
 
 
+def test_parse_service_group_refuses_a_doctype(tmp_path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("0208:0403019261")
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY x SYSTEM "file://{secret}">]>'
+        f'<smp:ServiceGroup xmlns:smp="{SMP_NS}" xmlns:ids="http://busdox.org/transport/identifiers/1.0/">'
+        '<ids:ParticipantIdentifier scheme="iso6523-actorid-upis">&x;</ids:ParticipantIdentifier></smp:ServiceGroup>'
+    ).encode()
+    with pytest.raises(SmpAnswerRefused) as caught:
+        parse_service_group(body, REACHABLE)
+    assert caught.value.rule == "smp.malformed_xml"
+
+
 # --- signature (SMP 1.x enveloped XML-DSig, RSA-SHA256) ---------------------------------------
 
 
