@@ -3,7 +3,7 @@
 
     .venv/bin/python certs-example/make-test-pki.py [DIRECTORY]
 
-Writes a root CA, an SMP signer and an access point certificate with their keys (see
+Writes a root CA, an SMP signer, an access point and an SMP TLS certificate with their keys (see
 certs-example/README.md). Every run makes new keys and overwrites the files. The generation itself
 lives in gateway/peppol/testpki.py (it uses `cryptography`), so tests and the demo make the same PKI.
 """
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
         return 2
     directory = Path(argv[0]) if argv else DEFAULT_DIRECTORY
     pki = make_test_pki(directory)
-    for path in (pki.root_ca_cert, pki.root_ca_key, pki.smp_signer_cert, pki.smp_signer_key, pki.ap_cert, pki.ap_key):
+    for path in sorted(pki.directory.iterdir()):
         print(path)
     print("TEST ONLY: these certificates are not part of the Peppol PKI and must never be used in production.")
     return 0

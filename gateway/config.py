@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     peppol_smp_truststore: Path = PROJECT_ROOT / "certs-example" / "generated" / "root-ca.pem"
     # SMP 1.4.0 allows HTTPS only; the loopback sandbox serves plain HTTP, so tests and the demo turn this off.
     peppol_smp_require_https: bool = True
+    # CA bundle for the SMP's TLS certificate. Empty: the public CAs (Peppol Transport Security policy:
+    # SMP TLS certificates come from public CAs, not the Peppol PKI); the sandbox sets its test root.
+    peppol_smp_tls_ca_bundle: str = ""
     # requests timeouts towards an SMP: connect, then read.
     peppol_smp_connect_timeout_seconds: float = 5.0
     peppol_smp_read_timeout_seconds: float = 10.0

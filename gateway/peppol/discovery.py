@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -155,6 +156,7 @@ class DiscoveryConfig:
                 connect_timeout_seconds=settings.peppol_smp_connect_timeout_seconds,
                 read_timeout_seconds=settings.peppol_smp_read_timeout_seconds,
                 require_https=settings.peppol_smp_require_https,
+                tls_ca_bundle=Path(settings.peppol_smp_tls_ca_bundle) if settings.peppol_smp_tls_ca_bundle else None,
             ),
             cache_seconds=settings.peppol_lookup_cache_seconds,
             negative_cache_seconds=settings.peppol_lookup_negative_cache_seconds,

@@ -5,10 +5,11 @@ Real DNS and real HTTP, not patched code:
 - `SandboxDns`: a UDP DNS server on 127.0.0.1 (random port) that answers NAPTR queries for
   `<hash>.iso6523-actorid-upis.<zone>` the way the SML does (`100 10 "U" "Meta:SMP" "!.*!<smp>!" .`),
   NXDOMAIN for unknown participants, SERVFAIL where a participant is set up to fail.
-- `SandboxSmp`: an HTTP server (stdlib http.server in a thread) on 127.0.0.1 serving Peppol SMP 1.x
+- `SandboxSmp`: an HTTP(S) server (stdlib http.server in a thread) on 127.0.0.1 serving Peppol SMP 1.x
   ServiceGroup and SignedServiceMetadata, signed with the test PKI's SMP signer (signxml,
   RSA-SHA256, enveloped). Per participant it can also answer unsigned, tampered, signed by an
-  untrusted key, or with an HTTP error.
+  untrusted key, or with an HTTP error. With `tls=True` it serves HTTPS with the test PKI's
+  `smp-tls.pem` (for 127.0.0.1), so discovery runs with its production setting `require_https`.
 - `PeppolSandbox` starts both and says how to point discovery at them.
 
 Run `python -m gateway.peppol.sandbox_smp` for the demo set (DEMO_PARTICIPANTS); it prints the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -187,9 +189,15 @@ class SandboxSmp:
     """Serves SMP 1.x answers for the configured participants over HTTP on 127.0.0.1."""
 
     def __init__(
-        self, participants: tuple[SandboxParticipant, ...], *, pki: TestPki, untrusted_pki: TestPki | None = None
+        self,
+        participants: tuple[SandboxParticipant, ...],
+        *,
+        pki: TestPki,
+        untrusted_pki: TestPki | None = None,
+        tls: bool = False,
     ) -> None:
         self.participants = {p.participant_id: p for p in participants}
+        self.tls = tls
         self.pki = pki
         self.untrusted_pki = untrusted_pki
         if untrusted_pki is None and any(p.signature == "untrusted" for p in participants):
@@ -203,7 +211,8 @@ class SandboxSmp:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("SMP sandbox not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/smp"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}/smp"
 
     def start(self) -> SandboxSmp:
         sandbox = self
@@ -222,6 +231,11 @@ class SandboxSmp:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2  # Peppol Transport Security policy: TLS 1.2 floor
+            context.load_cert_chain(self.pki.smp_tls_cert, self.pki.smp_tls_key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         # A short poll interval makes stop() quick (tests start and stop a sandbox per test).
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-smp", daemon=True
@@ -324,10 +338,11 @@ class PeppolSandbox:
         pki: TestPki,
         untrusted_pki: TestPki | None = None,
         zone: str = SANDBOX_ZONE,
+        tls: bool = False,
     ) -> None:
         self.zone = zone
         self.pki = pki
-        self.smp = SandboxSmp(participants, pki=pki, untrusted_pki=untrusted_pki)
+        self.smp = SandboxSmp(participants, pki=pki, untrusted_pki=untrusted_pki, tls=tls)
         self._participants = participants
         self.dns: SandboxDns | None = None
 
@@ -358,12 +373,14 @@ class PeppolSandbox:
     def settings_env(self) -> dict[str, str]:
         """GATEWAY_* variables that point `gateway peppol lookup` (and get_settings()) at this sandbox."""
         host, port = self.nameserver
+        root = str(self.pki.root_ca_cert.resolve())
         return {
             "GATEWAY_PEPPOL_SML_ZONE": self.zone,
             "GATEWAY_PEPPOL_DNS_HOST": host,
             "GATEWAY_PEPPOL_DNS_PORT": str(port),
-            "GATEWAY_PEPPOL_SMP_TRUSTSTORE": str(self.pki.root_ca_cert.resolve()),
-            "GATEWAY_PEPPOL_SMP_REQUIRE_HTTPS": "false",
+            "GATEWAY_PEPPOL_SMP_TRUSTSTORE": root,
+            "GATEWAY_PEPPOL_SMP_REQUIRE_HTTPS": "true" if self.smp.tls else "false",
+            "GATEWAY_PEPPOL_SMP_TLS_CA_BUNDLE": root if self.smp.tls else "",
         }
 
 
@@ -375,12 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parents[2] / "certs-example" / "generated",
         help="test PKI directory (made with certs-example/make-test-pki.py; created if missing)",
     )
+    parser.add_argument("--plain-http", action="store_true", help="serve the SMP over HTTP instead of HTTPS")
     args = parser.parse_args(argv)
     try:
         pki = load_test_pki(args.pki)
     except FileNotFoundError:
         pki = make_test_pki(args.pki)
-    with PeppolSandbox(DEMO_PARTICIPANTS, pki=pki) as sandbox:
+    with PeppolSandbox(DEMO_PARTICIPANTS, pki=pki, tls=not args.plain_http) as sandbox:
         for name, value in sandbox.settings_env().items():
             print(f"export {name}={value}")
         print(f"# SMP at {sandbox.smp.base_url}; participants: " + ", ".join(p.participant_id for p in DEMO_PARTICIPANTS))

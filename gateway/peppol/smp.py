@@ -134,6 +134,8 @@ class SmpClientConfig:
     read_timeout_seconds: float = 10.0
     # SMP 1.4.0 (mandatory TLS): SMP read URLs are https on port 443. Only the loopback sandbox turns this off.
     require_https: bool = True
+    # CA bundle for the SMP's TLS certificate; None: requests' default (the public CAs).
+    tls_ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +381,12 @@ class SmpClient:
         try:
             # No HTTP redirects: SMP 1.4.0 limits redirection to one degree, done through smp:Redirect.
             with self.session.get(
-                url, timeout=timeout, allow_redirects=False, stream=True, headers={"Accept": "application/xml, text/xml"}
+                url,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+                headers={"Accept": "application/xml, text/xml"},
+                verify=str(self.config.tls_ca_bundle) if self.config.tls_ca_bundle else True,
             ) as response:
                 status = response.status_code
                 if status == 404:
@@ -391,6 +398,8 @@ class SmpClient:
                 body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
         except requests.Timeout as exc:
             raise SmpUnavailable("smp.timeout", f"SMP did not answer in time: {url}") from exc
+        except requests.exceptions.SSLError as exc:  # before ConnectionError, its base class
+            raise SmpUnavailable("smp.tls_error", f"TLS with the SMP failed: {url}: {exc}") from exc
         except requests.ConnectionError as exc:
             raise SmpUnavailable("smp.connection_error", f"cannot connect to SMP: {url}: {exc}") from exc
         except requests.RequestException as exc:

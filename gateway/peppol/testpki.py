@@ -1,4 +1,4 @@
-"""A throw-away test PKI for Peppol discovery: a root CA, an SMP signer and an access point.
+"""A throw-away test PKI for Peppol discovery: a root CA, an SMP signer, an access point, SMP TLS.
 
 TEST ONLY. The real network trusts the OpenPeppol PKI (SMP CA and AP CA, G3 from 2026); these
 certificates only stand in for it on loopback, in tests and in the demo. Nothing generated here
@@ -11,6 +11,7 @@ belongs in git (`certs-example/generated/` is ignored).
 | `root-ca.pem` / `root-ca.key` | self-signed root; `root-ca.pem` is the SMP truststore |
 | `smp-signer.pem` / `smp-signer.key` | signs SignedServiceMetadata (issued by the root) |
 | `ap.pem` / `ap.key` | the access point certificate published in the SMP endpoint (issued by the root) |
+| `smp-tls.pem` / `smp-tls.key` | TLS server certificate of the sandbox SMP for 127.0.0.1 / localhost (issued by the root) |
 
 The shape follows what `cryptography`'s web-PKI verifier (used by signxml) requires of a chain:
 CA with critical basicConstraints and keyCertSign, leaves with digitalSignature, key identifiers.
@@ -18,6 +19,7 @@ CA with critical basicConstraints and keyCertSign, leaves with digitalSignature,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +53,8 @@ class TestPki:
     smp_signer_key: Path
     ap_cert: Path
     ap_key: Path
+    smp_tls_cert: Path
+    smp_tls_key: Path
 
 
 def _paths(directory: Path) -> TestPki:
@@ -62,6 +66,8 @@ def _paths(directory: Path) -> TestPki:
         smp_signer_key=directory / "smp-signer.key",
         ap_cert=directory / "ap.pem",
         ap_key=directory / "ap.key",
+        smp_tls_cert=directory / "smp-tls.pem",
+        smp_tls_key=directory / "smp-tls.key",
     )
 
 
@@ -88,6 +94,7 @@ def _issue(
     is_ca: bool,
     not_before: datetime,
     extended_key_usage: list[x509.ObjectIdentifier] | None = None,
+    subject_alternative_names: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
     public_key = key.public_key()
     builder = (
@@ -118,6 +125,8 @@ def _issue(
     )
     if extended_key_usage:
         builder = builder.add_extension(x509.ExtendedKeyUsage(extended_key_usage), critical=False)
+    if subject_alternative_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(subject_alternative_names), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -169,6 +178,18 @@ def make_test_pki(directory: Path, *, organization: str = "Gateway Test PKI", no
         extended_key_usage=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
     )
 
+    tls_key = _new_key()
+    tls_cert = _issue(
+        subject=_name(f"{organization} SMP TLS (TEST ONLY)", organization),
+        key=tls_key,
+        issuer=root_name,
+        issuer_key=root_key,
+        is_ca=False,
+        not_before=not_before,
+        extended_key_usage=[ExtendedKeyUsageOID.SERVER_AUTH],
+        subject_alternative_names=[x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")],
+    )
+
     pki = _paths(directory)
     _write_cert(pki.root_ca_cert, root_cert)
     _write_key(pki.root_ca_key, root_key)
@@ -176,13 +197,18 @@ def make_test_pki(directory: Path, *, organization: str = "Gateway Test PKI", no
     _write_key(pki.smp_signer_key, smp_key)
     _write_cert(pki.ap_cert, ap_cert)
     _write_key(pki.ap_key, ap_key)
+    _write_cert(pki.smp_tls_cert, tls_cert)
+    _write_key(pki.smp_tls_key, tls_key)
     return pki
 
 
 def load_test_pki(directory: Path) -> TestPki:
     """The paths of a PKI made earlier by `make_test_pki`, checking that every file is there."""
     pki = _paths(directory)
-    files = [pki.root_ca_cert, pki.root_ca_key, pki.smp_signer_cert, pki.smp_signer_key, pki.ap_cert, pki.ap_key]
+    files = [
+        pki.root_ca_cert, pki.root_ca_key, pki.smp_signer_cert, pki.smp_signer_key,
+        pki.ap_cert, pki.ap_key, pki.smp_tls_cert, pki.smp_tls_key,
+    ]
     missing = [str(path) for path in files if not path.exists()]
     if missing:
         raise FileNotFoundError(f"test PKI incomplete, run certs-example/make-test-pki.py: missing {', '.join(missing)}")

@@ -68,6 +68,13 @@ def sandbox(test_pki: TestPki, untrusted_pki: TestPki):
 
 
 @pytest.fixture
+def tls_sandbox(test_pki: TestPki, untrusted_pki: TestPki):
+    """The same sandbox with the SMP on HTTPS (certificate for 127.0.0.1 under the test root)."""
+    with PeppolSandbox(PARTICIPANTS, pki=test_pki, untrusted_pki=untrusted_pki, tls=True) as running:
+        yield running
+
+
+@pytest.fixture
 def now() -> datetime:
     # Real time (the test certificates are valid from yesterday for a year), whole seconds for exact asserts.
     return utc_now().replace(microsecond=0)

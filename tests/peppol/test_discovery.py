@@ -36,6 +36,7 @@ from fixtures_discovery import (  # noqa: F401 - fixtures
     now,
     sandbox,
     test_pki,
+    tls_sandbox,
     untrusted_pki,
 )
 from gateway.config import Settings
@@ -144,6 +145,23 @@ def test_lookup_failed_when_the_dns_server_is_down(sandbox, test_pki, now) -> No
     result = ParticipantDiscovery(config).lookup(REACHABLE, "invoice", now=now)
     assert (result.outcome, result.reason) == (LookupOutcome.LOOKUP_FAILED, "sml.dns_timeout")
     assert sandbox.smp.requests == []
+
+
+def test_reachable_over_https_with_the_production_https_rule(tls_sandbox, test_pki, now) -> None:
+    config = discovery_config(tls_sandbox, test_pki)
+    config = replace(config, smp=replace(config.smp, require_https=True, tls_ca_bundle=test_pki.root_ca_cert))
+    result = ParticipantDiscovery(config).lookup(REACHABLE, "invoice", now=now)
+    assert (result.outcome, result.smp_url) == (LookupOutcome.REACHABLE, tls_sandbox.smp.base_url)
+    assert result.smp_url.startswith("https://127.0.0.1:")
+    assert len(tls_sandbox.smp.requests) == 2
+
+
+def test_smp_tls_certificate_not_trusted_is_a_temporary_failure(tls_sandbox, test_pki, untrusted_pki, now) -> None:
+    config = discovery_config(tls_sandbox, test_pki)
+    config = replace(config, smp=replace(config.smp, require_https=True, tls_ca_bundle=untrusted_pki.root_ca_cert))
+    result = ParticipantDiscovery(config).lookup(REACHABLE, "invoice", now=now)
+    assert (result.outcome, result.reason) == (LookupOutcome.LOOKUP_FAILED, "smp.tls_error")
+    assert tls_sandbox.smp.requests == []  # the handshake failed before any request was read
 
 
 def test_invalid_input_is_refused_before_any_lookup(discovery, sandbox, now) -> None:
@@ -273,12 +291,14 @@ def test_config_from_settings(tmp_path) -> None:
         peppol_dns_port=5353,
         peppol_smp_truststore=tmp_path / "smp-ca.pem",
         peppol_smp_require_https=False,
+        peppol_smp_tls_ca_bundle=str(tmp_path / "tls-ca.pem"),
         peppol_lookup_cache_seconds=60,
         peppol_lookup_negative_cache_seconds=30,
     )
     config = DiscoveryConfig.from_settings(settings)
     assert (config.sml_zone, config.nameserver) == ("participant.sml.test.tech.peppol.org", ("127.0.0.1", 5353))
     assert (config.smp.truststore, config.smp.require_https) == (tmp_path / "smp-ca.pem", False)
+    assert config.smp.tls_ca_bundle == tmp_path / "tls-ca.pem"
     assert (config.smp.connect_timeout_seconds, config.smp.read_timeout_seconds) == (5.0, 10.0)
     assert (config.cache_seconds, config.negative_cache_seconds) == (60, 30)
 
@@ -288,6 +308,7 @@ def test_defaults_use_the_openpeppol_production_zone_the_system_resolver_and_htt
     assert config.sml_zone == "participant.sml.prod.tech.peppol.org"
     assert config.nameserver is None
     assert config.smp.require_https is True
+    assert config.smp.tls_ca_bundle is None
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -337,8 +358,9 @@ def test_cli_reachable_json(sandbox, test_pki) -> None:
     }
 
 
-def test_cli_text_output(sandbox) -> None:
-    run = _cli(sandbox, REACHABLE)
+def test_cli_text_output_over_https(tls_sandbox) -> None:
+    assert tls_sandbox.settings_env()["GATEWAY_PEPPOL_SMP_REQUIRE_HTTPS"] == "true"
+    run = _cli(tls_sandbox, REACHABLE)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert "outcome           reachable" in lines
