@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.channels.email import bounce
 from gateway.channels.email.bounce import (
@@ -93,12 +96,51 @@ def test_oversized_input_is_refused_before_parsing(monkeypatch):
         b"Content-Type: multipart/report; boundary=\"x\"\n\n--x\nContent-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n!!!!\n",
         b"Content-Type: multipart/mixed; boundary=\"a\"\n\n" + b"--a\nContent-Type: multipart/mixed; boundary=\"a\"\n\n" * 300,
         b"From: =?utf-8?q?=E2=28broken?= <x@example.org>\nSubject: =?bogus-charset?b?AAAA?=\nContent-Type: text/plain; charset=bogus\n\nhello",
+        # found by mutating the samples: a charset name with a NUL, a non-ASCII encoded-word
+        # charset (CharsetError), an address header that makes email.utils recurse
+        b"From: a@b.example\nContent-Type: text/plain; charset=\"ut\x00f-8\"\n\nhello",
+        b"Subject: =?u\xb4I-8?q?Absent?=\nX-Autoreply: yes\n\nhi",
+        b"From: MAILER-DAEMON@out" + b"om: MAILER-DAEMON@out." * 3000 + b"\n\nhi",
     ],
 )
 def test_hostile_mime_never_crashes(raw):
     report = parse_bounce(raw)
     assert report.is_bounce is False
     assert report.recipients == ()
+
+
+def test_mutated_samples_only_ever_raise_bounce_parse_error():
+    """A seeded mutation run over the samples (truncation, byte flips, repeated slices)."""
+    rng = random.Random(20261123)
+    samples = [(SAMPLES / f"{name}.eml").read_bytes() for name in SAMPLE_NAMES]
+    refused = 0
+    for _ in range(400):
+        data = bytearray(rng.choice(samples))
+        operation = rng.randrange(3)
+        if operation == 0:
+            data = data[: rng.randrange(len(data))]
+        elif operation == 1:
+            for _ in range(rng.randrange(1, 20)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            at = rng.randrange(len(data))
+            data[at:at] = data[rng.randrange(len(data)):][: rng.randrange(500)] * rng.randrange(1, 20)
+        try:
+            parse_bounce(bytes(data))
+        except BounceParseError:
+            refused += 1
+    assert refused < 20  # almost all mutations still parse to some report
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_only_ever_raise_bounce_parse_error(data):
+    try:
+        report = parse_bounce(data)
+    except BounceParseError as exc:
+        assert exc.rule in {"bounce.empty", "bounce.mime"}
+    else:
+        assert isinstance(report.is_bounce, bool)
 
 
 # --- classification table ------------------------------------------------------------------

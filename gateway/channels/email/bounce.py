@@ -31,6 +31,7 @@ import email.policy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
@@ -45,6 +46,8 @@ MAX_SCAN_CHARS = 64 * 1024
 # MIME parts visited per message; a report has 2 or 3, a bounce of a mail with attachments a
 # dozen. Beyond this we stop walking instead of recursing through a crafted bomb.
 MAX_PARTS = 200
+# Characters of an address header handed to the address parser; real ones are far shorter.
+MAX_HEADER_CHARS = 4096
 # Local part of our VERP return path (see gateway.channels.email.verp).
 VERP_LOCAL_PREFIX = "bounces+"
 
@@ -234,13 +237,17 @@ def _header(msg: Message, name: str) -> str:
         return ""
     try:
         return str(make_header(decode_header(str(raw))))
-    except (ValueError, LookupError, UnicodeError, TypeError):
+    except (ValueError, LookupError, UnicodeError, TypeError, MessageError):  # CharsetError on a bogus charset
         return str(raw)
 
 
 def _addresses(msg: Message, *names: str) -> list[str]:
-    values = [_header(msg, name) for name in names]
-    return [addr.strip().lower() for _, addr in getaddresses([v for v in values if v]) if "@" in addr]
+    values = [_header(msg, name)[:MAX_HEADER_CHARS] for name in names]
+    try:
+        pairs = getaddresses([v for v in values if v])
+    except (ValueError, IndexError, TypeError, RecursionError):  # email.utils recurses on crafted input
+        return []
+    return [addr.strip().lower() for _, addr in pairs if "@" in addr]
 
 
 def _decoded_text(part: Message) -> str:
@@ -255,7 +262,7 @@ def _decoded_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return payload[:MAX_SCAN_CHARS * 4].decode(charset, errors="replace")[:MAX_SCAN_CHARS]
-    except LookupError:  # unknown charset name
+    except (LookupError, ValueError):  # unknown charset name, or one with a NUL in it
         return payload[:MAX_SCAN_CHARS].decode("latin-1")
 
 
@@ -604,10 +611,18 @@ def parse_bounce(raw: bytes) -> BounceReport:
         # compat32 never raises on header access; the default policy's header parser has
         # raised IndexError / AttributeError on crafted addresses in past CPython releases.
         msg = email.message_from_bytes(bytes(raw), policy=email.policy.compat32)
-        found = _walk(msg)
-    except (ValueError, LookupError, UnicodeError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        return _analyse(msg)
+    except _STDLIB_ERRORS as exc:
+        # The stdlib parser is lenient but not total (charset and recursion errors on crafted
+        # input); a message it cannot take apart is reported, never propagated as a crash.
         raise BounceParseError("bounce.mime", f"the MIME structure cannot be read: {exc.__class__.__name__}") from exc
 
+
+_STDLIB_ERRORS = (ValueError, LookupError, UnicodeError, TypeError, AttributeError, IndexError, RecursionError, MessageError)
+
+
+def _analyse(msg: Message) -> BounceReport:
+    found = _walk(msg)
     subject = _header(msg, "Subject")
     from_addresses = _addresses(msg, "From")
     sender = from_addresses[0] if from_addresses else ""
@@ -630,7 +645,6 @@ def parse_bounce(raw: bytes) -> BounceReport:
     if _is_auto_reply(msg, subject):
         return BounceReport(False, MessageKind.AUTO_REPLY, (), original_id, token)
     return BounceReport(False, MessageKind.NOT_A_BOUNCE, (), None, token)
-
 
 def iter_hard_addresses(report: BounceReport) -> Iterator[str]:
     """Addresses to mark invalid (`ContactValidity.BOUNCED`)."""
