@@ -50,9 +50,10 @@ class Settings(BaseSettings):
     peppol_dns_port: int = 53
     # One NAPTR query may take this long in total, retries included.
     peppol_dns_timeout_seconds: float = 5.0
-    # PEM file of the Peppol SMP CA; SignedServiceMetadata not signed under it is refused.
-    peppol_smp_truststore: Path = PROJECT_ROOT / "certs-example" / "generated" / "root-ca.pem"
-    # SMP 1.4.0 allows HTTPS only; the loopback sandbox serves plain HTTP, so tests and the demo turn this off.
+    # PEM file of the Peppol SMP CA; SignedServiceMetadata not signed under it is refused. No default on
+    # purpose: unset, every lookup fails (smp.truststore_missing) rather than trust a test root by accident.
+    peppol_smp_truststore: Path | None = None
+    # SMP 1.4.0 allows HTTPS only; turned off only for the loopback sandbox run with plain HTTP.
     peppol_smp_require_https: bool = True
     # CA bundle for the SMP's TLS certificate. Empty: the public CAs (Peppol Transport Security policy:
     # SMP TLS certificates come from public CAs, not the Peppol PKI); the sandbox sets its test root.

@@ -129,7 +129,7 @@ class SmpAnswerRefused(SmpError):
 
 @dataclass(frozen=True)
 class SmpClientConfig:
-    truststore: Path
+    truststore: Path | None  # PEM of the Peppol SMP CA; None: nothing can be verified, every answer is refused
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 10.0
     # SMP 1.4.0 (mandatory TLS): SMP read URLs are https on port 443. Only the loopback sandbox turns this off.
@@ -225,7 +225,7 @@ def parse_service_group(body: bytes, participant_id: str) -> ServiceGroup:
     return ServiceGroup(participant_id=expected, document_type_ids=frozenset(document_type_ids))
 
 
-def verify_signed_service_metadata(body: bytes, *, truststore: Path, now: datetime) -> etree._Element:
+def verify_signed_service_metadata(body: bytes, *, truststore: Path | None, now: datetime) -> etree._Element:
     """Check the enveloped XML-DSig signature of a SignedServiceMetadata; return the signed element.
 
     SMP 1.x: "the SignedServiceMetadata ... MUST be signed by the SMP" with an enveloped signature
@@ -234,6 +234,10 @@ def verify_signed_service_metadata(body: bytes, *, truststore: Path, now: dateti
     Peppol SMP CA in `truststore` and be valid at `now`. Only what this returns was signed: callers
     read nothing else from the answer (signxml's "use only what was signed" rule).
     """
+    if truststore is None or not truststore.is_file():
+        raise SmpAnswerRefused(
+            "smp.truststore_missing", f"no SMP truststore at {truststore} (GATEWAY_PEPPOL_SMP_TRUSTSTORE): nothing can be verified"
+        )
     root = _parse(body)
     if root.tag != f"{{{SMP_NS}}}SignedServiceMetadata":
         raise SmpAnswerRefused("smp.malformed_xml", f"expected a SignedServiceMetadata, got {root.tag}")

@@ -308,6 +308,7 @@ def test_defaults_use_the_openpeppol_production_zone_the_system_resolver_and_htt
     assert config.sml_zone == "participant.sml.prod.tech.peppol.org"
     assert config.nameserver is None
     assert config.smp.require_https is True
+    assert config.smp.truststore is None  # never a test root by default
     assert config.smp.tls_ca_bundle is None
 
 

@@ -171,6 +171,14 @@ def test_answer_changed_in_transit_is_refused(sandbox, test_pki, now) -> None:
     assert caught.value.rule == "smp.signature_invalid"
 
 
+@pytest.mark.parametrize("truststore", [None, "missing.pem"])
+def test_without_a_truststore_every_answer_is_refused(sandbox, tmp_path, now, truststore) -> None:
+    path = None if truststore is None else tmp_path / truststore
+    with pytest.raises(SmpAnswerRefused) as caught:
+        verify_signed_service_metadata(_signed(sandbox, REACHABLE), truststore=path, now=now)
+    assert caught.value.rule == "smp.truststore_missing"
+
+
 def test_answer_signed_by_an_untrusted_key_is_refused(sandbox, test_pki, now) -> None:
     with pytest.raises(SmpAnswerRefused) as caught:
         verify_signed_service_metadata(_signed(sandbox, UNTRUSTED), truststore=test_pki.root_ca_cert, now=now)
