@@ -18,6 +18,7 @@ from gateway.channels.email.bounce import (
     Reason,
     classify,
     extract_status,
+    iter_hard_addresses,
     parse_bounce,
 )
 from gateway.channels.email.verp import verify_token
@@ -182,3 +183,8 @@ def test_classify(status, diagnostic, action, kind, reason):
 )
 def test_extract_status(text, status):
     assert extract_status(text) == status
+
+
+def test_iter_hard_addresses_lists_only_hard_failures():
+    report = parse_bounce((SAMPLES / "16_nonstd_qmail_two_recipients.eml").read_bytes())
+    assert list(iter_hard_addresses(report)) == ["lotte@example.com"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 

@@ -86,8 +86,6 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
-HARD_REASONS = frozenset({Reason.USER_UNKNOWN, Reason.HOST_UNKNOWN, Reason.HAS_MOVED})
-
 
 @dataclass(frozen=True)
 class BouncedRecipient:
@@ -532,17 +530,16 @@ def _non_standard(texts: list[str], ignore: set[str], subject: str, sender: str)
         pairs = _exim_list(text)
     if not pairs:
         pairs = _nearby_addresses(text, ignore)
-    recipients: list[BouncedRecipient] = []
-    seen: set[str] = set()
-    pairs = [(a.lower(), d) for a, d in pairs if a.lower() not in ignore]
+    unique: dict[str, str] = {}
     for address, diagnostic in pairs:
-        if address in seen:
-            continue
-        seen.add(address)
-        action = "delayed" if delayed else "failed"
+        if address.lower() not in ignore:
+            unique.setdefault(address.lower(), diagnostic)
+    recipients: list[BouncedRecipient] = []
+    action = "delayed" if delayed else "failed"
+    for address, diagnostic in unique.items():
         # With one recipient the whole report speaks about it: Gmail and Exchange name the
         # address in one sentence and quote the server's answer paragraphs later.
-        context = text if len(pairs) == 1 else diagnostic
+        context = text if len(unique) == 1 else diagnostic
         status = extract_status(diagnostic) or extract_status(context)
         kind, reason = classify(status, context, action)
         recipients.append(BouncedRecipient(address, kind, status, diagnostic.strip()[:1000] or None, reason, action))
