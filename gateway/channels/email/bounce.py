@@ -377,7 +377,9 @@ def _dsn_recipients(reports: list[str]) -> tuple[list[BouncedRecipient], str | N
         for block in blocks:
             if "original-envelope-id" in block and envelope_id is None:
                 envelope_id = block["original-envelope-id"].strip() or None
-            address = _typed_value(block.get("final-recipient") or block.get("original-recipient") or "")
+            # RFC 3464 section 2.3.1: Original-Recipient is the address as we gave it in RCPT TO
+            # (ORCPT); Final-Recipient may be an alias's target. Our contact is the former.
+            address = _typed_value(block.get("original-recipient") or block.get("final-recipient") or "")
             if not address:
                 continue  # the per-message block (RFC 3464 section 2.2)
             status = extract_status(block.get("status"))
@@ -439,7 +441,9 @@ _ADDRESS_RE = re.compile(
 )
 # qmail QSBMF (cr.yp.to/proto/qsbmf.txt) and Postfix bounce(8): a paragraph per recipient
 # starting "<address>:" (Postfix may add " (expanded from <alias>)").
-_ANGLE_PARAGRAPH_RE = re.compile(r"^<([^<>\s]{1,254}@[^<>\s]{1,254})>(?: \(expanded from [^)]{0,300}\))?:[ \t]*(.*)$")
+_ANGLE_PARAGRAPH_RE = re.compile(
+    r"^<([^<>\s]{1,254}@[^<>\s]{1,254})>(?: \(expanded from <?([^<>()\s]{1,254}@[^<>()\s]{1,254})>?\))?:[ \t]*(.*)$"
+)
 # Exim: "The following address(es) failed:" / "...has not yet been delivered is:" then
 # two-space indented addresses, each followed by a deeper indented reason.
 _EXIM_LIST_RE = re.compile(
@@ -462,11 +466,12 @@ def _angle_paragraphs(text: str) -> list[tuple[str, str]]:
         index += 1
         if not match:
             continue
-        reason = [match.group(2).strip()]
+        reason = [match.group(3).strip()]
         while index < len(lines) and lines[index].strip() and not _ANGLE_PARAGRAPH_RE.match(lines[index]):
             reason.append(lines[index].strip())
             index += 1
-        found.append((match.group(1), " ".join(r for r in reason if r)))
+        # "(expanded from <alias>)": the alias is the address we sent to (as Original-Recipient).
+        found.append((match.group(2) or match.group(1), " ".join(r for r in reason if r)))
     return found
 
 
