@@ -170,7 +170,9 @@ def document_type_for(document_type: DocumentType | str) -> DocumentType:
         return DOCUMENT_TYPES[document_type]
     except KeyError:
         raise InvalidInput.single(
-            "document_type", "peppol.document_type", f"unknown document type {document_type!r}; known: {', '.join(DOCUMENT_TYPES)}"
+            "document_type",
+            "peppol.document_type",
+            f"unknown document type {document_type!r}; known: {', '.join(DOCUMENT_TYPES)}",
         ) from None
 
 
@@ -224,7 +226,9 @@ class ParticipantDiscovery:
                 self._cache[key] = (expires_at, result)
         return result
 
-    def lookup_belgian_company(self, enterprise_number: str, document_type: DocumentType | str, *, now: datetime) -> LookupResult:
+    def lookup_belgian_company(
+        self, enterprise_number: str, document_type: DocumentType | str, *, now: datetime
+    ) -> LookupResult:
         """Try `0208:<number>`, then `9925:be<number>`; the first reachable one wins.
 
         With neither reachable: `lookup_failed` if either lookup failed (a retry may still find the

@@ -286,9 +286,12 @@ class SandboxSmp:
     def unsigned_service_metadata(self, participant: SandboxParticipant, key: str) -> etree._Element:
         document_type = DOCUMENT_TYPES[key]
         root = etree.Element(f"{{{SMP_NS}}}SignedServiceMetadata", nsmap={"smp": SMP_NS, "ids": IDS_NS, "wsa": WSA_NS})
-        information = etree.SubElement(etree.SubElement(root, f"{{{SMP_NS}}}ServiceMetadata"), f"{{{SMP_NS}}}ServiceInformation")
-        etree.SubElement(information, f"{{{IDS_NS}}}ParticipantIdentifier", scheme=PARTICIPANT_SCHEME).text = participant.participant_id
-        etree.SubElement(information, f"{{{IDS_NS}}}DocumentIdentifier", scheme=DOCUMENT_SCHEME).text = document_type.identifier
+        service_metadata = etree.SubElement(root, f"{{{SMP_NS}}}ServiceMetadata")
+        information = etree.SubElement(service_metadata, f"{{{SMP_NS}}}ServiceInformation")
+        participant_id = etree.SubElement(information, f"{{{IDS_NS}}}ParticipantIdentifier", scheme=PARTICIPANT_SCHEME)
+        participant_id.text = participant.participant_id
+        document_id = etree.SubElement(information, f"{{{IDS_NS}}}DocumentIdentifier", scheme=DOCUMENT_SCHEME)
+        document_id.text = document_type.identifier
         process = etree.SubElement(etree.SubElement(information, f"{{{SMP_NS}}}ProcessList"), f"{{{SMP_NS}}}Process")
         etree.SubElement(process, f"{{{IDS_NS}}}ProcessIdentifier", scheme=PROCESS_SCHEME).text = document_type.process
         endpoint = etree.SubElement(

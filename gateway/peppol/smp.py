@@ -236,7 +236,8 @@ def verify_signed_service_metadata(body: bytes, *, truststore: Path | None, now:
     """
     if truststore is None or not truststore.is_file():
         raise SmpAnswerRefused(
-            "smp.truststore_missing", f"no SMP truststore at {truststore} (GATEWAY_PEPPOL_SMP_TRUSTSTORE): nothing can be verified"
+            "smp.truststore_missing",
+            f"no SMP truststore at {truststore} (GATEWAY_PEPPOL_SMP_TRUSTSTORE): nothing can be verified",
         )
     root = _parse(body)
     if root.tag != f"{{{SMP_NS}}}SignedServiceMetadata":
@@ -283,7 +284,9 @@ def _certificate(element: etree._Element | None) -> x509.Certificate:
         der = base64.b64decode("".join(element.text.split()), validate=True)
         return x509.load_der_x509_certificate(der)
     except (binascii.Error, ValueError) as exc:
-        raise SmpAnswerRefused("smp.certificate_invalid", f"endpoint Certificate is not a base64 DER X.509 certificate: {exc}") from exc
+        raise SmpAnswerRefused(
+            "smp.certificate_invalid", f"endpoint Certificate is not a base64 DER X.509 certificate: {exc}"
+        ) from exc
 
 
 def parse_service_metadata(signed: etree._Element, participant_id: str, document_type_id: str) -> ServiceMetadata:
@@ -305,7 +308,9 @@ def parse_service_metadata(signed: etree._Element, participant_id: str, document
         raise SmpAnswerRefused("smp.malformed_xml", "ServiceMetadata has no ServiceInformation")
 
     expected_participant = normalize_participant_id(participant_id)
-    found_participant = _identifier(information.find("ids:ParticipantIdentifier", NS), PARTICIPANT_SCHEME, "ParticipantIdentifier")
+    found_participant = _identifier(
+        information.find("ids:ParticipantIdentifier", NS), PARTICIPANT_SCHEME, "ParticipantIdentifier"
+    )
     if found_participant.lower() != expected_participant:
         raise SmpAnswerRefused(
             "smp.participant_mismatch", f"signed metadata is for {found_participant!r}, asked for {expected_participant!r}"
