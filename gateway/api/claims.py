@@ -82,27 +82,20 @@ def create_claims_batch(database: DatabaseDep, settings: SettingsDep, principal:
         raise InvalidInput.single("claims", "batch.too_many_items", f"a batch holds at most {limit} claims, got {len(batch.claims)}")
 
     def work(session):
-        results, creditor_codes = [], {}
-        now = utc_now()
+        results: list[dict | None] = [None] * len(batch.claims)
+        valid: list[tuple[int, ClaimIn]] = []
         for index, item in enumerate(batch.claims):
             try:
-                payload = ClaimIn.model_validate(item)
+                valid.append((index, ClaimIn.model_validate(item)))
             except ValidationError as exc:
-                error = invalid_input_from(exc, f"claims.{index}")
-                results.append(_refused(index, error))
-                continue
-            savepoint = session.begin_nested()
-            try:
-                intake = claim_service.create_claim(session, principal, payload, now=now)
-                savepoint.commit()
-            except GatewayError as error:
-                savepoint.rollback()
-                results.append(_refused(index, error))
-                continue
-            creditor_id = intake.claim.creditor_id
-            if creditor_id not in creditor_codes:
-                creditor_codes[creditor_id] = ClaimRepository(session).creditor(creditor_id).code
-            results.append({"index": index, "status": "accepted", "claim": _created_view(intake, creditor_codes[creditor_id])})
+                results[index] = _refused(index, invalid_input_from(exc, f"claims.{index}"))
+        outcomes = claim_service.create_claims(session, principal, [payload for _, payload in valid], now=utc_now())
+        codes = {creditor.id: creditor.code for creditor in ClaimRepository(session).creditors(principal.visible_creditor_ids).values()}
+        for (index, _), outcome in zip(valid, outcomes):
+            if isinstance(outcome, GatewayError):
+                results[index] = _refused(index, outcome)
+            else:
+                results[index] = {"index": index, "status": "accepted", "claim": _created_view(outcome, codes[outcome.claim.creditor_id])}
         accepted = sum(1 for result in results if result["status"] == "accepted")
         return idempotency.StoredResponse(200, {"accepted": accepted, "refused": len(results) - accepted, "results": results})
 

@@ -8,6 +8,7 @@ The OGM/VCS structured communication is the one reconciliation key across every 
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 
 import pymailcheck
 from stdnum import iban as std_iban
@@ -134,18 +135,24 @@ EMAIL_TOP_LEVEL = ["be", "nl", "com", "net", "eu", "fr", "de", "org"]
 
 def suggest_email(address: str) -> str | None:
     """The likely intended address when the domain looks like a typo of a common one."""
+    local, _, domain = address.rpartition("@")
+    suggested = _suggest_domain(domain.lower())
+    return f"{local}@{suggested}" if suggested else None
+
+
+@lru_cache(maxsize=4096)
+def _suggest_domain(domain: str) -> str | None:
     suggestion = pymailcheck.suggest(
-        address,
+        f"x@{domain}",
         domains=EMAIL_DOMAINS,
         second_level_domains=EMAIL_SECOND_LEVEL,
         top_level_domains=EMAIL_TOP_LEVEL,
     )
     # Only ever point to a known provider's domain: a valid but rarer domain (stad.gent,
     # company.io) is not a typo of something on our list.
-    if not suggestion or suggestion["domain"].lower() not in EMAIL_DOMAINS:
+    if not suggestion or suggestion["domain"].lower() not in EMAIL_DOMAINS or suggestion["domain"].lower() == domain:
         return None
-    full = suggestion["full"]
-    return None if full.lower() == address.lower() else full
+    return suggestion["domain"].lower()
 
 
 def check_email_syntax(address: str) -> str:

@@ -52,7 +52,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Services flush explicitly where a later query must see new rows; no implicit flush per query.
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,15 +13,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from gateway.kit.ids import new_id
 from gateway.store.models import Job
+
+
+def job_row(kind: str, payload: dict, *, now: datetime, dedup_key: str | None = None, run_after: datetime | None = None) -> dict:
+    return {"id": new_id(), "kind": kind, "payload": payload, "dedup_key": dedup_key, "state": "pending", "run_after": run_after or now, "attempts": 0, "created_at": now}
 
 
 def enqueue(session: Session, kind: str, payload: dict, *, now: datetime, dedup_key: str | None = None, run_after: datetime | None = None) -> None:
     """Add a job in the caller's transaction. A dedup key is unique: the same logical job can't be queued twice."""
-    session.add(Job(kind=kind, payload=payload, dedup_key=dedup_key, state="pending", run_after=run_after or now, created_at=now))
+    enqueue_many(session, [job_row(kind, payload, now=now, dedup_key=dedup_key, run_after=run_after)])
+
+
+def enqueue_many(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(Job), rows)
 
 
 def claim_next(session: Session, worker_id: str, *, now: datetime, kinds: list[str] | None = None) -> Job | None:

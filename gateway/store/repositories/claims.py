@@ -35,23 +35,38 @@ class ClaimRepository:
         rows = self.session.scalars(select(CreditorEntity).where(CreditorEntity.id.in_(list(ids))))
         return {row.id: row for row in rows}
 
-    def claim_number_exists(self, creditor_id: uuid.UUID, number: str) -> bool:
-        return self.session.scalar(select(Claim.id).where(Claim.creditor_id == creditor_id, Claim.number == number)) is not None
+    def creditors_by_codes(self, codes: set[str]) -> list[CreditorEntity]:
+        if not codes:
+            return []
+        return list(self.session.scalars(select(CreditorEntity).where(CreditorEntity.code.in_(codes))))
 
-    def ogm_exists(self, ogm: str) -> bool:
-        return self.session.scalar(select(Claim.id).where(Claim.structured_communication == ogm)) is not None
+    def existing_claim_numbers(self, pairs: set[tuple[uuid.UUID, str]]) -> set[tuple[uuid.UUID, str]]:
+        """Which (creditor id, claim number) pairs are taken; one query per creditor."""
+        by_creditor: dict[uuid.UUID, set[str]] = {}
+        for creditor_id, number in pairs:
+            by_creditor.setdefault(creditor_id, set()).add(number)
+        found: set[tuple[uuid.UUID, str]] = set()
+        for creditor_id, numbers in by_creditor.items():
+            query = select(Claim.number).where(Claim.creditor_id == creditor_id, Claim.number.in_(numbers))
+            found |= {(creditor_id, number) for number in self.session.scalars(query)}
+        return found
 
-    def debtor_by_external_id(self, creditor_id: uuid.UUID, external_id: str) -> Debtor | None:
-        return self.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor_id, Debtor.external_id == external_id))
+    def existing_ogms(self, ogms: set[str]) -> set[str]:
+        if not ogms:
+            return set()
+        return set(self.session.scalars(select(Claim.structured_communication).where(Claim.structured_communication.in_(ogms))))
 
-    def debtor_by_identifier(self, creditor_id: uuid.UUID, *, enterprise_number: str | None, national_number: str | None) -> Debtor | None:
-        if enterprise_number:
-            column, value = Debtor.enterprise_number, enterprise_number
-        elif national_number:
-            column, value = Debtor.national_register_number, national_number
-        else:
-            return None
-        return self.session.scalar(select(Debtor).where(Debtor.creditor_id == creditor_id, column == value).limit(1))
+    def debtors_by_keys(self, keys: list[tuple[uuid.UUID, str, str]]) -> list[Debtor]:
+        """Debtors matching any (creditor id, column name, value) key; one query per creditor and column."""
+        groups: dict[tuple[uuid.UUID, str], set[str]] = {}
+        for creditor_id, column, value in keys:
+            groups.setdefault((creditor_id, column), set()).add(value)
+        found: dict[uuid.UUID, Debtor] = {}
+        for (creditor_id, column), values in groups.items():
+            query = select(Debtor).where(Debtor.creditor_id == creditor_id, getattr(Debtor, column).in_(values)).order_by(Debtor.id)
+            for debtor in self.session.scalars(query):
+                found.setdefault(debtor.id, debtor)
+        return list(found.values())
 
     def debtor_for(self, debtor_id: uuid.UUID, creditor_ids: frozenset[uuid.UUID]) -> Debtor | None:
         return self.session.scalar(select(Debtor).where(Debtor.id == debtor_id, Debtor.creditor_id.in_(creditor_ids)))
