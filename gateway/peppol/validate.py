@@ -36,6 +36,7 @@ import atexit
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -417,10 +418,17 @@ def _schematron_issues(artefacts: _Artefacts, name: str, node: Any) -> list[Issu
 
 _pool: ProcessPoolExecutor | None = None
 _pool_key: tuple[int, Path] | None = None
+# Waiting for every pool worker to be warm: how long a readiness probe holds its worker, and
+# when to stop waiting (a worker that is still not ready then just joins late).
+READY_PROBE_SECONDS = 0.05
+POOL_START_TIMEOUT_SECONDS = 60.0
 
 
 def _pool_initializer(standards_dir: str) -> None:
-    call_in_saxon_thread(lambda: _artefacts(Path(standards_dir)).warm())
+    # A worker only ever validates on its main thread, so that thread owns Saxon: no hand-off
+    # to a separate Saxon thread per document.
+    _note_saxon_thread()
+    _artefacts(Path(standards_dir)).warm()
 
 
 def _validate_in_worker(
@@ -435,21 +443,36 @@ def _validate_in_worker(
         return rejected_report(file, exc)
 
 
+def _worker_pid() -> int:
+    time.sleep(READY_PROBE_SECONDS)  # long enough that one worker cannot answer every probe
+    return os.getpid()
+
+
 def _get_pool(workers: int, standards_dir: Path) -> ProcessPoolExecutor:
-    """A warm pool is kept for the life of the process: starting a worker costs ~1 s (compiling)."""
+    """A warm pool is kept for the life of the process: starting a worker costs ~1-2 s (compiling).
+
+    The pool is returned only once every worker has loaded the artefacts, so the first batch is
+    spread over all cores instead of waiting for late starters.
+    """
     global _pool, _pool_key
     key = (workers, standards_dir)
-    if _pool is None or _pool_key != key:
-        shutdown_pool()
-        # spawn, not fork: a forked child would inherit a parent's Saxon isolate in an unusable state.
-        _pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=get_context("spawn"),
-            initializer=_pool_initializer,
-            initargs=(str(standards_dir),),
-        )
-        _pool_key = key
-    return _pool
+    if _pool is not None and _pool_key == key:
+        return _pool
+    shutdown_pool()
+    # spawn, not fork: a forked child would inherit a parent's Saxon isolate in an unusable state.
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_pool_initializer,
+        initargs=(str(standards_dir),),
+    )
+    ready: set[int] = set()
+    deadline = time.monotonic() + POOL_START_TIMEOUT_SECONDS
+    # Each probe submitted while no worker is idle spawns one more worker (up to `workers`).
+    while len(ready) < workers and time.monotonic() < deadline:
+        ready.update(future.result() for future in [pool.submit(_worker_pid) for _ in range(workers)])
+    _pool, _pool_key = pool, key
+    return pool
 
 
 def shutdown_pool() -> None:
