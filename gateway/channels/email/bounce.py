@@ -163,6 +163,9 @@ _POLICY_RE = re.compile(
     r"spam|blocked|blacklist|block ?list|denylist|reputation|rejected for policy|policy"
     r"|spf|dkim|dmarc|content rejected|not authorized|access denied|relay(?:ing)? denied"
 )
+_SENDER_SIDE_RE = re.compile(
+    r"sender (?:address|domain)|\bmail from\b|envelope sender|from domain|your (?:ip|server|domain)"
+)
 _GREYLIST_RE = re.compile(r"greylist|graylist|try again later|temporar")
 
 
@@ -198,6 +201,11 @@ def classify(status: str | None, diagnostic: str | None, action: str = "failed")
     # sender's system address" are about our envelope sender ("Sender address rejected:
     # Domain not found"), never about the debtor's address.
     if (subject, detail) in {("1", "7"), ("1", "8")}:
+        return FailureKind.SOFT, Reason.POLICY
+    # The same complaint without those codes ("553 5.7.1 Sender domain does not exist"): one
+    # misconfiguration on our side must not invalidate every debtor's address. An explicit
+    # recipient code (X.1.1, X.1.2, X.1.6) still wins.
+    if _SENDER_SIDE_RE.search(text) and (subject, detail) not in {("1", "1"), ("1", "2"), ("1", "6")}:
         return FailureKind.SOFT, Reason.POLICY
     # RFC 3463 section 3.3 X.2.2 "Mailbox full": the owner can empty it; soft (section 7.2).
     if (subject, detail) == ("2", "2") or _MAILBOX_FULL_RE.search(text):
