@@ -230,3 +230,14 @@ def test_format_date():
     assert [format_date(date(2027, 3, 1), lang) for lang in ("nl", "fr", "de", "en")] == [
         "1 maart 2027", "1 mars 2027", "1. März 2027", "1 March 2027"
     ]
+
+
+def test_real_epc_qr_png_is_carried_inline():
+    from gateway.channels.payment.epc_qr import EpcPayment, build_payload, render_png
+
+    payload = build_payload(EpcPayment(name="Gemeente Voorbeeld", iban="BE48320070184927", amount=Decimal("1234.50"), ogm="010806817183"))
+    png = render_png(payload)
+    _, parsed = build(mail(epc_qr_png=png))
+    images = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
+    assert [i.get_content() for i in images] == [png]
+    assert images[0].get_content_disposition() == "inline"
