@@ -333,3 +333,56 @@ def test_short_location():
     assert validate.short_location(location) == (
         "/Invoice[1]/cac:AccountingSupplierParty[1]/cbc:EndpointID[1]/Q{urn:example}Foo[2]"
     )
+
+
+# -- the wrapper that stops the skeleton's output-free walk ---------------------------------------
+
+STYLESHEETS = (*BILLING, *T111, *T71)
+
+
+def test_every_installed_stylesheet_meets_the_wrapper_precondition(standards_dir):
+    assert [validate.unnamed_mode_is_output_free(standards_dir / relative) for relative in STYLESHEETS] == [True] * 4
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '<xsl:template match="*"><x/></xsl:template>',
+        '<xsl:template match="cbc:ID" mode="#all"><x/></xsl:template>',
+        '<xsl:template match="text()"><xsl:value-of select="."/></xsl:template>',
+    ],
+)
+def test_wrapper_precondition_fails_when_the_unnamed_mode_can_output(template, tmp_path):
+    path = tmp_path / "rules.xslt"
+    path.write_text(
+        '<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform" '
+        'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
+        f'<xsl:template match="/"><out/></xsl:template>{template}</xsl:stylesheet>'
+    )
+    assert validate.unnamed_mode_is_output_free(path) is False
+
+
+def test_wrapped_stylesheets_give_byte_identical_svrl(shared_standards, standards_dir):
+    documents = [_read(shared_standards, relative) for relative in (*PEPPOL_EXAMPLES, *OASIS_EXAMPLES)]
+    documents += [_variant(shared_standards, relative, changes) for relative, changes, _ in VARIANTS.values()]
+    names = {"peppol-bis-billing-3/CEN-EN16931-UBL.xslt": "cen-en16931-ubl",
+             "peppol-bis-billing-3/PEPPOL-EN16931-UBL.xslt": "peppol-en16931-ubl",
+             "peppol-invoice-response/PEPPOLBIS-T111.xslt": "peppol-t111",
+             "peppol-mlr/PEPPOLBIS-T71.xslt": "peppol-t71"}
+
+    def compare() -> int:
+        processor = validate.saxon_processor()
+        artefacts = validate._artefacts(standards_dir)
+        compared = 0
+        for xml in documents:
+            node = processor.parse_xml(xml_text=xml.decode("utf-8"))
+            for relative, name in names.items():
+                path = standards_dir / relative
+                if path not in _compiled:
+                    _compiled[path] = processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(path))
+                official = _compiled[path].transform_to_string(xdm_node=node)
+                assert artefacts.stylesheet(name).transform_to_string(xdm_node=node) == official
+                compared += 1
+        return compared
+
+    assert validate.call_in_saxon_thread(compare) == (len(PEPPOL_EXAMPLES) + len(OASIS_EXAMPLES) + len(VARIANTS)) * 4
