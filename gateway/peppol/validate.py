@@ -28,6 +28,10 @@ Saxon (saxonche) must only ever be called from the thread that created it: the G
 image aborts the whole process otherwise. Every Saxon call therefore runs on one dedicated
 thread per process (`call_in_saxon_thread`). Batches use a process pool (`validate_many`),
 one Saxon and one set of compiled stylesheets per worker process.
+
+Each official XSLT is imported unchanged by a three-line wrapper that stops the ISO skeleton's
+output-free walks of the unnamed mode (see `_SKIP_OUTPUT_FREE_WALK`): same SVRL byte for byte,
+every rule still runs, ~7-20 % less Saxon time.
 """
 
 from __future__ import annotations
