@@ -23,7 +23,7 @@ from gateway.config import PROJECT_ROOT, get_settings
 from gateway.kit.time import brussels_today, utc_now
 from gateway.services import auth
 from gateway.store.migrate import upgrade
-from gateway.store.models import AuditEvent, CreditorEntity, Document, Job
+from gateway.store.models import AuditEvent, CreditorEntity, Dispatch, Document, Job
 from gateway.store.session import Database
 
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
@@ -37,7 +37,7 @@ def load_creditors(database: Database) -> dict[str, str]:
         for code, kind, name, parent, enterprise, iban, languages, country in demo_data.CREDITORS:
             entity = CreditorEntity(
                 code=code, kind=kind, name=name, parent_id=ids.get(parent), enterprise_number=enterprise,
-                vat_number=f"BE{enterprise}" if enterprise and kind in ("agb", "hospital") else None,
+                vat_number=f"BE{enterprise}" if enterprise else None,
                 peppol_id=f"0208:{enterprise}" if enterprise else None, iban=iban, sender_email=f"facturatie@{code}.example",
                 languages=languages, country=country, street="Marktplein 1", postal_code="9999" if country == "BE" else "4330 AB",
                 city="Zonnedorp" if country == "BE" else "Middelburg", primary_colour="#1d4f91", created_at=now,
@@ -114,7 +114,9 @@ def summarise(database: Database) -> dict:
         return {
             "channels": Counter(event.data["channel"] for event in routed),
             "documents": Counter(document.kind for document in documents),
-            "valid_documents": sum(1 for d in documents if (d.meta or {}).get("validation", {}).get("valid") is True),
+            "clean_documents": sum(1 for d in documents if (d.meta or {}).get("validation", {}).get("status") == "clean"),
+            "refused_documents": session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.refused")),
+            "dispatches": Counter(session.scalars(select(Dispatch.channel)).all()),
             "failed_jobs": session.scalar(select(func.count()).select_from(Job).where(Job.state == "failed")),
         }
 
@@ -164,7 +166,11 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
         echo(f"  {warning['field']}: {warning['message']}")
     echo("First channel chosen per claim: " + ", ".join(f"{channel} {count}" for channel, count in sorted(summary["channels"].items())))
     if summary["documents"]:
-        echo("Documents issued: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary["documents"].items())) + f" ({summary['valid_documents']} passed the official validation)")
+        echo(
+            "Documents issued: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary["documents"].items()))
+            + f" ({summary['clean_documents']} clean under the official XSD + CEN + Peppol rules); refused: {summary['refused_documents']}"
+        )
+    echo("Dispatches queued: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
     echo(f"Jobs still pending: {left}; failed jobs: {summary['failed_jobs']}")
     echo("\nWhere to look:")
     echo(f"  API docs:   {base}/docs")

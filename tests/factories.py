@@ -71,11 +71,12 @@ def seed_creditors(database: Database) -> Seeded:
     """A municipality with its OCMW, and an unrelated hospital; one key each (+ one family key)."""
     now = utc_now()
     with database.session_scope() as session:
-        municipality = CreditorEntity(code="gent", kind="municipality", name="Stad Gent", enterprise_number="0207451227", iban="BE48320070184927", country="BE", created_at=now)
+        address = {"street": "Botermarkt 1", "postal_code": "9000", "city": "Gent", "country": "BE"}
+        municipality = CreditorEntity(code="gent", kind="municipality", name="Stad Gent", enterprise_number="0207451227", vat_number="BE0207451227", iban="BE48320070184927", created_at=now, **address)
         session.add(municipality)
         session.flush()
-        session.add(CreditorEntity(code="ocmw-gent", kind="ocmw", name="OCMW Gent", parent_id=municipality.id, iban="BE48320070184927", created_at=now))
-        session.add(CreditorEntity(code="az-sint-jan", kind="hospital", name="AZ Sint-Jan", iban="BE48320070184927", created_at=now))
+        session.add(CreditorEntity(code="ocmw-gent", kind="ocmw", name="OCMW Gent", parent_id=municipality.id, enterprise_number="0207351653", vat_number="BE0207351653", iban="BE48320070184927", created_at=now, **address))
+        session.add(CreditorEntity(code="az-sint-jan", kind="hospital", name="AZ Sint-Jan", enterprise_number="0841123226", vat_number="BE0841123226", iban="BE48320070184927", created_at=now, **address))
         session.flush()
         keys = Seeded(
             municipality_key=auth.create_key(session, "gent", "erp", includes_children=False, now=now),

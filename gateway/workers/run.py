@@ -17,7 +17,7 @@ from gateway.errors import RetryableError
 from gateway.kit.time import utc_now
 from gateway.store.session import Database
 from gateway.workers import queue
-from gateway.workers.registry import HANDLERS
+from gateway.workers.registry import HANDLERS, Task
 
 log = logging.getLogger("gateway.worker")
 
@@ -57,7 +57,7 @@ class Worker:
             job_id, kind, payload, attempts = job.id, job.kind, dict(job.payload), job.attempts
         try:
             with self.database.session_scope() as session:
-                HANDLERS[kind](session, payload, utc_now())
+                HANDLERS[kind](Task(session, self.settings), payload, utc_now())
                 queue.complete(session, job_id, now=utc_now())
         except RetryableError as exc:
             self._after_failure(job_id, attempts, f"{type(exc).__name__}: {exc}", retryable=True)

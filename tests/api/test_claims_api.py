@@ -267,3 +267,12 @@ def test_batch_over_the_limit_stores_nothing(client, seeded, database, settings)
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "claims", "rule": "batch.too_many_items", "message": f"a batch holds at most 1000 claims, got 1001"}]
     assert count(database, Claim) == 0
+
+
+def test_validate_endpoint_is_behind_the_api_key(client, seeded):
+    xml = b'<?xml version="1.0"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+    assert client.post("/v1/validate", content=xml, headers={"Content-Type": "application/xml"}).status_code == 401
+    # The test settings point at an empty standards folder: never "valid" without the official checks.
+    refused = client.post("/v1/validate", content=xml, headers={**bearer(seeded.municipality_key), "Content-Type": "application/xml"})
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -101,4 +101,6 @@ def test_demo_runs_end_to_end():
     assert "BAD-OGM: HTTP 422 [('structured_communication', 'ogm.checksum')]" in out
     assert "E-mail typo warnings (stored as given, suggestion returned): 2" in out
     assert "First channel chosen per claim: ebox 5, email 21, paper 14, peppol 21" in out
+    assert "Documents issued: invoice 31 (31 clean under the official XSD + CEN + Peppol rules); refused: 0" in out
+    assert "Dispatches queued: email 5, paper 5, peppol 21" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out

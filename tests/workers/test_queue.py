@@ -23,13 +23,13 @@ CALLS: list[str] = []
 
 
 @handler("test.flaky")
-def _flaky(session, payload, now):
+def _flaky(task, payload, now):
     CALLS.append(payload["name"])
     raise RetryableError("provider timed out")
 
 
 @handler("test.broken")
-def _broken(session, payload, now):
+def _broken(task, payload, now):
     raise ValueError("bug")
 
 

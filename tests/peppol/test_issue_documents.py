@@ -1,0 +1,84 @@
+"""Invoices issued from stored claims: gap-free numbers per creditor and prefix, official
+validation before any dispatch, immutability. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from gateway.api.payloads import ClaimIn
+from gateway.errors import Conflict
+from gateway.kit.time import utc_now
+from gateway.services.auth import authenticate
+from gateway.services.claims import create_claim
+from gateway.store.models import AuditEvent, Dispatch, Document, DocumentSequence
+from gateway.workers.run import Worker
+from tests.factories import claim_payload, seed_creditors
+
+
+def post(database, key, *payloads):
+    with database.session_scope() as session:
+        principal = authenticate(session, key)
+        for payload in payloads:
+            create_claim(session, principal, ClaimIn.model_validate(payload), now=utc_now())
+
+
+@pytest.fixture
+def issuing(database, settings, standards_dir):
+    keys = seed_creditors(database)
+    return keys, Worker(database, settings.model_copy(update={"standards_dir": standards_dir}), name="t")
+
+
+def test_invoices_are_numbered_per_creditor_validated_and_queued(database, issuing):
+    keys, worker = issuing
+    post(database, keys.municipality_key, claim_payload("A1"), claim_payload("A2"))
+    post(database, keys.hospital_key, claim_payload("H1"))
+    assert worker.drain() == 3
+    with database.session_scope() as session:
+        documents = session.scalars(select(Document).order_by(Document.created_at)).all()
+        assert [(d.number, d.sequence, d.kind) for d in documents] == [("INV000001", 1, "invoice"), ("INV000002", 2, "invoice"), ("INV000001", 1, "invoice")]
+        assert [d.meta["validation"]["status"] for d in documents] == ["clean", "clean", "clean"]
+        assert b"<cbc:PaymentID>" in documents[0].content and b"<cbc:ID>INV000001</cbc:ID>" in documents[0].content
+        dispatches = session.scalars(select(Dispatch).order_by(Dispatch.created_at)).all()
+        assert [(d.channel, d.recipient, d.state) for d in dispatches] == [("peppol", "0208:0403019261", "queued")] * 3
+        assert len({d.idempotency_key for d in dispatches}) == 3
+
+
+def test_a_refused_claim_spends_no_number(database, issuing):
+    keys, worker = issuing
+    no_reference = claim_payload("R1")
+    no_reference.pop("buyer_reference")
+    post(database, keys.municipality_key, claim_payload("R0"), no_reference, claim_payload("R2"))
+    worker.drain()
+    with database.session_scope() as session:
+        assert session.scalars(select(Document.number).order_by(Document.sequence)).all() == ["INV000001", "INV000002"]
+        assert session.scalar(select(DocumentSequence.next_value)) == 3
+        refused = session.scalar(select(AuditEvent).where(AuditEvent.action == "document.refused"))
+        assert refused.data["rules"] == ["PEPPOL-EN16931-R003"]
+        assert session.scalar(select(Dispatch.id).where(Dispatch.claim_id == refused.entity_id)) is None
+
+
+def test_without_the_official_artefacts_nothing_is_queued(database, settings):
+    keys = seed_creditors(database)
+    post(database, keys.municipality_key, claim_payload("S1"))
+    Worker(database, settings, name="t").drain()  # settings point at an empty standards dir
+    with database.session_scope() as session:
+        document = session.scalar(select(Document))
+        assert document.meta["validation"]["status"] == "not_run"
+        assert session.scalars(select(Dispatch)).all() == []
+
+
+def test_issued_documents_are_immutable(database, issuing):
+    keys, worker = issuing
+    post(database, keys.municipality_key, claim_payload("M1"))
+    worker.drain()
+    with pytest.raises(Conflict):
+        with database.session_scope() as session:
+            document = session.scalar(select(Document))
+            document.content = b"<Invoice/>"
+    with pytest.raises(Conflict):
+        with database.session_scope() as session:
+            session.delete(session.scalar(select(Document)))
+    with database.session_scope() as session:
+        assert session.scalar(select(Document)).number == "INV000001"
+
