@@ -11,16 +11,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import __version__
+from gateway.api import callbacks as callbacks_api
 from gateway.api import claims as claims_api
 from gateway.api import errors
 from gateway.api.limits import BodySizeLimit
+from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings, get_settings
 from gateway.store.session import Database
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None, run_workers: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, *, database: Database | None = None, run_workers: bool = False, providers: ProviderRegistry | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
+    providers = providers or ProviderRegistry()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -28,7 +31,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         if run_workers:
             from gateway.workers.run import Worker
 
-            worker = Worker(database, settings, name="in-process")
+            worker = Worker(database, settings, name="in-process", providers=providers)
             worker_thread = threading.Thread(target=worker.run_forever, name="gateway-worker", daemon=True)
             app.state.worker = worker
             worker_thread.start()

@@ -15,9 +15,35 @@ import psycopg
 import pytest
 
 from gateway.config import Settings
+from gateway.peppol.standards import install
 from gateway.store.base import Base
 from gateway.store.migrate import upgrade
 from gateway.store.session import Database
+
+# The official artefacts come from ../shared/standards (beside the repository), installed through
+# `gateway.peppol.standards.install` so every checksum is verified on the way. Without that
+# folder the tests that need them are skipped, except under CI=true, where it is a failure.
+SHARED_STANDARDS = Path(__file__).parents[1].parent / "shared" / "standards"
+
+
+@pytest.fixture(scope="session")
+def shared_standards() -> Path:
+    """The read-only folder of official artefacts and examples (../shared/standards)."""
+    if not (SHARED_STANDARDS / "SHA256SUMS").is_file():
+        message = f"the official artefacts are not at {SHARED_STANDARDS}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (required under CI=true)")
+        pytest.skip(message)
+    return SHARED_STANDARDS
+
+
+@pytest.fixture(scope="session")
+def standards_dir(shared_standards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artefacts installed (sha256 verified) into a private directory, once per session."""
+    destination = tmp_path_factory.mktemp("standards") / "standards"
+    install(shared_standards, destination)
+    return destination
+
 
 POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -42,17 +42,32 @@ def usable_email(debtor: DebtorFacts) -> str | None:
     return next((c.value for c in debtor.contacts if c.kind == "email" and c.validity not in UNUSABLE), None)
 
 
-def choose_channel(debtor: DebtorFacts, postal_address: str) -> RoutingDecision:
+def candidates(debtor: DebtorFacts, postal_address: str) -> list[RoutingDecision]:
+    """Every channel that may carry the document, best first; paper always closes the list."""
+    options: list[RoutingDecision] = []
+    email = usable_email(debtor)
     if debtor.kind == "business":
         if debtor.peppol_id:
-            return RoutingDecision(Channel.PEPPOL, debtor.peppol_id, "business debtor with a Peppol participant id")
-        if email := usable_email(debtor):
-            return RoutingDecision(Channel.EMAIL, email, "business debtor without Peppol id: e-mail with PDF and UBL")
-        return RoutingDecision(Channel.PAPER, postal_address, "business debtor without Peppol id or usable e-mail")
+            options.append(RoutingDecision(Channel.PEPPOL, debtor.peppol_id, "business debtor with a Peppol participant id"))
+        if email:
+            reason = "business debtor without Peppol id: e-mail with PDF and UBL" if not options else "Peppol failed: e-mail with PDF and UBL"
+            options.append(RoutingDecision(Channel.EMAIL, email, reason))
+        options.append(RoutingDecision(Channel.PAPER, postal_address, "business debtor without Peppol id or usable e-mail" if not options else "no digital channel left: paper"))
+        return options
     if debtor.national_register_number and debtor.consents.get("ebox"):
-        return RoutingDecision(Channel.EBOX, debtor.national_register_number, "consumer with eBox consent")
-    if debtor.consents.get("email") and (email := usable_email(debtor)):
-        return RoutingDecision(Channel.EMAIL, email, "consumer consented to e-mail and the address is usable")
-    if debtor.consents.get("email"):
-        return RoutingDecision(Channel.PAPER, postal_address, "consumer consented to e-mail but has no usable address: paper")
-    return RoutingDecision(Channel.PAPER, postal_address, "consumer without digital consent: paper letter")
+        options.append(RoutingDecision(Channel.EBOX, debtor.national_register_number, "consumer with eBox consent"))
+    if debtor.consents.get("email") and email:
+        options.append(RoutingDecision(Channel.EMAIL, email, "consumer consented to e-mail and the address is usable"))
+    if options:
+        reason = "no digital channel left: paper letter"
+    elif debtor.consents.get("email"):
+        reason = "consumer consented to e-mail but has no usable address: paper"
+    else:
+        reason = "consumer without digital consent: paper letter"
+    options.append(RoutingDecision(Channel.PAPER, postal_address, reason))
+    return options
+
+
+def choose_channel(debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset()) -> RoutingDecision | None:
+    """The best channel not yet tried for this document (by channel and recipient), or None."""
+    return next((d for d in candidates(debtor, postal_address) if (d.channel.value, d.recipient) not in tried), None)

@@ -17,7 +17,8 @@ from gateway.errors import RetryableError
 from gateway.kit.time import utc_now
 from gateway.store.session import Database
 from gateway.workers import queue
-from gateway.workers.registry import HANDLERS, Task
+from gateway.channels.registry import ProviderRegistry
+from gateway.workers.registry import HANDLERS, OWN_TRANSACTIONS, Task
 
 log = logging.getLogger("gateway.worker")
 
@@ -40,10 +41,11 @@ def sqlite_worker_lock(database: Database):
 
 
 class Worker:
-    def __init__(self, database: Database, settings: Settings, *, name: str | None = None) -> None:
+    def __init__(self, database: Database, settings: Settings, *, name: str | None = None, providers: ProviderRegistry | None = None) -> None:
         load_handlers()
         self.database = database
         self.settings = settings
+        self.providers = providers or ProviderRegistry()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.stopping = threading.Event()
 
@@ -56,9 +58,14 @@ class Worker:
                 return False
             job_id, kind, payload, attempts = job.id, job.kind, dict(job.payload), job.attempts
         try:
-            with self.database.session_scope() as session:
-                HANDLERS[kind](Task(session, self.settings), payload, utc_now())
-                queue.complete(session, job_id, now=utc_now())
+            if kind in OWN_TRANSACTIONS:
+                HANDLERS[kind](Task(None, self.settings, self.database, self.providers), payload, utc_now())
+                with self.database.session_scope() as session:
+                    queue.complete(session, job_id, now=utc_now())
+            else:
+                with self.database.session_scope() as session:
+                    HANDLERS[kind](Task(session, self.settings, self.database, self.providers), payload, utc_now())
+                    queue.complete(session, job_id, now=utc_now())
         except RetryableError as exc:
             self._after_failure(job_id, attempts, f"{type(exc).__name__}: {exc}", retryable=True)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the worker; it is recorded on the job
@@ -75,8 +82,14 @@ class Worker:
                 queue.fail(session, job_id, error, now=utc_now())
 
     def sweep(self) -> int:
+        """Put back jobs and dispatches left running by a dead worker."""
+        from gateway.delivery import service as delivery
+
+        stale_after = timedelta(seconds=self.settings.worker_stale_after_seconds)
         with self.database.session_scope() as session:
-            return queue.requeue_stale(session, now=utc_now(), stale_after=timedelta(seconds=self.settings.worker_stale_after_seconds))
+            jobs = queue.requeue_stale(session, now=utc_now(), stale_after=stale_after)
+            dispatches = delivery.requeue_stale(session, now=utc_now(), stale_after=stale_after)
+        return jobs + dispatches
 
     def drain(self, limit: int = 100_000) -> int:
         """Run due jobs until none is left (used by the demo and tests); returns how many ran."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.delivery.router import ContactFacts, DebtorFacts, RoutingDecision, choose_channel
+from gateway.delivery import inbox
+from gateway.delivery import service as delivery
+from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
 from gateway.domain.document import DocumentRuleError
+from gateway.errors import RetryableError
 from gateway.services import audit, documents
-from gateway.store.models import Claim, Debtor, Dispatch
+from gateway.store.models import Claim, Debtor, Dispatch, InboundEvent
 from gateway.workers.registry import Task, handler
 
 
@@ -53,14 +56,65 @@ def issue_claim(task: Task, payload: dict, now: datetime) -> None:
     document = issued.document
     _record(session, claim, "document.issued", {"kind": "invoice", "number": document.number, "validation": issued.validation_status}, now)
     if issued.validation_status == "clean":
-        _queue_dispatch(session, claim, document.id, decision, now)
-
-
-def _queue_dispatch(session: Session, claim: Claim, document_id: uuid.UUID, decision: RoutingDecision, now: datetime) -> None:
-    key = hashlib.sha256(f"{document_id}|{decision.channel.value}|{decision.recipient}".encode()).hexdigest()
-    session.add(
-        Dispatch(
-            document_id=document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, state="queued",
-            idempotency_key=key, routing_reason=decision.reason, created_at=now, updated_at=now,
+        delivery.queue_dispatch(
+            session, document_id=document.id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=decision.reason, now=now
         )
+
+
+@handler(delivery.TRANSMIT, own_transactions=True)
+def transmit_dispatch(task: Task, payload: dict, now: datetime) -> None:
+    delivery.transmit(task.database, task.providers, task.settings, uuid.UUID(payload["dispatch_id"]))
+
+
+@handler(inbox.APPLY)
+def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
+    """Apply a stored callback to its dispatch (idempotent: handled_at is set once)."""
+    session = task.session
+    stored = session.get(InboundEvent, uuid.UUID(payload["event_id"]))
+    if stored is None or stored.handled_at is not None:
+        return
+    verifier = task.providers.verifiers.get(stored.source)
+    if verifier is None:
+        raise RetryableError(f"no verifier configured for {stored.source}")
+    event = inbox.event_of(stored, verifier.parse_callback(stored.headers, stored.body))
+    stored.handled_at = now
+    if event is None:
+        stored.error = "event not found in the stored body"
+        return
+    dispatch = delivery.apply_provider_report(session, event.provider_message_id, event.state, detail=event.detail, now=now)
+    if dispatch is None:
+        stored.error = f"no dispatch with provider message id {event.provider_message_id}"
+        return
+    claim = session.get(Claim, dispatch.claim_id)
+    _record(session, claim, "dispatch.reported", {"dispatch_id": str(dispatch.id), "channel": dispatch.channel, "reported": event.state.value, "state": dispatch.state, "source": stored.source, **{k: v for k, v in event.detail.items() if isinstance(v, (str, int))}}, now)
+
+
+# A permanent failure marks the contact it used as unusable (DESIGN.md section 2, "Feedback").
+INVALID_CONTACT = {"email": ("email", "bounced"), "sms": ("phone", "unreachable")}
+
+
+@handler(delivery.FAILED)
+def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
+    """Mark the contact invalid and route the same document to the next channel."""
+    session = task.session
+    failed = session.get(Dispatch, uuid.UUID(payload["dispatch_id"]))
+    claim = session.get(Claim, failed.claim_id)
+    debtor = session.get(Debtor, claim.debtor_id)
+    if failed.channel in INVALID_CONTACT:
+        kind, validity = INVALID_CONTACT[failed.channel]
+        for contact in debtor.contacts:
+            if contact.kind == kind and contact.value.lower() == failed.recipient.lower() and contact.validity != validity:
+                contact.validity, contact.validity_reason, contact.validity_changed_at = validity, failed.last_error, now
+                audit.record(session, actor="worker", creditor_id=debtor.creditor_id, entity_type="debtor", entity_id=debtor.id, action="contact.invalidated", data={"kind": kind, "value": contact.value, "reason": failed.last_error}, at=now)
+    tried = frozenset(
+        (channel, recipient) for channel, recipient in session.execute(select(Dispatch.channel, Dispatch.recipient).where(Dispatch.document_id == failed.document_id))
     )
+    if claim.status not in ("open", "partially_paid"):
+        return
+    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried)
+    if decision is None:
+        _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id)}, now)
+        return
+    reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
+    nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
+    _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason}, now)

@@ -24,3 +24,12 @@ def test_consumer_needs_consent_for_digital_channels():
     assert choose_channel(facts(contacts=[email], consents={"email": False}), ADDRESS).channel is Channel.PAPER
     no_consent = choose_channel(facts(contacts=[email]), ADDRESS)
     assert (no_consent.channel, no_consent.reason) == (Channel.PAPER, "consumer without digital consent: paper letter")
+
+
+def test_fallback_skips_what_was_tried_and_ends_with_paper():
+    email = ContactFacts("email", "a@b.be", "valid")
+    business = facts("business", peppol="0208:0403019261", contacts=[email])
+    assert choose_channel(business, ADDRESS, tried=frozenset({("peppol", "0208:0403019261")})).channel is Channel.EMAIL
+    last = choose_channel(business, ADDRESS, tried=frozenset({("peppol", "0208:0403019261"), ("email", "a@b.be")}))
+    assert (last.channel, last.reason) == (Channel.PAPER, "no digital channel left: paper")
+    assert choose_channel(business, ADDRESS, tried=frozenset({("peppol", "0208:0403019261"), ("email", "a@b.be"), ("paper", ADDRESS)})) is None

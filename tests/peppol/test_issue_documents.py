@@ -33,14 +33,15 @@ def test_invoices_are_numbered_per_creditor_validated_and_queued(database, issui
     keys, worker = issuing
     post(database, keys.municipality_key, claim_payload("A1"), claim_payload("A2"))
     post(database, keys.hospital_key, claim_payload("H1"))
-    assert worker.drain() == 3
+    assert worker.drain() == 6  # 3 claim.issue + 3 dispatch.transmit
     with database.session_scope() as session:
         documents = session.scalars(select(Document).order_by(Document.created_at)).all()
         assert [(d.number, d.sequence, d.kind) for d in documents] == [("INV000001", 1, "invoice"), ("INV000002", 2, "invoice"), ("INV000001", 1, "invoice")]
         assert [d.meta["validation"]["status"] for d in documents] == ["clean", "clean", "clean"]
         assert b"<cbc:PaymentID>" in documents[0].content and b"<cbc:ID>INV000001</cbc:ID>" in documents[0].content
         dispatches = session.scalars(select(Dispatch).order_by(Dispatch.created_at)).all()
-        assert [(d.channel, d.recipient, d.state) for d in dispatches] == [("peppol", "0208:0403019261", "queued")] * 3
+        # No Peppol provider is configured here: the dispatches wait, queued, without an attempt.
+        assert [(d.channel, d.recipient, d.state, d.attempt_count, d.last_error) for d in dispatches] == [("peppol", "0208:0403019261", "queued", 0, "no provider configured for channel peppol")] * 3
         assert len({d.idempotency_key for d in dispatches}) == 3
 
 

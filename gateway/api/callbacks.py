@@ -1,0 +1,36 @@
+"""Provider callbacks: verify on the raw body, store in the inbox, answer 2xx. No business logic."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import DatabaseDep, RawBody
+from gateway.channels.base import CallbackRejected
+from gateway.delivery import inbox
+from gateway.errors import GatewayError, NotFound
+from gateway.kit.time import utc_now
+
+router = APIRouter(prefix="/v1/callbacks", tags=["callbacks"])
+
+
+class CallbackRefused(GatewayError):
+    status_code = 401
+    problem_type = "https://gateway.example/problems/callback-refused"
+    title = "Callback signature or timestamp does not verify"
+
+
+@router.post("/{source}", status_code=202, summary="A provider's delivery report (verified, stored once, applied by a worker)")
+def receive_callback(source: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
+    verifier = request.app.state.providers.verifiers.get(source)
+    if verifier is None:
+        raise NotFound(f"no callback endpoint {source!r}")
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    now = utc_now()
+    try:
+        events = verifier.verify_callback(headers, body, now)
+    except CallbackRejected as exc:
+        raise CallbackRefused(str(exc)) from exc
+    with database.session_scope() as session:
+        created = sum(inbox.store(session, source, event, headers=headers, body=body, now=now) for event in events)
+    return JSONResponse({"stored": created, "duplicates": len(events) - created}, status_code=202)

@@ -1,0 +1,190 @@
+"""Dispatch orchestration: queue, transmit (claim the row, commit, call out), record outcomes.
+
+One row per (document, channel, recipient) in `dispatch`, one row per try in
+`dispatch_attempt`. `transmit` runs in three short transactions so that no database
+transaction is ever open while a provider is being called:
+
+1. claim: lock the dispatch, move it to `in_flight`, add the attempt row, commit;
+2. call the provider outside any transaction, with the dispatch's stable idempotency key;
+3. record: finish the attempt, move the dispatch by the outcome, queue what follows, commit.
+
+A crash between 1 and 3 leaves the dispatch `in_flight`; `requeue_stale` puts it back to
+`queued` and the next try reuses the same idempotency key, so the provider sees a repeat, not
+a second message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.channels.base import SendRequest, SendResult
+from gateway.channels.registry import ProviderRegistry
+from gateway.config import Settings
+from gateway.domain.transmission import DeliveryState as D
+from gateway.domain.transmission import apply_report, transition
+from gateway.errors import RetryableError, TerminalError
+from gateway.kit.time import utc_now
+from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
+from gateway.store.session import Database
+from gateway.workers import queue
+
+TRANSMIT = "dispatch.transmit"
+FAILED = "dispatch.failed"
+RESPONSE_EXCERPT_CHARS = 2000  # enough to diagnose a provider error, small enough to keep every attempt
+
+
+def idempotency_key(document_id: uuid.UUID, channel: str, recipient: str) -> str:
+    return hashlib.sha256(f"{document_id}|{channel}|{recipient}".encode()).hexdigest()
+
+
+def queue_dispatch(session: Session, *, document_id: uuid.UUID, claim_id: uuid.UUID, channel: str, recipient: str, reason: str, now: datetime) -> Dispatch:
+    dispatch = Dispatch(
+        document_id=document_id, claim_id=claim_id, channel=channel, recipient=recipient,
+        state=D.QUEUED.value, idempotency_key=idempotency_key(document_id, channel, recipient), routing_reason=reason,
+        created_at=now, updated_at=now,
+    )
+    session.add(dispatch)
+    session.flush()
+    _enqueue_transmit(session, dispatch, now=now)
+    return dispatch
+
+
+def _enqueue_transmit(session: Session, dispatch: Dispatch, *, now: datetime, run_after: datetime | None = None) -> None:
+    # One job per try: the dedup key carries the attempt number the job is for.
+    queue.enqueue(session, TRANSMIT, {"dispatch_id": str(dispatch.id)}, now=now, run_after=run_after, dedup_key=f"{TRANSMIT}:{dispatch.id}:{dispatch.attempt_count + 1}")
+
+
+def _lock(session: Session, dispatch_id: uuid.UUID) -> Dispatch | None:
+    query = select(Dispatch).where(Dispatch.id == dispatch_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, now: datetime) -> SendRequest | None:
+    """Step 1: move a sendable dispatch to in_flight and describe the call; None if not sendable."""
+    dispatch = _lock(session, dispatch_id)
+    if dispatch is None or dispatch.state not in (D.QUEUED.value, D.FAILED_TEMPORARY.value):
+        return None
+    dispatch.state = transition(dispatch.state, D.IN_FLIGHT).value
+    dispatch.attempt_count += 1
+    dispatch.provider = provider
+    dispatch.updated_at = now
+    session.add(DispatchAttempt(dispatch_id=dispatch.id, number=dispatch.attempt_count, started_at=now, provider=provider, created_at=now))
+    document = session.get(Document, dispatch.document_id)
+    creditor = session.get(CreditorEntity, document.creditor_id)
+    debtor = session.get(Debtor, session.get(Claim, dispatch.claim_id).debtor_id)
+    return SendRequest(
+        dispatch_id=dispatch.id, idempotency_key=dispatch.idempotency_key, channel=dispatch.channel, recipient=dispatch.recipient,
+        document_number=document.number, document_media_type=document.media_type, document=document.content,
+        language=debtor.language, sender_name=creditor.name, sender_email=creditor.sender_email,
+        extra={"attempt": dispatch.attempt_count},
+    )
+
+
+def record_success(session: Session, dispatch_id: uuid.UUID, result: SendResult, *, duration_ms: int, now: datetime) -> None:
+    dispatch, attempt = _current(session, dispatch_id)
+    dispatch.state = transition(dispatch.state, result.state).value
+    dispatch.provider_message_id = result.provider_message_id
+    dispatch.last_error = None
+    dispatch.updated_at = now
+    _finish(attempt, outcome=result.state.value, now=now, duration_ms=duration_ms, status_code=result.status_code, excerpt=result.response_excerpt, request_id=result.provider_message_id)
+
+
+def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *, settings: Settings, duration_ms: int, now: datetime) -> None:
+    dispatch, attempt = _current(session, dispatch_id)
+    retryable = isinstance(error, RetryableError) and dispatch.attempt_count < settings.max_attempts
+    target = D.FAILED_TEMPORARY if retryable else D.FAILED_PERMANENT
+    dispatch.state = transition(dispatch.state, target).value
+    dispatch.last_error = f"{type(error).__name__}: {error}"[:RESPONSE_EXCERPT_CHARS]
+    dispatch.updated_at = now
+    _finish(attempt, outcome=target.value, now=now, duration_ms=duration_ms, error_class=type(error).__name__, excerpt=str(error))
+    if retryable:
+        dispatch.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (dispatch.attempt_count - 1))
+        _enqueue_transmit(session, dispatch, now=now, run_after=dispatch.next_attempt_at)
+    else:
+        queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+
+
+def _current(session: Session, dispatch_id: uuid.UUID) -> tuple[Dispatch, DispatchAttempt]:
+    dispatch = _lock(session, dispatch_id)
+    attempt = session.scalar(select(DispatchAttempt).where(DispatchAttempt.dispatch_id == dispatch_id, DispatchAttempt.number == dispatch.attempt_count))
+    return dispatch, attempt
+
+
+def _finish(attempt: DispatchAttempt, *, outcome: str, now: datetime, duration_ms: int, status_code: int | None = None, excerpt: str | None = None, error_class: str | None = None, request_id: str | None = None) -> None:
+    attempt.finished_at, attempt.outcome, attempt.duration_ms = now, outcome, duration_ms
+    attempt.status_code, attempt.error_class, attempt.request_id = status_code, error_class, request_id
+    attempt.response_excerpt = excerpt[:RESPONSE_EXCERPT_CHARS] if excerpt else None
+
+
+def transmit(database: Database, providers: ProviderRegistry, settings: Settings, dispatch_id: uuid.UUID) -> str:
+    """Send one dispatch once; returns what happened (for logs and tests)."""
+    with database.session_scope() as session:
+        dispatch = session.get(Dispatch, dispatch_id)
+        if dispatch is None:
+            return "missing"
+        provider = providers.for_channel(dispatch.channel)
+        if provider is None:
+            # Not an attempt: the dispatch waits, queued, until a provider is configured.
+            dispatch.last_error = f"no provider configured for channel {dispatch.channel}"
+            return "no_provider"
+        request = claim_for_send(session, dispatch_id, provider=provider.name, now=utc_now())
+    if request is None:
+        return "not_sendable"
+    started = time.monotonic()
+    try:
+        result = provider.send(request)
+    except (RetryableError, TerminalError) as error:
+        outcome: SendResult | Exception = error
+    except Exception as error:  # noqa: BLE001 - a provider bug must end this attempt, recorded, not crash the worker
+        outcome = TerminalError(f"provider error {type(error).__name__}: {error}")
+    else:
+        outcome = result
+    duration_ms = int((time.monotonic() - started) * 1000)
+    with database.session_scope() as session:
+        if isinstance(outcome, SendResult):
+            record_success(session, dispatch_id, outcome, duration_ms=duration_ms, now=utc_now())
+            return outcome.state.value
+        record_failure(session, dispatch_id, outcome, settings=settings, duration_ms=duration_ms, now=utc_now())
+        return "failed"
+
+
+def apply_provider_report(session: Session, provider_message_id: str, reported: D, *, detail: dict, now: datetime) -> Dispatch | None:
+    """Apply a callback to its dispatch; stale or repeated reports change nothing."""
+    query = select(Dispatch).where(Dispatch.provider_message_id == provider_message_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    dispatch = session.scalar(query)
+    if dispatch is None:
+        return None
+    new_state, changed = apply_report(dispatch.state, reported)
+    if changed:
+        dispatch.state = new_state.value
+        dispatch.updated_at = now
+        if detail.get("reason"):
+            dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
+        if new_state is D.FAILED_PERMANENT:
+            queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+        elif new_state is D.FAILED_TEMPORARY:
+            _enqueue_transmit(session, dispatch, now=now, run_after=now + timedelta(seconds=60))
+    return dispatch
+
+
+def requeue_stale(session: Session, *, now: datetime, stale_after: timedelta) -> int:
+    """Put dispatches left in flight by a dead worker back in the queue (same idempotency key)."""
+    stale = session.scalars(select(Dispatch).where(Dispatch.state == D.IN_FLIGHT.value, Dispatch.updated_at < now - stale_after)).all()
+    for dispatch in stale:
+        dispatch.state = transition(dispatch.state, D.QUEUED).value
+        dispatch.updated_at = now
+        attempt = session.scalar(select(DispatchAttempt).where(DispatchAttempt.dispatch_id == dispatch.id, DispatchAttempt.number == dispatch.attempt_count))
+        if attempt is not None and attempt.finished_at is None:
+            attempt.finished_at, attempt.outcome = now, "abandoned"
+        _enqueue_transmit(session, dispatch, now=now)
+    return len(stale)
