@@ -22,6 +22,15 @@ class CallbackRefused(GatewayError):
 
 @router.post("/{source}", status_code=202, summary="A provider's delivery report (verified, stored once, applied by a worker)")
 def receive_callback(source: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
+    return _receive(source, request, database, body)
+
+
+@router.post("/{channel}/{topic}", status_code=202, summary="A provider's report on a topic, e.g. /v1/callbacks/email/bounce (source `email/bounce`)")
+def receive_topic_callback(channel: str, topic: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
+    return _receive(f"{channel}/{topic}", request, database, body)
+
+
+def _receive(source: str, request: Request, database, body: bytes) -> JSONResponse:
     verifier = request.app.state.providers.verifiers.get(source)
     if verifier is None:
         raise NotFound(f"no callback endpoint {source!r}")
