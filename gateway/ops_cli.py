@@ -90,6 +90,31 @@ def keys_revoke(key_or_prefix: str) -> None:
     click.echo(f"revoked {prefix}")
 
 
+@click.group()
+def creditors() -> None:
+    """Creditor entities (municipality, OCMW, AGB, schools, hospital, utility)."""
+
+
+@creditors.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def creditors_import(file: Path) -> None:
+    """Create or update the entities in FILE (a JSON list); all or nothing."""
+    from gateway.errors import GatewayError
+    from gateway.kit.time import utc_now
+    from gateway.services.creditors import import_creditors, parse_file
+    from gateway.store.session import Database
+
+    try:
+        entities = parse_file(file)
+        with Database(get_settings().database_url).session_scope() as session:
+            outcome = import_creditors(session, entities, actor="cli:creditors", now=utc_now())
+    except GatewayError as error:
+        for problem in error.problems:
+            click.echo(f"{problem.field}: {problem.rule}: {problem.message}", err=True)
+        raise click.ClickException(f"nothing imported: {error.message}") from error
+    click.echo(json.dumps(outcome))
+
+
 @click.group("import")
 def import_group() -> None:
     """Bulk imports."""
@@ -124,6 +149,6 @@ def demo(no_serve: bool, port: int | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (serve, worker, migrate, keys, import_group, demo):
+    for command in (serve, worker, migrate, keys, creditors, import_group, demo):
         group.add_command(command)
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from gateway.cli import main
 from gateway.config import get_settings
-from gateway.store.models import ApiKey, Claim, ClaimLine
+from gateway.store.models import ApiKey, Claim, ClaimLine, CreditorEntity
 from gateway.store.session import Database
 from tests.factories import claim_payload, consumer_claim, seed_creditors
 
@@ -104,3 +104,28 @@ def test_demo_runs_end_to_end():
     assert "Documents issued: invoice 31 (31 clean under the official XSD + CEN + Peppol rules); refused: 0" in out
     assert "Dispatches queued: email 5, paper 5, peppol 21" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out
+
+
+def test_creditors_import_is_all_or_nothing_and_updates_by_code(cli_env, tmp_path):
+    entities = [
+        {"code": "aalst", "kind": "municipality", "name": "Stad Aalst", "enterprise_number": "0207451227", "vat_number": "BE0207451227", "iban": "BE48 3200 7018 4927", "languages": ["nl"]},
+        {"code": "ocmw-aalst", "kind": "ocmw", "name": "OCMW Aalst", "parent": "aalst", "iban": "BE48320070184927"},
+    ]
+    path = tmp_path / "creditors.json"
+    bad = [entities[0], {**entities[1], "iban": "BE48320070184928"}]
+    path.write_text(json.dumps(bad))
+    refused = CliRunner().invoke(main, ["creditors", "import", str(path)])
+    assert refused.exit_code == 1
+    assert "1.iban: iban.invalid:" in refused.stderr
+    with cli_env.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(CreditorEntity).where(CreditorEntity.code == "aalst")) == 0
+    path.write_text(json.dumps(entities))
+    created = CliRunner().invoke(main, ["creditors", "import", str(path)])
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout) == {"aalst": "created", "ocmw-aalst": "created"}
+    path.write_text(json.dumps([{**entities[0], "name": "Stad Aalst (nieuw)"}]))
+    assert json.loads(CliRunner().invoke(main, ["creditors", "import", str(path)]).stdout) == {"aalst": "updated"}
+    with cli_env.session_scope() as session:
+        parent = session.scalar(select(CreditorEntity).where(CreditorEntity.code == "aalst"))
+        child = session.scalar(select(CreditorEntity).where(CreditorEntity.code == "ocmw-aalst"))
+        assert (parent.name, parent.iban, child.parent_id) == ("Stad Aalst (nieuw)", "BE48320070184927", parent.id)
