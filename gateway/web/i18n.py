@@ -1,0 +1,97 @@
+"""The admin pages' message catalogue: Dutch, French and English.
+
+A key missing in a language falls back to English, then to the key itself, so a page never
+breaks on a missing translation.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("nl", "fr", "en")
+DEFAULT_LANGUAGE = "nl"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app.title": {"nl": "Gateway beheer", "fr": "Gateway administration", "en": "Gateway admin"},
+    "nav.dashboard": {"nl": "Overzicht", "fr": "Tableau de bord", "en": "Dashboard"},
+    "nav.undeliverable": {"nl": "Onbestelbaar", "fr": "Non distribuables", "en": "Undeliverable"},
+    "nav.search": {"nl": "Zoeken", "fr": "Rechercher", "en": "Search"},
+    "nav.signout": {"nl": "Afmelden", "fr": "Se déconnecter", "en": "Sign out"},
+    "signin.title": {"nl": "Aanmelden", "fr": "Connexion", "en": "Sign in"},
+    "signin.email": {"nl": "E-mailadres", "fr": "Adresse e-mail", "en": "E-mail address"},
+    "signin.password": {"nl": "Wachtwoord", "fr": "Mot de passe", "en": "Password"},
+    "signin.submit": {"nl": "Aanmelden", "fr": "Se connecter", "en": "Sign in"},
+    "signin.failed": {"nl": "E-mailadres of wachtwoord klopt niet.", "fr": "Adresse e-mail ou mot de passe incorrect.", "en": "E-mail address or password is not right."},
+    "dashboard.title": {"nl": "Overzicht", "fr": "Tableau de bord", "en": "Dashboard"},
+    "dashboard.period": {"nl": "Periode", "fr": "Période", "en": "Period"},
+    "dashboard.from": {"nl": "van", "fr": "du", "en": "from"},
+    "dashboard.to": {"nl": "tot en met", "fr": "au", "en": "to"},
+    "dashboard.show": {"nl": "Toon", "fr": "Afficher", "en": "Show"},
+    "dashboard.dispatches": {"nl": "Verzendingen per kanaal en status", "fr": "Envois par canal et état", "en": "Dispatches by channel and state"},
+    "dashboard.invalid": {"nl": "Documenten die de validatie niet doorstonden", "fr": "Documents refusés à la validation", "en": "Documents that failed validation"},
+    "dashboard.undeliverable": {"nl": "Onbestelbare zendingen", "fr": "Envois non distribuables", "en": "Undeliverable cases"},
+    "dashboard.on_hold": {"nl": "Vorderingen on hold", "fr": "Créances suspendues", "en": "Claims on hold"},
+    "common.none": {"nl": "Geen.", "fr": "Aucun.", "en": "None."},
+    "common.total": {"nl": "Totaal", "fr": "Total", "en": "Total"},
+    "common.channel": {"nl": "Kanaal", "fr": "Canal", "en": "Channel"},
+    "common.state": {"nl": "Status", "fr": "État", "en": "State"},
+    "common.claim": {"nl": "Vordering", "fr": "Créance", "en": "Claim"},
+    "common.debtor": {"nl": "Schuldenaar", "fr": "Débiteur", "en": "Debtor"},
+    "common.creditor": {"nl": "Schuldeiser", "fr": "Créancier", "en": "Creditor"},
+    "common.recipient": {"nl": "Ontvanger", "fr": "Destinataire", "en": "Recipient"},
+    "common.reason": {"nl": "Reden", "fr": "Motif", "en": "Reason"},
+    "common.document": {"nl": "Document", "fr": "Document", "en": "Document"},
+    "common.amount": {"nl": "Bedrag", "fr": "Montant", "en": "Amount"},
+    "common.open": {"nl": "Open", "fr": "Solde", "en": "Open"},
+    "common.due": {"nl": "Vervaldag", "fr": "Échéance", "en": "Due"},
+    "common.status": {"nl": "Status", "fr": "Statut", "en": "Status"},
+    "common.when": {"nl": "Wanneer", "fr": "Quand", "en": "When"},
+    "common.what": {"nl": "Wat", "fr": "Quoi", "en": "What"},
+    "common.details": {"nl": "Details", "fr": "Détails", "en": "Details"},
+    "common.since": {"nl": "Sinds", "fr": "Depuis", "en": "Since"},
+    "undeliverable.title": {"nl": "Onbestelbare zendingen", "fr": "Envois non distribuables", "en": "Undeliverable queue"},
+    "undeliverable.next": {"nl": "Wat de router deed", "fr": "Ce que le routeur a fait", "en": "What the router did"},
+    "undeliverable.fix": {"nl": "Contact verbeteren en opnieuw versturen", "fr": "Corriger le contact et renvoyer", "en": "Fix the contact and resend"},
+    "undeliverable.new_value": {"nl": "Nieuw contact", "fr": "Nouveau contact", "en": "New contact"},
+    "undeliverable.street": {"nl": "Straat en nummer", "fr": "Rue et numéro", "en": "Street and number"},
+    "undeliverable.postal_code": {"nl": "Postcode", "fr": "Code postal", "en": "Postal code"},
+    "undeliverable.city": {"nl": "Gemeente", "fr": "Commune", "en": "City"},
+    "undeliverable.resend": {"nl": "Opnieuw versturen", "fr": "Renvoyer", "en": "Resend"},
+    "undeliverable.read_only": {"nl": "Alleen lezen: uw rol mag contacten niet wijzigen.", "fr": "Lecture seule : votre rôle ne peut pas modifier les contacts.", "en": "Read only: your role cannot change contacts."},
+    "undeliverable.resent": {"nl": "Opnieuw in de wachtrij gezet naar", "fr": "Remis en file d'attente vers", "en": "Queued again for"},
+    "claim.title": {"nl": "Vordering", "fr": "Créance", "en": "Claim"},
+    "claim.timeline": {"nl": "Tijdlijn", "fr": "Chronologie", "en": "Timeline"},
+    "claim.ogm": {"nl": "Gestructureerde mededeling", "fr": "Communication structurée", "en": "Structured communication"},
+    "claim.download": {"nl": "Download", "fr": "Télécharger", "en": "Download"},
+    "claim.event.claim": {"nl": "Vordering aangemaakt", "fr": "Créance créée", "en": "Claim created"},
+    "claim.event.document": {"nl": "Document uitgegeven", "fr": "Document émis", "en": "Document issued"},
+    "claim.event.dispatch": {"nl": "Verzending", "fr": "Envoi", "en": "Dispatch"},
+    "claim.event.attempt": {"nl": "Poging", "fr": "Tentative", "en": "Attempt"},
+    "claim.event.audit": {"nl": "Historiek", "fr": "Historique", "en": "History"},
+    "claim.event.payment": {"nl": "Betaling", "fr": "Paiement", "en": "Payment"},
+    "claim.superseded": {"nl": "vervangen door een nieuwe verzending", "fr": "remplacé par un nouvel envoi", "en": "superseded by a new dispatch"},
+    "search.title": {"nl": "Zoeken", "fr": "Rechercher", "en": "Search"},
+    "search.hint": {"nl": "Naam, ondernemingsnummer, OGM, vorderingsnummer of e-mail", "fr": "Nom, numéro d'entreprise, communication structurée, numéro de créance ou e-mail", "en": "Name, enterprise number, OGM, claim number or e-mail"},
+    "search.results": {"nl": "Resultaten", "fr": "Résultats", "en": "Results"},
+    "error.forbidden": {"nl": "Dat mag uw rol niet.", "fr": "Votre rôle ne le permet pas.", "en": "Your role may not do that."},
+    "error.csrf": {"nl": "Het formulier is verlopen; laad de pagina opnieuw.", "fr": "Le formulaire a expiré ; rechargez la page.", "en": "The form has expired; reload the page."},
+    "error.not_found": {"nl": "Niet gevonden.", "fr": "Introuvable.", "en": "Not found."},
+    "error.title": {"nl": "Fout", "fr": "Erreur", "en": "Error"},
+}
+
+
+def translate(language: str, key: str) -> str:
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    return entry.get(language) or entry.get("en") or key
+
+
+def pick_language(cookie: str | None, default: str | None, accept_language: str | None) -> str:
+    """The language cookie, else the user's own language, else the browser's first supported one."""
+    for candidate in (cookie, default):
+        if candidate in LANGUAGES:
+            return candidate
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip()[:2].lower()
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE

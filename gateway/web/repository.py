@@ -1,0 +1,114 @@
+"""Queries of the admin pages. Every query is limited to the signed-in user's creditor entities.
+
+(The claims queries live in `store/repositories/claims.py`; these are the admin pages' own,
+kept beside the pages while issue 7 is in progress.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.store.models import AuditEvent, Claim, CreditorEntity, Debtor, DebtorContact, Dispatch, Document
+
+SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
+SEARCH_LIMIT = 50  # a search is for finding one case, not for exporting
+
+
+class AdminRepository:
+    def __init__(self, session: Session, creditor_ids: frozenset[uuid.UUID]) -> None:
+        self.session = session
+        self.creditor_ids = creditor_ids
+
+    def creditors(self) -> dict[uuid.UUID, CreditorEntity]:
+        rows = self.session.scalars(select(CreditorEntity).where(CreditorEntity.id.in_(self.creditor_ids)).order_by(CreditorEntity.code))
+        return {row.id: row for row in rows}
+
+    def _superseded_ids(self):
+        return select(AuditEvent.entity_id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action == SUPERSEDED)
+
+    def dispatch_counts(self, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
+        """(channel, state, count) of dispatches created in [start, end)."""
+        query = (
+            select(Dispatch.channel, Dispatch.state, func.count())
+            .join(Claim, Claim.id == Dispatch.claim_id)
+            .where(Claim.creditor_id.in_(self.creditor_ids), Dispatch.created_at >= start, Dispatch.created_at < end)
+            .group_by(Dispatch.channel, Dispatch.state)
+            .order_by(Dispatch.channel, Dispatch.state)
+        )
+        return [(channel, state, count) for channel, state, count in self.session.execute(query)]
+
+    def invalid_documents(self, start: datetime, end: datetime) -> Sequence[tuple[Document, Claim]]:
+        query = (
+            select(Document, Claim)
+            .join(Claim, Claim.id == Document.claim_id)
+            .where(
+                Claim.creditor_id.in_(self.creditor_ids), Document.issued_at >= start, Document.issued_at < end,
+                Document.meta[("validation", "status")].as_string() == "invalid",
+            )
+            .order_by(Document.issued_at.desc())
+        )
+        return self.session.execute(query).all()
+
+    def undeliverable(self) -> Sequence[tuple[Dispatch, Claim, Debtor]]:
+        """Dispatches that failed for good and were not yet replaced by a resend, oldest first."""
+        query = (
+            select(Dispatch, Claim, Debtor)
+            .join(Claim, Claim.id == Dispatch.claim_id)
+            .join(Debtor, Debtor.id == Claim.debtor_id)
+            .where(Claim.creditor_id.in_(self.creditor_ids), Dispatch.state == "failed_permanent", Dispatch.id.not_in(self._superseded_ids()))
+            .order_by(Dispatch.updated_at, Dispatch.id)
+        )
+        return self.session.execute(query).all()
+
+    def claims_on_hold(self) -> Sequence[Claim]:
+        query = select(Claim).where(Claim.creditor_id.in_(self.creditor_ids), Claim.status == "on_hold").order_by(Claim.due_date)
+        return self.session.scalars(query).all()
+
+    def dispatch(self, dispatch_id: uuid.UUID, *, for_update: bool = False) -> tuple[Dispatch, Claim] | None:
+        query = select(Dispatch, Claim).join(Claim, Claim.id == Dispatch.claim_id).where(Dispatch.id == dispatch_id, Claim.creditor_id.in_(self.creditor_ids))
+        if for_update:
+            query = query.with_for_update(of=Dispatch)
+        row = self.session.execute(query).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def is_superseded(self, dispatch_id: uuid.UUID) -> bool:
+        query = select(AuditEvent.id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action == SUPERSEDED, AuditEvent.entity_id == dispatch_id)
+        return self.session.scalar(query.limit(1)) is not None
+
+    def dispatch_exists(self, document_id: uuid.UUID, channel: str, recipient: str) -> bool:
+        query = select(Dispatch.id).where(Dispatch.document_id == document_id, Dispatch.channel == channel, Dispatch.recipient == recipient)
+        return self.session.scalar(query) is not None
+
+    def document(self, document_id: uuid.UUID) -> Document | None:
+        query = select(Document).join(Claim, Claim.id == Document.claim_id).where(Document.id == document_id, Claim.creditor_id.in_(self.creditor_ids))
+        return self.session.scalar(query)
+
+    def debtor(self, debtor_id: uuid.UUID) -> Debtor | None:
+        return self.session.scalar(select(Debtor).where(Debtor.id == debtor_id, Debtor.creditor_id.in_(self.creditor_ids)))
+
+    def search(self, text: str) -> Sequence[tuple[Claim, Debtor]]:
+        """Claims whose number, OGM, debtor name, enterprise number or debtor e-mail matches `text`."""
+        text = text.strip()
+        if not text:
+            return []
+        digits = "".join(ch for ch in text if ch.isdigit())
+        conditions = [
+            func.lower(Claim.number) == text.lower(),
+            func.lower(Debtor.name).contains(text.lower(), autoescape=True),
+            Debtor.id.in_(select(DebtorContact.debtor_id).where(func.lower(DebtorContact.value).contains(text.lower(), autoescape=True))),
+        ]
+        if len(digits) >= 4:
+            conditions += [Claim.structured_communication.contains(digits), Debtor.enterprise_number.contains(digits)]
+        query = (
+            select(Claim, Debtor)
+            .join(Debtor, Debtor.id == Claim.debtor_id)
+            .where(Claim.creditor_id.in_(self.creditor_ids), or_(*conditions))
+            .order_by(Claim.created_at.desc(), Claim.id)
+            .limit(SEARCH_LIMIT)
+        )
+        return self.session.execute(query).all()

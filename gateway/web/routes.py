@@ -1,0 +1,323 @@
+"""The admin pages under /admin: server-rendered HTML, a session cookie, a CSRF token per form.
+
+Routes read the form, check the session, role and CSRF token, and call the services; all
+data access is limited to the signed-in user's creditor entities, and another creditor's
+claim, document or dispatch answers 404 exactly as a missing one does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from gateway.api.payloads import AddressIn
+from gateway.domain.identifiers import format_ogm
+from gateway.errors import GatewayError
+from gateway.kit.time import BRUSSELS, brussels_today, utc_now
+from gateway.store.repositories.claims import ClaimRepository
+from gateway.web import account, i18n
+from gateway.web.repository import SUPERSEDED, AdminRepository
+from gateway.web.resend import CONTACT_KIND, fix_contact_and_resend
+
+SESSION_COOKIE = "gw_admin"
+SIGNIN_CSRF_COOKIE = "gw_signin_csrf"
+LANGUAGE_COOKIE = "gw_lang"
+DASHBOARD_DAYS = 30  # the dashboard's default period: the last month
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Colours of the chart, one per delivery state (readable for the common colour-vision deficiencies).
+STATE_COLOURS = {
+    "queued": "#9aa5b1", "in_flight": "#6c8ebf", "sent": "#3b73b9", "delivered": "#2e8b57", "read": "#1f6f43",
+    "accepted": "#15803d", "rejected": "#b45309", "paid": "#0f766e", "failed_temporary": "#e8a33d", "failed_permanent": "#c2410c",
+}
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        self.location = location
+
+
+def _secure_cookies(request: Request) -> bool:
+    """Secure cookies whenever the gateway is served over HTTPS; plain HTTP only on localhost setups."""
+    return request.app.state.settings.public_base_url.startswith("https://")
+
+
+def _language(request: Request, admin: account.Admin | None = None) -> str:
+    return i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), admin.language if admin else None, request.headers.get("accept-language"))
+
+
+def _render(request: Request, template: str, admin: account.Admin | None, *, status_code: int = 200, **context) -> HTMLResponse:
+    language = _language(request, admin)
+    return templates.TemplateResponse(
+        request, template,
+        {"admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "languages": i18n.LANGUAGES, "path": request.url.path, **context},
+        status_code=status_code,
+    )
+
+
+def _error(request: Request, admin: account.Admin | None, status_code: int, key: str, detail: str | None = None) -> HTMLResponse:
+    return _render(request, "error.html", admin, status_code=status_code, message_key=key, detail=detail)
+
+
+def _admin(request: Request) -> account.Admin | None:
+    with request.app.state.database.session_scope() as session:
+        return account.current_admin(session, request.cookies.get(SESSION_COOKIE), now=utc_now())
+
+
+def _signin_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/admin/signin?next={quote(target, safe='')}", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path inside the admin pages: never an open redirect to another site."""
+    if value and value.startswith("/admin") and not value.startswith("//"):
+        return value
+    return "/admin/dashboard"
+
+
+async def _checked_form(request: Request, admin: account.Admin | None, permission: str | None):
+    """The posted form, or the response that refuses it (signed out, wrong CSRF token, role)."""
+    if admin is None:
+        return None, _signin_redirect(request)
+    form = await request.form()
+    if not account.tokens_match(admin.csrf_token, form.get("csrf_token")):
+        return None, _error(request, admin, 403, "error.csrf")
+    if permission is not None and not admin.may(permission):
+        return None, _error(request, admin, 403, "error.forbidden")
+    return form, None
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def home() -> RedirectResponse:
+    return RedirectResponse("/admin/dashboard", status_code=303)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, next: str | None = None, failed: bool = False) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = _render(request, "signin.html", None, csrf_token=token, next=_safe_next(next), failed=failed, status_code=401 if failed else 200)
+    response.set_cookie(SIGNIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure_cookies(request), path="/admin")
+    return response
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    if not account.tokens_match(request.cookies.get(SIGNIN_CSRF_COOKIE), form.get("csrf_token")):
+        return _error(request, None, 403, "error.csrf")
+    with request.app.state.database.session_scope() as session:
+        token = account.sign_in(session, str(form.get("email", "")), str(form.get("password", "")), now=utc_now())
+    if token is None:
+        return signin_page(request, next=str(form.get("next", "")), failed=True)
+    response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(account.SESSION_LIFETIME.total_seconds()), httponly=True, samesite="lax",
+        secure=_secure_cookies(request), path="/admin",
+    )
+    response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/admin")
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, None)
+    if refused is not None:
+        return refused
+    with request.app.state.database.session_scope() as session:
+        account.sign_out(session, request.cookies.get(SESSION_COOKIE), now=utc_now())
+    response = RedirectResponse("/admin/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return response
+
+
+@router.get("/lang/{language}")
+def switch_language(request: Request, language: str, next: str | None = None) -> Response:
+    response = RedirectResponse(_safe_next(next) if next != "/admin/signin" else next, status_code=303)
+    if language in i18n.LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=_secure_cookies(request), path="/admin")
+    return response
+
+
+def _period(start: date | None, end: date | None) -> tuple[date, date, datetime, datetime]:
+    today = brussels_today()
+    end = end or today
+    start = start or end - timedelta(days=DASHBOARD_DAYS - 1)
+    if start > end:
+        start, end = end, start
+    # Days are Brussels calendar days; the query runs on UTC instants, end exclusive.
+    lower = datetime.combine(start, time.min, tzinfo=BRUSSELS)
+    upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=BRUSSELS)
+    return start, end, lower, upper
+
+
+def _chart(counts: list[tuple[str, str, int]]) -> dict:
+    """Horizontal stacked bars, one per channel, segments per state; sizes in SVG units."""
+    channels: dict[str, list[tuple[str, int]]] = {}
+    for channel, state, count in counts:
+        channels.setdefault(channel, []).append((state, count))
+    widest = max((sum(c for _, c in parts) for parts in channels.values()), default=0)
+    bars = []
+    for row, (channel, parts) in enumerate(sorted(channels.items())):
+        x, segments = 0.0, []
+        for state, count in parts:
+            width = 460 * count / widest if widest else 0
+            segments.append({"state": state, "count": count, "x": round(110 + x, 1), "width": round(width, 1), "colour": STATE_COLOURS.get(state, "#666")})
+            x += width
+        bars.append({"channel": channel, "y": 10 + row * 34, "segments": segments, "total": sum(c for _, c in parts), "end": round(110 + x, 1)})
+    return {"bars": bars, "height": 20 + 34 * len(bars)}
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, start: date | None = None, end: date | None = None) -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    start, end, lower, upper = _period(start, end)
+    with request.app.state.database.session_scope() as session:
+        repo = AdminRepository(session, admin.visible_creditor_ids)
+        counts = repo.dispatch_counts(lower, upper)
+        creditors = repo.creditors()
+        invalid = repo.invalid_documents(lower, upper)
+        undeliverable = repo.undeliverable()
+        on_hold = repo.claims_on_hold()
+    order = list(STATE_COLOURS)
+    states = sorted({state for _, state, _ in counts}, key=lambda state: (order.index(state) if state in order else len(order), state))
+    table: dict[str, dict[str, int]] = {}
+    for channel, state, count in counts:
+        table.setdefault(channel, {})[state] = count
+    return _render(
+        request, "dashboard.html", admin, start=start, end=end, states=states, table=table, chart=_chart(counts),
+        colours=STATE_COLOURS, invalid=invalid, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
+    )
+
+
+@router.get("/undeliverable", response_class=HTMLResponse)
+def undeliverable(request: Request, resent: str | None = None) -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
+    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=resent, problem=None)
+
+
+@router.post("/undeliverable/{dispatch_id}/resend")
+async def resend(request: Request, dispatch_id: uuid.UUID) -> Response:
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, "contact.fix")
+    if refused is not None:
+        return refused
+    try:
+        with request.app.state.database.session_scope() as session:
+            address = None
+            if form.get("street"):
+                address = AddressIn(street=form.get("street"), postal_code=form.get("postal_code"), city=form.get("city"), country=form.get("country") or "BE")
+            new = fix_contact_and_resend(session, admin.principal, dispatch_id, value=form.get("value"), address=address, now=utc_now())
+            recipient = new.recipient
+    except GatewayError as error:
+        if error.status_code == 404:
+            return _error(request, admin, 404, "error.not_found")
+        return _undeliverable_problem(request, admin, str(error), status_code=error.status_code)
+    except ValidationError as error:
+        return _undeliverable_problem(request, admin, "; ".join(e["msg"] for e in error.errors()), status_code=422)
+    return RedirectResponse(f"/admin/undeliverable?resent={quote(recipient)}", status_code=303)
+
+
+def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:
+    with request.app.state.database.session_scope() as session:
+        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
+    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=None, problem=problem, status_code=status_code)
+
+
+def _timeline(claim, documents, dispatches, attempts, history, payments) -> list[dict]:
+    """Every event of a claim in time order; ties keep the order claim, document, dispatch, attempt, history, payment."""
+    superseded = {event.entity_id for event in history if event.action == SUPERSEDED}
+    numbers = {document.id: document.number for document in documents}
+    events = [{"at": claim.created_at, "rank": 0, "kind": "claim", "title": claim.number, "detail": f"{claim.claim_type} · {claim.total_amount} {claim.currency}"}]
+    for document in documents:
+        validation = (document.meta or {}).get("validation", {}).get("status")
+        events.append({
+            "at": document.issued_at, "rank": 1, "kind": "document", "title": f"{document.kind} {document.number}",
+            "detail": f"{document.media_type}" + (f" · validation: {validation}" if validation else ""), "download": f"/admin/documents/{document.id}",
+            "id": str(document.id),
+        })
+    for dispatch in dispatches:
+        events.append({
+            "at": dispatch.created_at, "rank": 2, "kind": "dispatch", "title": f"{dispatch.channel} → {dispatch.recipient}", "state": dispatch.state,
+            "detail": " · ".join(part for part in (numbers.get(dispatch.document_id), dispatch.routing_reason, dispatch.last_error) if part),
+            "superseded": dispatch.id in superseded, "id": str(dispatch.id),
+        })
+    for attempt in attempts:
+        events.append({
+            "at": attempt.started_at, "rank": 3, "kind": "attempt", "title": f"#{attempt.number} {attempt.provider or ''}".strip(), "state": attempt.outcome,
+            "detail": " · ".join(str(part) for part in (attempt.status_code, attempt.error_class, attempt.response_excerpt) if part),
+        })
+    for event in history:
+        facts = " · ".join(f"{key}: {value}" for key, value in (event.data or {}).items())
+        events.append({"at": event.at, "rank": 4, "kind": "audit", "title": event.action, "detail": f"{event.actor}" + (f" · {facts}" if facts else "")})
+    for payment in payments:
+        events.append({"at": payment.created_at, "rank": 5, "kind": "payment", "title": f"{payment.amount} ({payment.source})", "detail": f"paid on {payment.paid_on.isoformat()}" + (f" · {payment.reference}" if payment.reference else "")})
+    events.sort(key=lambda item: (item["at"], item["rank"]))
+    return events
+
+
+@router.get("/claims/{claim_id}", response_class=HTMLResponse)
+def claim_page(request: Request, claim_id: uuid.UUID) -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        repo = ClaimRepository(session)
+        claim = repo.claim_for(claim_id, admin.visible_creditor_ids)
+        if claim is None:
+            return _error(request, admin, 404, "error.not_found")
+        debtor = repo.debtor_for(claim.debtor_id, admin.visible_creditor_ids)
+        documents = repo.documents(claim.id)
+        dispatches = repo.dispatches(claim.id)
+        attempts = repo.attempts([d.id for d in dispatches])
+        history = repo.history([claim.id, debtor.id, *[d.id for d in dispatches]])
+        payments = repo.payments(claim.id)
+        creditor = repo.creditor(claim.creditor_id)
+    timeline = _timeline(claim, documents, dispatches, attempts, history, payments)
+    return _render(request, "claim.html", admin, claim=claim, debtor=debtor, creditor=creditor, ogm=format_ogm(claim.structured_communication), timeline=timeline)
+
+
+@router.get("/documents/{document_id}")
+def download_document(request: Request, document_id: uuid.UUID) -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        document = AdminRepository(session, admin.visible_creditor_ids).document(document_id)
+        if document is None:
+            return _error(request, admin, 404, "error.not_found")
+        extension = "xml" if "xml" in document.media_type else "pdf" if "pdf" in document.media_type else "bin"
+        safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in document.number)
+        return Response(
+            document.content, media_type=document.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{safe_number}.{extension}"', "X-Content-Type-Options": "nosniff"},
+        )
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, q: str = "") -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        results = AdminRepository(session, admin.visible_creditor_ids).search(q[:200])
+    return _render(request, "search.html", admin, q=q, results=results, searched=bool(q.strip()), format_ogm=format_ogm)
