@@ -7,6 +7,9 @@
     gateway dunning presumption DATE         Book XIX / WIK start dates for a reminder sent on DATE
     gateway dunning holidays YEAR            Belgian (or --nl Dutch) public holidays
     gateway dunning walk POLICY DUE AMOUNT   a shipped ladder's timeline from DUE to escalation
+    gateway dunning run [--today DATE]       decide and record for every dunnable claim in the database
+    gateway dunning scan [--today DATE]      queue one dunning.evaluate job per dunnable claim (for the worker)
+    gateway dunning assign CREDITOR TYPE POLICY [--fiscal]   assign a shipped policy (else: by creditor kind)
 """
 
 from __future__ import annotations
@@ -149,6 +152,84 @@ def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debto
             click.echo(f"{event.day.isoformat()}  escalate {d.escalation_list}{extra}")
         else:
             click.echo(f"{event.day.isoformat()}  wait {d.reason}: {d.detail}")
+
+
+def _database():
+    from gateway.config import get_settings
+    from gateway.store.session import Database
+
+    return Database(get_settings().database_url)
+
+
+def _today_option(value: str | None):
+    from gateway.dunning.service import local_today
+    from gateway.kit.time import utc_now
+
+    return _day(value) if value else local_today(utc_now())
+
+
+@dunning_group.command("run")
+@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+def run_command(today_text: str | None) -> None:
+    """Decide for every open claim and record send/escalate decisions; a second run the same day changes nothing."""
+    from gateway.dunning import service
+    from gateway.kit.time import utc_now
+
+    today = _today_option(today_text)
+    database = _database()
+    try:
+        report = service.run(database, today=today, now=utc_now())
+    finally:
+        database.dispose()
+    click.echo(f"dunning run {today.isoformat()}: {report.evaluated} claims evaluated")
+    for action in ("send_step", "escalate"):
+        click.echo(f"  recorded {action:<10} {report.recorded.get(action, 0)}")
+    click.echo(f"  already recorded    {report.already_recorded}")
+    for reason, number in sorted(report.waiting.items()):
+        click.echo(f"  wait {reason:<15} {number}")
+    for rule, number in sorted(report.refused.items()):
+        click.echo(f"  refused {rule:<12} {number}")
+
+
+@dunning_group.command("scan")
+@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+def scan_command(today_text: str | None) -> None:
+    """Queue one dunning.evaluate job per open claim; the worker records the decisions."""
+    from gateway.dunning import service
+    from gateway.kit.time import utc_now
+
+    today = _today_option(today_text)
+    database = _database()
+    try:
+        with database.session_scope() as session:
+            queued = service.scan(session, today=today, now=utc_now())
+    finally:
+        database.dispose()
+    click.echo(f"queued {queued} dunning.evaluate jobs for {today.isoformat()}")
+
+
+@dunning_group.command("assign")
+@click.argument("creditor_code")
+@click.argument("claim_type", type=click.Choice(["invoice", "rent", "lease", "retribution", "tax_assessment"]))
+@click.argument("policy_id")
+@click.option("--fiscal", is_flag=True, help="for fiscal claims (tax assessments)")
+@click.option("--author", default="cli", show_default=True)
+def assign_command(creditor_code: str, claim_type: str, policy_id: str, fiscal: bool, author: str) -> None:
+    """Assign shipped policy POLICY_ID to CREDITOR_CODE's claims of CLAIM_TYPE (replaces an earlier assignment)."""
+    from gateway.dunning import service
+    from gateway.errors import GatewayError
+    from gateway.kit.time import utc_now
+
+    database = _database()
+    try:
+        with database.session_scope() as session:
+            row = service.assign_policy(session, creditor_code, claim_type, fiscal=fiscal, policy_id=policy_id, author=author, now=utc_now())
+            click.echo(f"{creditor_code} {claim_type} fiscal={row.fiscal} -> {row.policy_id}")
+    except GatewayError as error:
+        click.echo(f"error: {error.message}", err=True)
+        raise SystemExit(1) from error
+    finally:
+        database.dispose()
 
 
 def register(group: click.Group) -> None:

@@ -25,6 +25,7 @@ log = logging.getLogger("gateway.worker")
 
 def load_handlers() -> None:
     """Import the modules whose handlers the worker runs."""
+    import gateway.dunning.tasks  # noqa: F401
     import gateway.workers.tasks  # noqa: F401
 
 

@@ -4,13 +4,23 @@ from gateway.store.models.audit import AuditEvent
 from gateway.store.models.claim import Claim, ClaimLine, Payment
 from gateway.store.models.dispatch import Dispatch, DispatchAttempt
 from gateway.store.models.document import Document, DocumentSequence
+from gateway.store.models.dunning import (
+    ClaimHold,
+    DunningPolicyAssignment,
+    DunningStep,
+    EscalationEntry,
+    PaymentPlan,
+    PaymentPlanClaim,
+    PaymentPlanInstalment,
+)
 from gateway.store.models.inbox import InboundEvent
 from gateway.store.models.job import Job
 from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorConsent, DebtorContact
 from gateway.store.models.request import IdempotencyRecord
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Claim", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
+    "ApiKey", "AuditEvent", "Claim", "ClaimHold", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
     "DebtorContact", "Dispatch", "DispatchAttempt", "Document", "DocumentSequence",
-    "IdempotencyRecord", "InboundEvent", "Job", "Payment",
+    "DunningPolicyAssignment", "DunningStep", "EscalationEntry", "IdempotencyRecord", "InboundEvent", "Job",
+    "Payment", "PaymentPlan", "PaymentPlanClaim", "PaymentPlanInstalment",
 ]
