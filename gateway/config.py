@@ -65,6 +65,36 @@ class Settings(BaseSettings):
     peppol_lookup_cache_seconds: int = 3600
     peppol_lookup_negative_cache_seconds: int = 600
 
+    # Consumer channel providers (gateway/channels/setup.py): an empty URL means the channel has no provider.
+    # Every outbound vendor call gets this timeout (connect and read), in seconds.
+    channel_timeout_seconds: float = 10.0
+    # SMS gateway (gateway/channels/sms/client.py): API base URL, Bearer key, and the HMAC secret of its
+    # delivery reports (empty: /v1/callbacks/sms is disabled).
+    sms_api_url: str = ""
+    sms_api_key: str = ""
+    sms_callback_secret: str = ""
+    # A text needing more parts than this is refused: every part is billed, and a reminder fits in 3.
+    sms_max_segments: int = 3
+    # eBox publication API v3 (gateway/channels/ebox/client.py, channels-and-law.md 2.3-2.4): message registry
+    # base URL, OAuth2 token endpoint (also the client assertion's audience), client id (a URN from Smals),
+    # the PEM private key of our certificate (RS256 client assertion), and the sender's registration.
+    ebox_api_url: str = ""
+    ebox_token_url: str = ""
+    ebox_client_id: str = ""
+    ebox_private_key_path: Path | None = None
+    ebox_scope: str = "scope:document:management:consult:ws-eboxrestentreprise:publicationsender"
+    ebox_sender_enterprise_number: str = ""
+    ebox_sender_application_id: str = ""
+    ebox_message_type_id: str = ""
+    # Bancontact Pro Payment API v3 (gateway/channels/payment/bancontact_client.py, channels-and-law.md 1):
+    # API base URL, Bearer API key of the payment profile, its PPID (the callback's `sub`), and the JWKS URL.
+    bancontact_api_url: str = ""
+    bancontact_api_key: str = ""
+    bancontact_payment_profile_id: str = ""
+    bancontact_jwks_url: str = ""
+    # Where Bancontact posts callbacks; empty: public_base_url + /v1/callbacks/bancontact.
+    bancontact_callback_url: str = ""
+
 
 @lru_cache
 def get_settings() -> Settings:

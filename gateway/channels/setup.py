@@ -1,0 +1,36 @@
+"""`build_providers(settings)`: the one place where settings become channel providers.
+
+The API process (callback verifiers), the worker (providers that send) and the demo all call
+this factory, so a channel is configured in exactly one way. Each channel adds itself only when
+its settings are complete (an empty secret or host means "not configured": its dispatches wait,
+queued, and its callback endpoint answers 404). Each channel's block is independent: add a
+block for a new channel, never change another one's.
+"""
+
+from __future__ import annotations
+
+from gateway.channels.registry import ProviderRegistry
+from gateway.config import Settings
+
+
+def build_providers(settings: Settings) -> ProviderRegistry:
+    providers = ProviderRegistry()
+    _add_sms(providers, settings)
+    return providers
+
+
+def callback_url(settings: Settings, source: str) -> str:
+    """Where a provider posts its reports for `source`: public_base_url + /v1/callbacks/<source>."""
+    return f"{settings.public_base_url.rstrip('/')}/v1/callbacks/{source}"
+
+
+def _add_sms(providers: ProviderRegistry, settings: Settings) -> None:
+    """The SMS gateway; an empty API URL or key means no SMS provider."""
+    if not (settings.sms_api_url and settings.sms_api_key):
+        return
+    from gateway.channels.sms.client import SmsClient
+    from gateway.channels.sms.provider import SmsProvider
+
+    client = SmsClient(settings.sms_api_url, settings.sms_api_key, timeout_seconds=settings.channel_timeout_seconds)
+    providers.add(SmsProvider(client, callback_secret=settings.sms_callback_secret, callback_url=callback_url(settings, "sms"), max_segments=settings.sms_max_segments))
+
