@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STANDARDS_FROM ?= ../shared/standards
 
-.PHONY: demo test bench setup standards clean
+.PHONY: demo test bench setup standards browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP) standards
+setup: $(STAMP) standards browser
+
+# Debian's Chromium for the browser tests (tests/web); Playwright drives it by path, never downloads one.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 standards: $(STAMP)
 	$(BIN)/gateway standards install $(if $(wildcard $(STANDARDS_FROM)),--from $(STANDARDS_FROM),)

@@ -51,6 +51,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     errors.install(app)
     app.include_router(claims_api.router)
     _include_optional_routers(app)
+    from fastapi.staticfiles import StaticFiles
+
+    from gateway import web
+
+    app.include_router(web.router)  # admin pages under /admin (issue 7)
+    app.mount("/admin/static", StaticFiles(directory=web.STATIC_DIR), name="admin-static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     _publish_payload_schemas(app)

@@ -146,7 +146,7 @@ async def signout(request: Request) -> Response:
 
 @router.get("/lang/{language}")
 def switch_language(request: Request, language: str, next: str | None = None) -> Response:
-    response = RedirectResponse(_safe_next(next) if next != "/admin/signin" else next, status_code=303)
+    response = RedirectResponse(_safe_next(next), status_code=303)
     if language in i18n.LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=_secure_cookies(request), path="/admin")
     return response

@@ -1,5 +1,6 @@
 """All tables; importing this module registers them on `Base.metadata`."""
 
+from gateway.store.models.admin import AdminSession, AdminUser
 from gateway.store.models.audit import AuditEvent
 from gateway.store.models.claim import Claim, ClaimLine, Payment
 from gateway.store.models.dispatch import Dispatch, DispatchAttempt
@@ -19,7 +20,7 @@ from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorCon
 from gateway.store.models.request import IdempotencyRecord
 
 __all__ = [
-    "ApiKey", "AuditEvent", "Claim", "ClaimHold", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
+    "AdminSession", "AdminUser", "ApiKey", "AuditEvent", "Claim", "ClaimHold", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
     "DebtorContact", "Dispatch", "DispatchAttempt", "Document", "DocumentSequence",
     "DunningPolicyAssignment", "DunningStep", "EscalationEntry", "IdempotencyRecord", "InboundEvent", "Job",
     "Payment", "PaymentPlan", "PaymentPlanClaim", "PaymentPlanInstalment",

@@ -1,0 +1,166 @@
+"""The admin pages end to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+Playwright), against a uvicorn server this test starts on 127.0.0.1 with a random port.
+
+Playwright never downloads a browser here: it launches the system Chromium by path. Without it
+the tests are skipped, except under CI=true, where a missing browser fails the run (`make setup`
+installs it). Screenshots of each key page are written to tests/web/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.store.models import Dispatch
+from gateway.store.session import Database
+from tests.web.seed import PASSWORD, seed_admin_world
+
+CHROMIUM = Path(os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+# The flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+SERVER_START_SECONDS = 15  # uvicorn binds in well under a second; this is the give-up point
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (browser tests are required under CI=true; `make setup` installs chromium)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        _unavailable(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed: pip install -e '.[test]'")
+    with sync_playwright() as playwright:
+        # Playwright gives every launch a new, empty profile directory of its own.
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Server:
+    def __init__(self, app) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="admin-test-server", daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def served(tmp_path, sqlite_template):
+    path = tmp_path / "gateway.sqlite"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    case = seed_admin_world(database)
+    settings = Settings(database_url=database.url, standards_dir=tmp_path / "no-standards")
+    with Server(create_app(settings, database=database)) as base_url:
+        yield base_url, database, case
+    database.dispose()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served):
+    base_url, database, case = served
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    page = context.new_page()
+
+    page.goto(f"{base_url}/admin/dashboard")
+    assert page.url.startswith(f"{base_url}/admin/signin?next=")
+    page.get_by_role("link", name="EN").click()
+    shot(page, "01-sign-in")
+    page.get_by_label("E-mail address").fill("clerk@gent.be")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/admin/dashboard")
+    assert page.locator("h1").inner_text() == "Dashboard"
+    assert page.locator('#dispatch-counts td[data-state="failed_permanent"]').first.inner_text() == "1"
+    shot(page, "02-dashboard")
+
+    page.get_by_role("link", name="Undeliverable", exact=True).click()
+    case_card = page.locator(f"#dispatch-{case.dispatch_id}")
+    assert case_card.locator(".recipient").inner_text() == "an.peeters@telenet.bee"
+    assert case_card.locator(".reason").inner_text() == "550 5.1.1 mailbox unavailable (hard bounce)"
+    assert page.locator("article.case").count() == 1  # the hospital's failed dispatch is not shown
+    shot(page, "03-undeliverable")
+
+    case_card.get_by_label("New contact").fill("an.peeters@telenet.be")
+    case_card.get_by_role("button", name="Resend").click()
+    page.wait_for_url(f"{base_url}/admin/undeliverable?resent=*")
+    assert page.get_by_role("status").inner_text() == "Queued again for an.peeters@telenet.be"
+    assert page.locator("article.case").count() == 0
+
+    with database.session_scope() as session:
+        new = session.scalar(select(Dispatch).where(Dispatch.claim_id == case.claim_id, Dispatch.id != case.dispatch_id))
+        assert (new.state, new.recipient) == ("queued", "an.peeters@telenet.be")
+
+    page.goto(f"{base_url}/admin/claims/{case.claim_id}")
+    new_event = page.locator(f'li[data-kind="dispatch"][data-id="{new.id}"]')
+    assert new_event.locator("strong").inner_text() == "email → an.peeters@telenet.be"
+    assert new_event.locator(".state").inner_text() == "queued"
+    old_event = page.locator(f'li[data-kind="dispatch"][data-id="{case.dispatch_id}"]')
+    assert "superseded" in old_event.get_attribute("class")
+    shot(page, "04-claim")
+
+    page.get_by_role("link", name="Search").click()
+    page.get_by_role("searchbox").fill("janssens")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator("#results tbody tr").count() == 1
+    assert page.locator("#results tbody tr a").inner_text() == "F2026-0100"
+    shot(page, "05-search")
+    context.close()
+
+
+def test_claim_page_is_readable_on_a_phone_and_another_creditors_claim_is_not_found(browser, served):
+    base_url, _, case = served
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1, is_mobile=True, has_touch=True, locale="nl-BE")
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/signin")
+    page.get_by_label("E-mailadres").fill("viewer@gent.be")
+    page.get_by_label("Wachtwoord").fill(PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_url(f"{base_url}/admin/dashboard")
+    assert page.locator("h1").inner_text() == "Overzicht"
+
+    page.goto(f"{base_url}/admin/claims/{case.claim_id}")
+    assert page.locator("#timeline li").count() == 7
+    # Nothing wider than the phone's screen: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "06-claim-phone")
+
+    response = page.goto(f"{base_url}/admin/claims/{case.hospital_claim_id}")
+    assert response.status == 404
+    assert page.get_by_role("alert").inner_text() == "Niet gevonden."
+    context.close()
