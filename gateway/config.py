@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     peppol_lookup_cache_seconds: int = 3600
     peppol_lookup_negative_cache_seconds: int = 600
 
+    # Peppol access-point provider (gateway/channels/peppol/README.md). Empty base URL: no Peppol provider.
+    peppol_ap_base_url: str = ""
+    peppol_ap_api_key: str = ""
+    # Shared secret of the AP's signed callbacks; empty refuses every callback (the endpoint is disabled).
+    peppol_ap_callback_secret: str = ""
+    # Our participant id as sender when a document carries no seller EndpointID (BIS invoices always do).
+    peppol_sender_id: str = ""
+    # requests timeouts towards the AP: connect, then read (a submit carries a whole UBL document).
+    peppol_ap_connect_timeout_seconds: float = 5.0
+    peppol_ap_read_timeout_seconds: float = 30.0
+
     # Consumer channel providers (gateway/channels/setup.py): an empty URL means the channel has no provider.
     # Every outbound vendor call gets this timeout (connect and read), in seconds.
     channel_timeout_seconds: float = 10.0

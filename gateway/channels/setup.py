@@ -16,6 +16,7 @@ from gateway.config import Settings
 def build_providers(settings: Settings) -> ProviderRegistry:
     providers = ProviderRegistry()
     _add_sms(providers, settings)
+    _add_peppol(providers, settings)
     return providers
 
 
@@ -34,3 +35,22 @@ def _add_sms(providers: ProviderRegistry, settings: Settings) -> None:
     client = SmsClient(settings.sms_api_url, settings.sms_api_key, timeout_seconds=settings.channel_timeout_seconds)
     providers.add(SmsProvider(client, callback_secret=settings.sms_callback_secret, callback_url=callback_url(settings, "sms"), max_segments=settings.sms_max_segments))
 
+
+def _add_peppol(providers: ProviderRegistry, settings: Settings) -> None:
+    """The Peppol access-point provider (gateway/channels/peppol/README.md); an empty AP base URL means none.
+
+    Participant discovery uses the GATEWAY_PEPPOL_* SML / SMP settings."""
+    if not settings.peppol_ap_base_url:
+        return
+    from gateway.channels.peppol.client import AccessPointClient
+    from gateway.channels.peppol.provider import PeppolProvider
+    from gateway.peppol.discovery import DiscoveryConfig, ParticipantDiscovery
+
+    client = AccessPointClient(
+        settings.peppol_ap_base_url, settings.peppol_ap_api_key,
+        connect_timeout_seconds=settings.peppol_ap_connect_timeout_seconds, read_timeout_seconds=settings.peppol_ap_read_timeout_seconds,
+    )
+    providers.add(PeppolProvider(
+        client, ParticipantDiscovery(DiscoveryConfig.from_settings(settings)), callback_secret=settings.peppol_ap_callback_secret,
+        standards_dir=settings.standards_dir, default_sender_id=settings.peppol_sender_id,
+    ))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
 from gateway.delivery import service as delivery
 from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
@@ -87,6 +88,7 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
         return
     claim = session.get(Claim, dispatch.claim_id)
     _record(session, claim, "dispatch.reported", {"dispatch_id": str(dispatch.id), "channel": dispatch.channel, "reported": event.state.value, "state": dispatch.state, "source": stored.source, **{k: v for k, v in event.detail.items() if isinstance(v, (str, int))}}, now)
+    hold_claim_for_buyer_response(session, claim, dispatch, event.detail, now)  # UQ / RE pause dunning
 
 
 # A permanent failure marks the contact it used as unusable (DESIGN.md section 2, "Feedback").

@@ -1,0 +1,78 @@
+"""The access-point provider's HTTP API, and nothing else (style rule 4: vendor HTTP lives here).
+
+Contract: `gateway/channels/peppol/README.md`. Every call has explicit connect and read
+timeouts. HTTP outcomes map onto the shared error types: connection errors, timeouts, 5xx and
+429 are `RetryableError` (the dispatch retries with the same idempotency key, which the AP
+recognises); any other 4xx and an answer we cannot read are `TerminalError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from gateway.errors import RetryableError, TerminalError
+
+# Enough of an AP error body to diagnose it in the attempt row.
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Submission:
+    document_id: str
+    status: str
+    status_code: int
+    excerpt: str
+
+
+class AccessPointClient:
+    def __init__(self, base_url: str, api_key: str, *, connect_timeout_seconds: float, read_timeout_seconds: float, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.timeout = (connect_timeout_seconds, read_timeout_seconds)
+        self.session = session or requests.Session()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def submit(self, *, idempotency_key: str, sender: str, receiver: str, document_type: str, document: bytes) -> Submission:
+        """`POST {base}/documents`: 202 `{"id", "status"}`; a repeat with the same key returns the same id."""
+        headers = {
+            **self._headers(),
+            "Content-Type": "application/xml",
+            "Idempotency-Key": idempotency_key,
+            "X-Sender": sender,
+            "X-Receiver": receiver,
+            "X-Document-Type": document_type,
+        }
+        response = self._call("POST", f"{self.base_url}/documents", headers=headers, data=document)
+        body = _json(response)
+        if not isinstance(body.get("id"), str) or not body["id"]:
+            raise TerminalError(f"access point answered HTTP {response.status_code} without a document id: {response.text[:EXCERPT_CHARS]}")
+        return Submission(body["id"], str(body.get("status", "")), response.status_code, response.text[:EXCERPT_CHARS])
+
+    def status(self, document_id: str) -> dict:
+        """`GET {base}/documents/{id}`: the AP's current view of one document."""
+        return _json(self._call("GET", f"{self.base_url}/documents/{document_id}", headers=self._headers()))
+
+    def _call(self, method: str, url: str, **kwargs) -> requests.Response:
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetryableError(f"access point unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableError(f"access point HTTP {response.status_code}: {response.text[:EXCERPT_CHARS]}")
+        if response.status_code >= 400:
+            raise TerminalError(f"access point HTTP {response.status_code}: {response.text[:EXCERPT_CHARS]}")
+        return response
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise TerminalError(f"access point answered HTTP {response.status_code} with non-JSON: {response.text[:EXCERPT_CHARS]}") from exc
+    if not isinstance(body, dict):
+        raise TerminalError(f"access point answered HTTP {response.status_code} with {type(body).__name__}, not an object")
+    return body
