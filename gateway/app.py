@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.api import callbacks as callbacks_api
 from gateway.api import claims as claims_api
+from gateway.api import dunning as dunning_api
 from gateway.api import errors
 from gateway.api.limits import BodySizeLimit
 from gateway.channels.registry import ProviderRegistry
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database
     errors.install(app)
     app.include_router(claims_api.router)
+    app.include_router(dunning_api.router)
     _include_optional_routers(app)
     from fastapi.staticfiles import StaticFiles
 
