@@ -8,18 +8,20 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from gateway.api import views
 from gateway.api.deps import DatabaseDep, PrincipalDep, RawBody, SettingsDep
 from gateway.api.errors import invalid_input_from, problem_body
-from gateway.api.payloads import BatchIn, CancelIn, ClaimIn, DebtorPatch, PaymentIn
+from gateway.api.payloads import BatchIn, CancelIn, ClaimIn, CreditNoteIn, DebtorPatch, PaymentIn, line_to_domain
 from gateway.domain.identifiers import IdentifierError, normalize_ogm
-from gateway.errors import GatewayError, InvalidInput
+from gateway.errors import GatewayError, InvalidInput, NotFound
 from gateway.kit.time import utc_now
+from gateway.services import audit, documents
 from gateway.services import claims as claim_service
 from gateway.services import idempotency
+from gateway.store.models import Document
 from gateway.store.repositories.claims import ClaimRepository
 
 router = APIRouter(prefix="/v1", tags=["claims"])
@@ -194,3 +196,26 @@ def patch_debtor(debtor_id: uuid.UUID, patch: DebtorPatch, database: DatabaseDep
     with database.session_scope() as session:
         debtor, warnings = claim_service.patch_debtor(session, principal, debtor_id, patch, now=utc_now())
         return {**views.debtor_view(debtor), "warnings": views.warnings_view(warnings)}
+
+
+@router.post("/claims/{claim_id}/credit-notes", status_code=201, summary="Issue a credit note correcting the claim's invoice (in full, or for the given lines)", responses=ERRORS)
+def credit_claim(claim_id: uuid.UUID, credit: CreditNoteIn, database: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> JSONResponse:
+    with database.session_scope() as session:
+        claim = claim_service.get_claim(session, principal, claim_id)
+        lines = [line_to_domain(line) for line in credit.lines] if credit.lines is not None else None
+        issued = documents.issue_credit_note(session, claim, reason=credit.reason, lines=lines, now=utc_now(), standards_dir=settings.standards_dir)
+        audit.record(
+            session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="credit_note.issued",
+            data={"number": issued.document.number, "amount": issued.document.meta["payable"], "reason": credit.reason, "validation": issued.validation_status}, at=utc_now(),
+        )
+        body = {"document": views.document_view(issued.document), "validation": issued.document.meta["validation"], "claim": views.claim_summary(claim, ClaimRepository(session).creditor(claim.creditor_id).code)}
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/documents/{document_id}", summary="Download an issued document (UBL XML)", tags=["documents"], responses=ERRORS)
+def download_document(document_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep) -> Response:
+    with database.session_scope() as session:
+        document = session.get(Document, document_id)
+        if document is None or document.creditor_id not in principal.visible_creditor_ids:
+            raise NotFound(f"no document {document_id}")
+        return Response(document.content, media_type=document.media_type, headers={"Content-Disposition": f'attachment; filename="{document.number}.xml"', "X-Document-SHA256": document.sha256})

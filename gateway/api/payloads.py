@@ -246,6 +246,11 @@ class CancelIn(Strict):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class CreditNoteIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500, description="why the invoice is corrected; printed as the note")]
+    lines: Annotated[list[LineIn] | None, Field(min_length=1, max_length=500, description="the lines to credit; omit to credit the whole invoice")] = None
+
+
 class DebtorPatch(Strict):
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     language: Language | None = None

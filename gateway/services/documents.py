@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.domain.claim import Address, Claim as DomainClaim, ClaimLine as DomainLine, ClaimType, DebtorKind, Party
-from gateway.domain.document import IssueData, build_invoice
+from gateway.domain.claim_status import ClaimStatus, transition
+from gateway.domain.document import IssueData, build_credit_note, build_invoice
+from gateway.errors import InvalidInput
 from gateway.kit.time import brussels_today
 from gateway.peppol.standards import StandardsMissing
 from gateway.peppol.ubl_render import render
@@ -121,8 +125,48 @@ def issue_invoice(session: Session, claim: Claim, *, now: datetime, standards_di
     document = Document(
         claim_id=claim.id, creditor_id=claim.creditor_id, kind="invoice", prefix=prefix, sequence=sequence, number=number,
         media_type=UBL_MEDIA_TYPE, content=xml, sha256=hashlib.sha256(xml).hexdigest(), issued_at=now,
-        meta={"validation": verdict, "customization": "peppol-bis-billing-3.0"}, created_at=now,
+        meta={"validation": verdict, "customization": "peppol-bis-billing-3.0", "payable": str(value.totals.payable_amount)}, created_at=now,
     )
     session.add(document)
+    session.flush()
+    return Issued(document, verdict["status"])
+
+
+def issue_credit_note(
+    session: Session, claim: Claim, *, reason: str, lines: Sequence[DomainLine] | None, now: datetime, standards_dir: Path | None = None
+) -> Issued:
+    """A BIS 3.0 credit note (381) correcting the claim's invoice, in full or for some lines.
+
+    The invoice's view model is rebuilt from the stored claim with the issued number and date
+    (the renderer is deterministic, so it is the document that was sent). The credit note may
+    not exceed what is left to credit on the invoice (`credit_note.exceeds_invoice`) nor what is
+    still open on the claim (`credit_note.exceeds_open_amount`); the claim's total goes down by
+    the credited amount, and a claim credited in full with nothing paid is cancelled.
+    """
+    invoice = session.scalar(select(Document).where(Document.claim_id == claim.id, Document.kind == "invoice").order_by(Document.issued_at.desc()).limit(1))
+    if invoice is None:
+        raise InvalidInput.single("claim", "credit_note.no_invoice", "the claim has no issued invoice to correct")
+    invoice_view = build_invoice(domain_claim(session, claim), IssueData(number=invoice.number, issue_date=brussels_today(invoice.issued_at)))
+    earlier = session.scalars(select(Document).where(Document.corrects_document_id == invoice.id, Document.kind == "credit_note")).all()
+    already = sum((Decimal(d.meta["payable"]) for d in earlier), Decimal("0.00"))
+    prefix = PREFIXES["credit_note"]
+    with session.begin_nested():  # a refused credit note spends no number
+        sequence, number = next_number(session, claim.creditor_id, prefix)
+        credit = build_credit_note(invoice_view, IssueData(number=number, issue_date=brussels_today(now), note=reason), lines=lines, already_credited=already)
+        amount = credit.totals.payable_amount
+        if amount > claim.amount_open:
+            raise InvalidInput.single("lines", "credit_note.exceeds_open_amount", f"the claim has {claim.amount_open} open; pay back before crediting {amount}")
+        xml = render(credit)
+    verdict = validation_verdict(xml, standards_dir)
+    document = Document(
+        claim_id=claim.id, creditor_id=claim.creditor_id, kind="credit_note", prefix=prefix, sequence=sequence, number=number,
+        media_type=UBL_MEDIA_TYPE, content=xml, sha256=hashlib.sha256(xml).hexdigest(), issued_at=now, corrects_document_id=invoice.id,
+        meta={"validation": verdict, "customization": "peppol-bis-billing-3.0", "payable": str(amount), "reason": reason}, created_at=now,
+    )
+    session.add(document)
+    claim.total_amount -= amount
+    claim.updated_at = now
+    if claim.total_amount == 0 and claim.amount_paid == 0:
+        claim.status = transition(claim.status, ClaimStatus.CANCELLED).value
     session.flush()
     return Issued(document, verdict["status"])

@@ -83,3 +83,52 @@ def test_issued_documents_are_immutable(database, issuing):
     with database.session_scope() as session:
         assert session.scalar(select(Document)).number == "INV000001"
 
+
+
+def test_credit_notes_correct_the_invoice_never_beyond_it(database, issuing, settings, standards_dir):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from tests.factories import bearer
+
+    keys, worker = issuing
+    post(database, keys.municipality_key, claim_payload("CN1"), claim_payload("CN2"))
+    worker.drain()
+    app = create_app(settings.model_copy(update={"standards_dir": standards_dir}), database=database)
+    headers = bearer(keys.municipality_key)
+    with TestClient(app) as client:
+        claims = {c["number"]: c for c in client.get("/v1/claims", headers=headers).json()["items"]}
+        url = f"/v1/claims/{claims['CN1']['id']}/credit-notes"
+        cleaning = {"description": "Schoonmaak", "quantity": "1", "unit_price": "100.00", "vat_category": "S", "vat_rate": "6"}
+        first = client.post(url, json={"reason": "schoonmaak niet uitgevoerd", "lines": [cleaning]}, headers=headers)
+        assert first.status_code == 201, first.text
+        body = first.json()
+        assert (body["document"]["number"], body["document"]["kind"], body["validation"]["status"]) == ("CN000001", "credit_note", "clean")
+        assert (body["claim"]["total_amount"], body["claim"]["amount_open"], body["claim"]["status"]) == ("1.21", "1.21", "open")
+        again = client.post(url, json={"reason": "twice", "lines": [cleaning]}, headers=headers)
+        assert again.status_code == 422 and again.json()["errors"][0]["rule"] == "credit_note.exceeds_invoice"
+        rest = client.post(url, json={"reason": "zaal niet gebruikt", "lines": [{"description": "Zaalhuur", "quantity": "3", "unit_price": "0.333", "vat_category": "S", "vat_rate": "21"}]}, headers=headers)
+        assert rest.status_code == 201
+        assert (rest.json()["document"]["number"], rest.json()["claim"]["total_amount"], rest.json()["claim"]["status"]) == ("CN000002", "0.00", "cancelled")
+        xml = client.get(f"/v1/documents/{first.json()['document']['id']}", headers=headers)
+        assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
+        assert b"<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>" in xml.content and b"<cbc:ID>INV000001</cbc:ID>" in xml.content
+        assert client.get(f"/v1/documents/{first.json()['document']['id']}", headers=bearer(keys.hospital_key)).status_code == 404
+    with database.session_scope() as session:
+        notes = session.scalars(select(Document).where(Document.kind == "credit_note").order_by(Document.sequence)).all()
+        assert [(d.number, d.meta["payable"]) for d in notes] == [("CN000001", "106.00"), ("CN000002", "1.21")]
+        assert session.scalar(select(DocumentSequence.next_value).where(DocumentSequence.prefix == "CN")) == 3
+
+
+def test_a_claim_without_invoice_cannot_be_credited(database, settings):
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+    from tests.factories import bearer
+
+    keys = seed_creditors(database)
+    post(database, keys.municipality_key, claim_payload("N1"))  # not issued yet: no worker ran
+    with TestClient(create_app(settings, database=database)) as client:
+        claim = client.get("/v1/claims", headers=bearer(keys.municipality_key)).json()["items"][0]
+        refused = client.post(f"/v1/claims/{claim['id']}/credit-notes", json={"reason": "x"}, headers=bearer(keys.municipality_key))
+    assert refused.status_code == 422 and refused.json()["errors"] == [{"field": "claim", "rule": "credit_note.no_invoice", "message": "the claim has no issued invoice to correct"}]
