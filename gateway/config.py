@@ -106,6 +106,27 @@ class Settings(BaseSettings):
     # Where Bancontact posts callbacks; empty: public_base_url + /v1/callbacks/bancontact.
     bancontact_callback_url: str = ""
 
+    # E-mail over SMTP (gateway/channels/email). Any relay: host, port, and how TLS is used:
+    # "starttls" (RFC 3207, port 587), "implicit" (RFC 8314 section 3.3, port 465) or "none" (loopback only).
+    smtp_host: str = ""  # empty: no e-mail provider is configured
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_username: str = ""  # empty: no AUTH
+    smtp_password: str = ""
+    # One SMTP conversation (connect, TLS, AUTH, MAIL/RCPT/DATA) gets this long per blocking step.
+    smtp_timeout_seconds: float = 30.0
+    # Right-hand side of our Message-IDs `<dispatch id@domain>`; bounces are matched on it.
+    email_message_domain: str = "mail.gateway.example"
+    # VERP return paths `bounces+<dispatch id>.<mac>@<domain>`: the domain whose MX is our bounce receiver,
+    # and the HMAC key (at least 16 bytes). An empty secret disables the e-mail channel and bounce intake.
+    email_bounce_domain: str = "bounces.gateway.example"
+    email_verp_secret: str = ""
+    # From address when a creditor entity has no sender_email of its own.
+    email_default_sender: str = "facturen@gateway.example"
+    # The SMTP receiver for bounces (gateway/channels/email/bounce_receiver.py) listens here.
+    email_bounce_receiver_host: str = "127.0.0.1"
+    email_bounce_receiver_port: int = 2525
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 
 from gateway import demo_data
 from gateway.app import create_app
+from gateway.channels.email.sink import SmtpSink
+from gateway.channels.setup import build_providers
 from gateway.config import PROJECT_ROOT, get_settings
 from gateway.kit.time import brussels_today, utc_now
 from gateway.services import auth
@@ -27,6 +29,9 @@ from gateway.store.models import AuditEvent, CreditorEntity, Dispatch, Document,
 from gateway.store.session import Database
 
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
+DEMO_MAIL_DIR = PROJECT_ROOT / "var" / "mail"
+# The demo signs its VERP return paths with this key unless GATEWAY_EMAIL_VERP_SECRET is set.
+DEMO_VERP_SECRET = "demo-verp-secret-not-for-production"
 
 
 def load_creditors(database: Database) -> dict[str, str]:
@@ -126,13 +131,18 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", ".worker.lock"):
         DEMO_DATABASE.with_name(DEMO_DATABASE.name + suffix).unlink(missing_ok=True)
-    settings = base_settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}", "port": port or base_settings.port})
+    sink = SmtpSink(mail_dir=DEMO_MAIL_DIR).start()  # e-mail goes to a local SMTP sink on a free port
+    settings = base_settings.model_copy(update={
+        "database_url": f"sqlite:///{DEMO_DATABASE}", "port": port or base_settings.port,
+        "smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_tls": "none", "smtp_username": "",
+        "email_verp_secret": base_settings.email_verp_secret or DEMO_VERP_SECRET,
+    })
     upgrade(settings.database_url)
     database = Database(settings.database_url)
     keys = load_creditors(database)
     today = brussels_today()
 
-    server = BackgroundServer(create_app(settings, database=database, run_workers=True), settings.host, settings.port)
+    server = BackgroundServer(create_app(settings, database=database, run_workers=True, providers=build_providers(settings)), settings.host, settings.port)
     server.start()
     base = f"http://{settings.host}:{settings.port}"
     started = time.monotonic()
@@ -141,8 +151,10 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     summary = summarise(database)
     elapsed = time.monotonic() - started
     _print_summary(report, summary, keys, base, elapsed, left)
+    _print_mail(sink)
     if not serve:
         server.stop()
+        sink.stop()
         database.dispose()
         return
     click.echo(f"\nServing on {base} — press Ctrl-C to stop.")
@@ -151,6 +163,7 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
             server.thread.join(timeout=1)
     except KeyboardInterrupt:
         server.stop()
+        sink.stop()
 
 
 def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: float, left: int) -> None:
@@ -179,3 +192,7 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
     echo(f"  curl -H 'Authorization: Bearer {keys['zonnedorp']}' {base}/v1/claims/{report['idempotent_claim']['id']}")
 
 
+def _print_mail(sink: SmtpSink) -> None:
+    click.echo(f"E-mails sent through the local SMTP sink (127.0.0.1:{sink.port}): {len(sink.messages)}")
+    if sink.messages:
+        click.echo(f"  read them in {DEMO_MAIL_DIR}/, e.g. {sink.messages[0].path.name} (any mail client opens .eml)")

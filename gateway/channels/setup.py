@@ -17,6 +17,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
     providers = ProviderRegistry()
     _add_sms(providers, settings)
     _add_peppol(providers, settings)
+    _add_email(providers, settings)
     return providers
 
 
@@ -54,3 +55,28 @@ def _add_peppol(providers: ProviderRegistry, settings: Settings) -> None:
         client, ParticipantDiscovery(DiscoveryConfig.from_settings(settings)), callback_secret=settings.peppol_ap_callback_secret,
         standards_dir=settings.standards_dir, default_sender_id=settings.peppol_sender_id,
     ))
+
+
+def _add_email(providers: ProviderRegistry, settings: Settings) -> None:
+    """E-mail over SMTP (gateway/channels/email) and its bounce intake; both need the VERP secret.
+
+    The bounce verifier (source `email/bounce`) is added with the secret alone, so bounces of mail
+    sent earlier are still taken in while no relay is configured."""
+    if not settings.email_verp_secret:
+        return
+    from gateway.channels.email.bounce_callback import BounceVerifier
+    from gateway.channels.email.client import SmtpRelay
+    from gateway.channels.email.provider import EmailConfig, EmailProvider
+
+    secret = settings.email_verp_secret.encode()
+    providers.add_verifier(BounceVerifier(secrets=[secret], message_domain=settings.email_message_domain))
+    if not settings.smtp_host:
+        return
+    relay = SmtpRelay(
+        host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, username=settings.smtp_username,
+        password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds,
+    )
+    providers.add(EmailProvider(EmailConfig(
+        relay=relay, message_domain=settings.email_message_domain, bounce_domain=settings.email_bounce_domain,
+        verp_secret=secret, default_sender=settings.email_default_sender, public_base_url=settings.public_base_url,
+    )))

@@ -79,12 +79,20 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     session.add(DispatchAttempt(dispatch_id=dispatch.id, number=dispatch.attempt_count, started_at=now, provider=provider, created_at=now))
     document = session.get(Document, dispatch.document_id)
     creditor = session.get(CreditorEntity, document.creditor_id)
-    debtor = session.get(Debtor, session.get(Claim, dispatch.claim_id).debtor_id)
+    claim = session.get(Claim, dispatch.claim_id)
+    debtor = session.get(Debtor, claim.debtor_id)
     return SendRequest(
         dispatch_id=dispatch.id, idempotency_key=dispatch.idempotency_key, channel=dispatch.channel, recipient=dispatch.recipient,
         document_number=document.number, document_media_type=document.media_type, document=document.content,
         language=debtor.language, sender_name=creditor.name, sender_email=creditor.sender_email,
-        extra={"attempt": dispatch.attempt_count},
+        extra={
+            "attempt": dispatch.attempt_count,
+            # What a message states beside the document (e-mail, SMS, eBox): strings, so any provider can log them.
+            "document_kind": document.kind, "amount": str(claim.amount_open), "currency": claim.currency,
+            "due_date": claim.due_date.isoformat(), "ogm": claim.structured_communication, "claim_number": claim.number,
+            "debtor_name": debtor.name, "creditor_iban": creditor.iban, "creditor_logo_url": creditor.logo_url,
+            "creditor_colour": creditor.primary_colour,
+        },
     )
 
 

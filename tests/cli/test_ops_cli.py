@@ -104,6 +104,7 @@ def test_demo_runs_end_to_end():
     assert "Documents issued: invoice 31 (31 clean under the official XSD + CEN + Peppol rules); refused: 0" in out
     assert "Dispatches queued: email 5, paper 5, peppol 21" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out
+    assert "E-mails sent through the local SMTP sink (127.0.0.1:" in out and "): 5\n" in out
 
 
 def test_creditors_import_is_all_or_nothing_and_updates_by_code(cli_env, tmp_path):

@@ -1,0 +1,96 @@
+"""The SMTP edge: one message to one relay with smtplib, SMTP outcomes mapped onto our errors.
+
+This is the only module that opens an SMTP connection (style rule 4: tests patch here or talk to
+the loopback sink, nowhere else). One connection per message: a gateway sends a few thousand
+messages a day, and a fresh conversation keeps a relay's per-connection limits out of the way.
+
+Mapping (RFC 5321 section 4.2.1: 4yz transient, 5yz permanent):
+
+- connection refused, timeout, TLS failure, a dropped connection, any 4yz -> `RetryableError`;
+- 5yz on RCPT TO or after DATA (user unknown, message refused) -> `TerminalError`: the router
+  marks the address bounced and tries the next channel;
+- 5yz on MAIL FROM, AUTH failures, a relay without STARTTLS -> `RetryableError`: our envelope
+  or our configuration is at fault, not the recipient's address, so the contact must not be
+  invalidated; the attempt limit ends it if nobody fixes the relay settings.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+from gateway.errors import RetryableError, TerminalError
+
+TLS_MODES = ("starttls", "implicit", "none")
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    host: str
+    port: int
+    tls: str = "starttls"  # one of TLS_MODES
+    username: str = ""
+    password: str = ""
+    timeout_seconds: float = 30.0
+    local_hostname: str = "localhost"  # our EHLO name; smtplib's default is getfqdn(), a DNS lookup
+
+    def __post_init__(self) -> None:
+        if self.tls not in TLS_MODES:
+            raise ValueError(f"smtp tls is one of {', '.join(TLS_MODES)}, got {self.tls!r}")
+
+
+@dataclass(frozen=True)
+class SmtpAccepted:
+    code: int  # the relay's answer to the end of DATA
+    response: str
+
+
+def _text(message: bytes | str) -> str:
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+
+
+def _by_code(stage: str, code: int, message: bytes | str, *, recipient_fault: bool) -> Exception:
+    text = f"SMTP {code} at {stage}: {_text(message)}"
+    if 500 <= code < 600 and recipient_fault:
+        return TerminalError(text)
+    return RetryableError(text)
+
+
+def send_message(relay: SmtpRelay, *, envelope_sender: str, recipient: str, message: bytes, context: ssl.SSLContext | None = None) -> SmtpAccepted:
+    """Hand one message to the relay: MAIL FROM `envelope_sender`, RCPT TO `recipient`, DATA `message`."""
+    context = context or ssl.create_default_context()
+    try:
+        if relay.tls == "implicit":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, local_hostname=relay.local_hostname, timeout=relay.timeout_seconds, context=context)
+        else:
+            connection = smtplib.SMTP(relay.host, relay.port, local_hostname=relay.local_hostname, timeout=relay.timeout_seconds)
+        with connection:
+            connection.ehlo()
+            if relay.tls == "starttls":
+                connection.starttls(context=context)
+                connection.ehlo()
+            if relay.username:
+                connection.login(relay.username, relay.password)
+            code, response = connection.mail(envelope_sender)
+            if code != 250:
+                raise _by_code("MAIL FROM", code, response, recipient_fault=False)
+            code, response = connection.rcpt(recipient)
+            if code not in (250, 251):
+                raise _by_code("RCPT TO", code, response, recipient_fault=True)
+            code, response = connection.data(message)
+            if code != 250:
+                raise _by_code("DATA", code, response, recipient_fault=True)
+            return SmtpAccepted(code, _text(response))
+    except (RetryableError, TerminalError):
+        raise
+    except smtplib.SMTPAuthenticationError as exc:
+        raise RetryableError(f"SMTP AUTH refused ({exc.smtp_code}): check the relay credentials") from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise RetryableError(f"the relay does not offer what the settings require: {exc}") from exc
+    except smtplib.SMTPDataError as exc:  # raised by data() for a bad answer to DATA itself
+        raise _by_code("DATA", exc.smtp_code, exc.smtp_error, recipient_fault=True) from exc
+    except smtplib.SMTPResponseException as exc:  # connect greeting, EHLO, STARTTLS
+        raise RetryableError(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from exc
+    except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS, dropped connection
+        raise RetryableError(f"SMTP connection to {relay.host}:{relay.port} failed: {type(exc).__name__}: {exc}") from exc

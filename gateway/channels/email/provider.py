@@ -1,0 +1,101 @@
+"""`EmailProvider`: the e-mail channel over SMTP (channel contract in gateway/channels/base.py).
+
+`send` turns a `SendRequest` into the composed message (compose.py: templates per language,
+the creditor's branding, amount, due date, OGM, payment link) with the stored document
+attached byte for byte, and hands it to the relay (client.py) with the VERP return path as
+MAIL FROM. `provider_message_id` is the Message-ID `<dispatch id@message domain>`: a bounce
+carries it and its VERP token, and both name the dispatch (bounce_callback.py).
+
+Idempotency: SMTP has no idempotency key. The Message-ID is derived from the dispatch id, so
+a retry after a crash carries the same Message-ID and mail clients show one message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Callable
+
+from gateway.channels.base import SendRequest, SendResult
+from gateway.channels.email.client import SmtpRelay, send_message
+from gateway.channels.email.compose import Attachment, Branding, MailInput, MailKind, compose
+from gateway.domain.transmission import DeliveryState
+from gateway.errors import InvalidInput, TerminalError
+from gateway.kit.time import utc_now
+
+# Attachment file name suffix per stored media type; anything else goes out as "<number>.bin".
+SUFFIXES = {"application/xml": "xml", "text/xml": "xml", "application/pdf": "pdf"}
+DEFAULT_COLOUR = "#1f4e79"
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    relay: SmtpRelay
+    message_domain: str
+    bounce_domain: str
+    verp_secret: bytes
+    default_sender: str
+    public_base_url: str
+
+
+def payment_url(public_base_url: str, ogm: str) -> str | None:
+    """The personal payment page (a placeholder until the payment request exists).
+
+    compose() accepts https links only, so a plain-http base (the local demo) sends none."""
+    base = public_base_url.rstrip("/")
+    return f"{base}/pay/{ogm}" if base.startswith("https://") else None
+
+
+def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
+    """The composition input for one dispatch, from the request and its `extra` values."""
+    extra = request.extra
+    try:
+        amount = Decimal(extra["amount"])
+        due_date = date.fromisoformat(extra["due_date"])
+        ogm = extra["ogm"]
+    except (KeyError, InvalidOperation, ValueError, TypeError) as exc:
+        raise TerminalError(f"the e-mail needs amount, due_date and ogm in the request: {exc!r}") from exc
+    suffix = SUFFIXES.get(request.document_media_type, "bin")
+    attachments = [Attachment(f"{request.document_number}.{suffix}", request.document, request.document_media_type)]
+    pdf = extra.get("pdf")  # a rendered PDF beside a UBL document, when there is one
+    if isinstance(pdf, bytes) and request.document_media_type != "application/pdf":
+        attachments.insert(0, Attachment(f"{request.document_number}.pdf", pdf, "application/pdf"))
+    return MailInput(
+        kind=MailKind.REMINDER if extra.get("document_kind") == "reminder" else MailKind.INVOICE,
+        language=request.language,
+        dispatch_id=str(request.dispatch_id),
+        sender_address=request.sender_email or config.default_sender,
+        recipient_address=request.recipient,
+        recipient_name=extra.get("debtor_name"),
+        creditor=Branding(name=request.sender_name, colour=extra.get("creditor_colour") or DEFAULT_COLOUR, logo_url=extra.get("creditor_logo_url")),
+        document_number=request.document_number,
+        amount=amount,
+        due_date=due_date,
+        ogm=ogm,
+        creditor_iban=extra.get("creditor_iban"),
+        payment_url=payment_url(config.public_base_url, ogm),
+        attachments=tuple(attachments),
+    )
+
+
+class EmailProvider:
+    """Sends one dispatch as one e-mail through an SMTP relay."""
+
+    name = "smtp"
+    channel = "email"
+
+    def __init__(self, config: EmailConfig, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.config = config
+        self.clock = clock
+
+    def send(self, request: SendRequest) -> SendResult:
+        try:
+            composed = compose(
+                mail_input(request, self.config), now=self.clock(), message_domain=self.config.message_domain,
+                verp_domain=self.config.bounce_domain, verp_secret=self.config.verp_secret,
+            )
+        except InvalidInput as exc:  # our data cannot make a valid message: retrying will not help
+            raise TerminalError(f"the e-mail cannot be composed: {exc}") from exc
+        accepted = send_message(self.config.relay, envelope_sender=composed.envelope_sender, recipient=request.recipient, message=composed.as_bytes())
+        return SendResult(DeliveryState.SENT, provider_message_id=composed.message_id, status_code=accepted.code, response_excerpt=accepted.response)
