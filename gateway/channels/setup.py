@@ -18,6 +18,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
     _add_sms(providers, settings)
     _add_peppol(providers, settings)
     _add_email(providers, settings)
+    _add_ebox(providers, settings)
     return providers
 
 
@@ -80,3 +81,23 @@ def _add_email(providers: ProviderRegistry, settings: Settings) -> None:
         relay=relay, message_domain=settings.email_message_domain, bounce_domain=settings.email_bounce_domain,
         verp_secret=secret, default_sender=settings.email_default_sender, public_base_url=settings.public_base_url,
     )))
+
+
+def _add_ebox(providers: ProviderRegistry, settings: Settings) -> None:
+    """The eBox publication API v3; needs the API and token URLs, the client id and our private key (PEM)."""
+    if not (settings.ebox_api_url and settings.ebox_token_url and settings.ebox_client_id and settings.ebox_private_key_path):
+        return
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from gateway.channels.ebox.client import EboxClient
+    from gateway.channels.ebox.provider import EboxProvider
+
+    private_key = load_pem_private_key(settings.ebox_private_key_path.read_bytes(), password=None)
+    client = EboxClient(
+        api_url=settings.ebox_api_url, token_url=settings.ebox_token_url, client_id=settings.ebox_client_id, private_key=private_key,
+        scope=settings.ebox_scope, timeout_seconds=settings.channel_timeout_seconds,
+    )
+    providers.add(EboxProvider(
+        client, sender_enterprise_number=settings.ebox_sender_enterprise_number, sender_application_id=settings.ebox_sender_application_id,
+        message_type_id=settings.ebox_message_type_id,
+    ))

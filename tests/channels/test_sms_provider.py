@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.api.payloads import ClaimIn
 from gateway.app import create_app
@@ -60,8 +60,9 @@ def issue_with_document(database, key: str, payload: dict, *, channel: str, reci
         intake = create_claim(session, authenticate(session, key), ClaimIn.model_validate(payload), now=now)
         claim = session.get(Claim, intake.claim.id)
         content = b"%PDF-1.7 test letter " + payload["number"].encode()
+        sequence = session.scalar(select(func.count()).select_from(Document).where(Document.creditor_id == claim.creditor_id)) + 1
         document = Document(
-            claim_id=claim.id, creditor_id=claim.creditor_id, kind="letter", prefix="L", sequence=1, number=f"L-{payload['number']}",
+            claim_id=claim.id, creditor_id=claim.creditor_id, kind="letter", prefix="L", sequence=sequence, number=f"L-{payload['number']}",
             media_type="application/pdf", content=content, sha256=hashlib.sha256(content).hexdigest(), issued_at=now, meta={}, created_at=now,
         )
         session.add(document)

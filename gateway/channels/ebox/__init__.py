@@ -1,0 +1,1 @@
+"""eBox channel (citizen and enterprise eBox, publication API v3): client, provider, loopback sandbox."""
