@@ -48,24 +48,26 @@ def standards_dir(shared_standards: Path, tmp_path_factory: pytest.TempPathFacto
 POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_database_url(worker_id: str) -> str:
-    name = f"gateway_test_{worker_id}".replace("-", "_")
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            connection.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+def _admin(statement: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(statement)
 
 
 @pytest.fixture(scope="session")
 def postgres_url(worker_id: str) -> str:
-    url = _postgres_database_url(worker_id)
+    # The process id keeps concurrent test runs on one server (two developers, CI) apart.
+    name = f"gateway_test_{worker_id}_{os.getpid()}".replace("-", "_")
+    try:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _admin(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
-    return url
+    yield url
+    _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
