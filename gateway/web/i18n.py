@@ -55,6 +55,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "undeliverable.postal_code": {"nl": "Postcode", "fr": "Code postal", "en": "Postal code"},
     "undeliverable.city": {"nl": "Gemeente", "fr": "Commune", "en": "City"},
     "undeliverable.resend": {"nl": "Opnieuw versturen", "fr": "Renvoyer", "en": "Resend"},
+    "undeliverable.unreachable": {"nl": "Onbereikbaar: dossier sluiten", "fr": "Injoignable : clôturer", "en": "Mark unreachable"},
     "undeliverable.read_only": {"nl": "Alleen lezen: uw rol mag contacten niet wijzigen.", "fr": "Lecture seule : votre rôle ne peut pas modifier les contacts.", "en": "Read only: your role cannot change contacts."},
     "undeliverable.resent": {"nl": "Opnieuw in de wachtrij gezet naar", "fr": "Remis en file d'attente vers", "en": "Queued again for"},
     "claim.title": {"nl": "Vordering", "fr": "Créance", "en": "Claim"},

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from gateway.store.models import AuditEvent, Claim, CreditorEntity, Debtor, DebtorContact, Dispatch, Document
 
 SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
+UNREACHABLE = "dispatch.closed_unreachable"  # audit action on a failed dispatch a clerk closed: no better contact known
+CLOSING_ACTIONS = (SUPERSEDED, UNREACHABLE)
 SEARCH_LIMIT = 50  # a search is for finding one case, not for exporting
 
 
@@ -28,8 +30,8 @@ class AdminRepository:
         rows = self.session.scalars(select(CreditorEntity).where(CreditorEntity.id.in_(self.creditor_ids)).order_by(CreditorEntity.code))
         return {row.id: row for row in rows}
 
-    def _superseded_ids(self):
-        return select(AuditEvent.entity_id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action == SUPERSEDED)
+    def _closed_ids(self):
+        return select(AuditEvent.entity_id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action.in_(CLOSING_ACTIONS))
 
     def dispatch_counts(self, start: datetime, end: datetime) -> list[tuple[str, str, int]]:
         """(channel, state, count) of dispatches created in [start, end)."""
@@ -55,12 +57,12 @@ class AdminRepository:
         return self.session.execute(query).all()
 
     def undeliverable(self) -> Sequence[tuple[Dispatch, Claim, Debtor]]:
-        """Dispatches that failed for good and were not yet replaced by a resend, oldest first."""
+        """Dispatches that failed for good and were neither resent nor closed as unreachable, oldest first."""
         query = (
             select(Dispatch, Claim, Debtor)
             .join(Claim, Claim.id == Dispatch.claim_id)
             .join(Debtor, Debtor.id == Claim.debtor_id)
-            .where(Claim.creditor_id.in_(self.creditor_ids), Dispatch.state == "failed_permanent", Dispatch.id.not_in(self._superseded_ids()))
+            .where(Claim.creditor_id.in_(self.creditor_ids), Dispatch.state == "failed_permanent", Dispatch.id.not_in(self._closed_ids()))
             .order_by(Dispatch.updated_at, Dispatch.id)
         )
         return self.session.execute(query).all()
@@ -76,8 +78,9 @@ class AdminRepository:
         row = self.session.execute(query).first()
         return (row[0], row[1]) if row is not None else None
 
-    def is_superseded(self, dispatch_id: uuid.UUID) -> bool:
-        query = select(AuditEvent.id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action == SUPERSEDED, AuditEvent.entity_id == dispatch_id)
+    def is_closed(self, dispatch_id: uuid.UUID) -> bool:
+        """Resent or closed as unreachable already."""
+        query = select(AuditEvent.id).where(AuditEvent.entity_type == "dispatch", AuditEvent.action.in_(CLOSING_ACTIONS), AuditEvent.entity_id == dispatch_id)
         return self.session.scalar(query.limit(1)) is not None
 
     def dispatch_exists(self, document_id: uuid.UUID, channel: str, recipient: str) -> bool:

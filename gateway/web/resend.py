@@ -22,7 +22,7 @@ from gateway.services import audit
 from gateway.services.auth import Principal
 from gateway.services.claims import patch_debtor
 from gateway.store.models import Dispatch
-from gateway.web.repository import SUPERSEDED, AdminRepository
+from gateway.web.repository import SUPERSEDED, UNREACHABLE, AdminRepository
 from gateway.workers import queue
 
 TRANSMIT = "dispatch.transmit"  # the job kind the delivery worker handles
@@ -50,15 +50,29 @@ def queue_resend(session, *, document_id: uuid.UUID, claim_id: uuid.UUID, channe
     return dispatch
 
 
-def fix_contact_and_resend(session, principal: Principal, dispatch_id: uuid.UUID, *, value: str | None = None, address: AddressIn | None = None, now: datetime) -> Dispatch:
-    """Replace the failed recipient in the debtor's contacts and queue a new dispatch to the fixed one."""
+def _open_case(session, principal: Principal, dispatch_id: uuid.UUID):
+    """The failed dispatch and its claim, locked; refused unless it is still on the undeliverable queue."""
     repo = AdminRepository(session, principal.visible_creditor_ids)
     found = repo.dispatch(dispatch_id, for_update=session.get_bind().dialect.name == "postgresql")
     if found is None:
         raise NotFound(f"no dispatch {dispatch_id}")
-    old, claim = found
-    if old.state != DeliveryState.FAILED_PERMANENT.value or repo.is_superseded(old.id):
-        raise Conflict("only a failed dispatch that was not resent yet can be resent")
+    dispatch, claim = found
+    if dispatch.state != DeliveryState.FAILED_PERMANENT.value or repo.is_closed(dispatch.id):
+        raise Conflict("only a failed dispatch that was not resent or closed yet can be handled")
+    return repo, dispatch, claim
+
+
+def close_as_unreachable(session, principal: Principal, dispatch_id: uuid.UUID, *, now: datetime) -> None:
+    """No better contact is known: take the case off the queue, with who decided it and when."""
+    _, dispatch, claim = _open_case(session, principal, dispatch_id)
+    data = {"channel": dispatch.channel, "recipient": dispatch.recipient, "reason": dispatch.last_error}
+    audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="dispatch", entity_id=dispatch.id, action=UNREACHABLE, data=data, at=now)
+    audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dispatch.marked_unreachable", data=data, at=now)
+
+
+def fix_contact_and_resend(session, principal: Principal, dispatch_id: uuid.UUID, *, value: str | None = None, address: AddressIn | None = None, now: datetime) -> Dispatch:
+    """Replace the failed recipient in the debtor's contacts and queue a new dispatch to the fixed one."""
+    repo, old, claim = _open_case(session, principal, dispatch_id)
     kind = CONTACT_KIND.get(old.channel)
     if kind is None:
         raise InvalidInput.single("channel", "channel.not_fixable", f"a {old.channel} dispatch is not fixed by a contact")

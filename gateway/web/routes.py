@@ -25,7 +25,7 @@ from gateway.kit.time import BRUSSELS, brussels_today, utc_now
 from gateway.store.repositories.claims import ClaimRepository
 from gateway.web import account, i18n
 from gateway.web.repository import SUPERSEDED, AdminRepository
-from gateway.web.resend import CONTACT_KIND, fix_contact_and_resend
+from gateway.web.resend import CONTACT_KIND, close_as_unreachable, fix_contact_and_resend
 
 SESSION_COOKIE = "gw_admin"
 SIGNIN_CSRF_COOKIE = "gw_signin_csrf"
@@ -235,6 +235,22 @@ async def resend(request: Request, dispatch_id: uuid.UUID) -> Response:
     except ValidationError as error:
         return _undeliverable_problem(request, admin, "; ".join(e["msg"] for e in error.errors()), status_code=422)
     return RedirectResponse(f"/admin/undeliverable?resent={quote(recipient)}", status_code=303)
+
+
+@router.post("/undeliverable/{dispatch_id}/unreachable")
+async def unreachable(request: Request, dispatch_id: uuid.UUID) -> Response:
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, "contact.fix")
+    if refused is not None:
+        return refused
+    try:
+        with request.app.state.database.session_scope() as session:
+            close_as_unreachable(session, admin.principal, dispatch_id, now=utc_now())
+    except GatewayError as error:
+        if error.status_code == 404:
+            return _error(request, admin, 404, "error.not_found")
+        return _undeliverable_problem(request, admin, str(error), status_code=error.status_code)
+    return RedirectResponse("/admin/undeliverable", status_code=303)
 
 
 def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:

@@ -282,3 +282,21 @@ def test_a_returned_letter_is_fixed_by_the_address_and_resent_on_paper(client, c
         assert (debtor.street, debtor.postal_code, debtor.city) == ("Veldstraat 12", "9000", "Gent")
         new = session.scalar(select(Dispatch).where(Dispatch.channel == "paper", Dispatch.state == "queued"))
         assert (new.recipient, new.document_id) == ("Veldstraat 12, 9000 Gent, BE", case.document_id)
+
+
+def test_clerk_closes_a_case_as_unreachable_and_a_viewer_may_not(client, case, database):
+    viewer_csrf = signed_in(client, "viewer@gent.be")
+    assert client.post(f"/admin/undeliverable/{case.dispatch_id}/unreachable", data={"csrf_token": viewer_csrf}).status_code == 403
+    client.cookies.clear()
+    csrf = signed_in(client, "clerk@gent.be")
+    assert client.post(f"/admin/undeliverable/{case.dispatch_id}/unreachable", data={}).status_code == 403  # no CSRF token
+    response = client.post(f"/admin/undeliverable/{case.dispatch_id}/unreachable", data={"csrf_token": csrf}, follow_redirects=False)
+    assert response.status_code == 303
+    assert f'id="dispatch-{case.dispatch_id}"' not in client.get("/admin/undeliverable").text
+    with database.session_scope() as session:
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.entity_id.in_([case.dispatch_id, case.claim_id])).order_by(AuditEvent.id)).all()
+        assert actions == ["claim.created", "dispatch.closed_unreachable", "dispatch.marked_unreachable"]
+    assert count(database, Dispatch) == 2  # nothing new is sent
+    # closed cases can be neither resent nor closed twice
+    assert client.post(f"/admin/undeliverable/{case.dispatch_id}/resend", data={"value": "an.peeters@telenet.be", "csrf_token": csrf}).status_code == 409
+    assert client.post(f"/admin/undeliverable/{case.hospital_dispatch_id}/unreachable", data={"csrf_token": csrf}).status_code == 404
