@@ -49,9 +49,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.providers = providers
     errors.install(app)
     app.include_router(claims_api.router)
     app.include_router(dunning_api.router)
+    app.include_router(callbacks_api.router)
     _include_optional_routers(app)
     from fastapi.staticfiles import StaticFiles
 
