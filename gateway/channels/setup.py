@@ -19,6 +19,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
     _add_peppol(providers, settings)
     _add_email(providers, settings)
     _add_ebox(providers, settings)
+    _add_bancontact(providers, settings)
     return providers
 
 
@@ -100,4 +101,22 @@ def _add_ebox(providers: ProviderRegistry, settings: Settings) -> None:
     providers.add(EboxProvider(
         client, sender_enterprise_number=settings.ebox_sender_enterprise_number, sender_application_id=settings.ebox_sender_application_id,
         message_type_id=settings.ebox_message_type_id,
+    ))
+
+
+def _add_bancontact(providers: ProviderRegistry, settings: Settings) -> None:
+    """Bancontact payment callbacks (source `bancontact`); needs the API URL and key, the PPID and the JWKS URL.
+
+    Payment requests are not a dispatch channel: the verifier carries the client for
+    `gateway.channels.payment.bancontact.request_payment`."""
+    if not (settings.bancontact_api_url and settings.bancontact_api_key and settings.bancontact_payment_profile_id and settings.bancontact_jwks_url):
+        return
+    from gateway.channels.payment.bancontact import BancontactVerifier, JwksCache
+    from gateway.channels.payment.bancontact_client import BancontactClient
+
+    client = BancontactClient(settings.bancontact_api_url, settings.bancontact_api_key, timeout_seconds=settings.channel_timeout_seconds)
+    providers.add_verifier(BancontactVerifier(
+        payment_profile_id=settings.bancontact_payment_profile_id,
+        callback_url=settings.bancontact_callback_url or callback_url(settings, "bancontact"),
+        jwks=JwksCache(lambda: client.fetch_jwks(settings.bancontact_jwks_url)), client=client,
     ))

@@ -17,6 +17,7 @@ from gateway.store.models.dunning import (
 from gateway.store.models.inbox import InboundEvent
 from gateway.store.models.job import Job
 from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorConsent, DebtorContact
+from gateway.store.models.payment_request import PaymentRequest  # noqa: F401 - registers the table
 from gateway.store.models.request import IdempotencyRecord
 
 __all__ = [
