@@ -8,6 +8,8 @@ accounting software would. It prints what happened and where to look.
 from __future__ import annotations
 
 import threading
+import random
+import secrets
 import time
 from collections import Counter
 from datetime import date
@@ -23,6 +25,7 @@ from gateway.channels.email.sink import SmtpSink
 from gateway.channels.setup import build_providers
 from gateway.config import PROJECT_ROOT, get_settings
 from gateway.kit.time import brussels_today, utc_now
+from gateway.peppol.sandbox_ap import SandboxNetwork
 from gateway.services import auth
 from gateway.store.migrate import upgrade
 from gateway.store.models import AuditEvent, CreditorEntity, Dispatch, Document, Job
@@ -122,8 +125,20 @@ def summarise(database: Database) -> dict:
             "clean_documents": sum(1 for d in documents if (d.meta or {}).get("validation", {}).get("status") == "clean"),
             "refused_documents": session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.refused")),
             "dispatches": Counter(session.scalars(select(Dispatch.channel)).all()),
+            "peppol": Counter(session.scalars(select(Dispatch.state).where(Dispatch.channel == "peppol")).all()),
+            "buyer_responses": Counter(e.data["response_code"] for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.reported")) if e.data.get("response_kind") == "invoice_response"),
             "failed_jobs": session.scalar(select(func.count()).select_from(Job).where(Job.state == "failed")),
         }
+
+
+def start_peppol_network(settings) -> SandboxNetwork:
+    """The sandbox SML/SMP and access point on loopback; every demo debtor with a Peppol id is registered."""
+    ids = sorted({debtor["peppol_id"] for debtor in demo_data.debtors(random.Random(2026)) if debtor.get("peppol_id")})
+    callback_url = f"http://{settings.host}:{settings.port}/v1/callbacks/peppol-ap"
+    return SandboxNetwork(
+        ids, pki_dir=PROJECT_ROOT / "certs-example" / "generated", standards_dir=settings.standards_dir,
+        callback_url=callback_url, secret=secrets.token_hex(16),
+    ).start()
 
 
 def run_demo(*, serve: bool = True, port: int | None = None) -> None:
@@ -141,6 +156,8 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     database = Database(settings.database_url)
     keys = load_creditors(database)
     today = brussels_today()
+    peppol = start_peppol_network(settings)  # sandbox SML/SMP + access point on loopback
+    settings = settings.model_copy(update=peppol.settings_update())
 
     server = BackgroundServer(create_app(settings, database=database, run_workers=True, providers=build_providers(settings)), settings.host, settings.port)
     server.start()
@@ -148,12 +165,15 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     started = time.monotonic()
     report = post_demo_claims(base, keys, today)
     left = wait_for_jobs(database)
+    peppol.ap.wait_idle(timeout=120)  # the sandbox access point calls back asynchronously
+    left = wait_for_jobs(database)
     summary = summarise(database)
     elapsed = time.monotonic() - started
     _print_summary(report, summary, keys, base, elapsed, left)
     _print_mail(sink)
     if not serve:
         server.stop()
+        peppol.stop()
         sink.stop()
         database.dispose()
         return
@@ -163,6 +183,7 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
             server.thread.join(timeout=1)
     except KeyboardInterrupt:
         server.stop()
+        peppol.stop()
         sink.stop()
 
 
@@ -184,6 +205,8 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
             + f" ({summary['clean_documents']} clean under the official XSD + CEN + Peppol rules); refused: {summary['refused_documents']}"
         )
     echo("Dispatches queued: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
+    echo("Peppol dispatches through the sandbox access point, by state: " + (", ".join(f"{state} {count}" for state, count in sorted(summary["peppol"].items())) or "none"))
+    echo("Buyer responses (Peppol Invoice Response): " + (", ".join(f"{code} {count}" for code, count in sorted(summary["buyer_responses"].items())) or "none"))
     echo(f"Jobs still pending: {left}; failed jobs: {summary['failed_jobs']}")
     echo("\nWhere to look:")
     echo(f"  API docs:   {base}/docs")

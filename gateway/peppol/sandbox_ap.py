@@ -52,10 +52,12 @@ from gateway.peppol import xmlsafe
 from gateway.peppol.responses import Clarification, build_invoice_response, build_mlr
 from gateway.peppol.validate import NS_CAC, NS_CBC, validate_document
 
-# Callback delivery: timeouts per POST, then a few quick retries (the demo server may be busy).
+# Callback delivery: timeouts per POST, then retries doubling from 0.2 s up to 2 s (~10 s in all:
+# a busy SQLite demo server may answer 5xx for a moment; a real AP retries far longer).
 CALLBACK_TIMEOUT = (2.0, 10.0)
-CALLBACK_ATTEMPTS = 5
+CALLBACK_ATTEMPTS = 8
 CALLBACK_RETRY_SECONDS = 0.2
+CALLBACK_RETRY_MAX_SECONDS = 2.0
 # A submitted document above this is refused (413) before it is stored.
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 # MLR line texts are cut to this (an MLR is a status message, not a validation report).
@@ -295,14 +297,14 @@ class SandboxAccessPoint:
             try:
                 response = requests.post(self.callback_url, data=body, headers=headers, timeout=CALLBACK_TIMEOUT)
             except requests.RequestException:
-                time.sleep(CALLBACK_RETRY_SECONDS * (attempt + 1))
+                time.sleep(min(CALLBACK_RETRY_SECONDS * 2**attempt, CALLBACK_RETRY_MAX_SECONDS))
                 continue
             if response.status_code < 300:
                 return
             if response.status_code < 500:
                 self.refused.append((response.status_code, body))
                 return
-            time.sleep(CALLBACK_RETRY_SECONDS * (attempt + 1))
+            time.sleep(min(CALLBACK_RETRY_SECONDS * 2**attempt, CALLBACK_RETRY_MAX_SECONDS))
         self.refused.append((0, body))
 
 
@@ -321,3 +323,40 @@ def _invoice_facts(xml: bytes) -> dict:
         "seller": name("AccountingSupplierParty"),
     }
 
+
+
+class SandboxNetwork:
+    """The sandbox SML/SMP (HTTPS, test PKI) and this access point together, as the demo runs them.
+
+    Every participant id given is registered for invoices and credit notes; `settings_update()`
+    is what points a `Settings` (discovery and the AP provider) at them.
+    """
+
+    def __init__(self, participant_ids: list[str], *, pki_dir: Path, standards_dir: Path, callback_url: str, secret: str) -> None:
+        from gateway.peppol.sandbox_smp import PeppolSandbox, SandboxParticipant
+        from gateway.peppol.testpki import load_test_pki, make_test_pki
+
+        try:
+            self.pki = load_test_pki(pki_dir)
+        except FileNotFoundError:
+            self.pki = make_test_pki(pki_dir)
+        self.smp = PeppolSandbox(tuple(SandboxParticipant(pid) for pid in participant_ids), pki=self.pki, tls=True)
+        self.ap = SandboxAccessPoint(standards_dir=standards_dir, secret=secret, callback_url=callback_url)
+
+    def start(self) -> SandboxNetwork:
+        self.smp.start()
+        self.ap.start()
+        return self
+
+    def stop(self) -> None:
+        self.ap.stop()
+        self.smp.stop()
+
+    def settings_update(self) -> dict:
+        host, port = self.smp.nameserver
+        root = str(self.pki.root_ca_cert.resolve())
+        return {
+            "peppol_sml_zone": self.smp.zone, "peppol_dns_host": host, "peppol_dns_port": port,
+            "peppol_smp_truststore": Path(root), "peppol_smp_require_https": True, "peppol_smp_tls_ca_bundle": root,
+            "peppol_ap_base_url": self.ap.base_url, "peppol_ap_api_key": self.ap.api_key, "peppol_ap_callback_secret": self.ap.secret.decode(),
+        }
