@@ -248,3 +248,29 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
         if name:
             parts[name] = part.get_payload(decode=True) or b""
     return parts
+
+
+def main() -> None:
+    """`python -m gateway.channels.ebox.sandbox`: serve the sandbox until interrupted (demo, manual tests)."""
+    import argparse
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8720)
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--key", type=Path, required=True, help="PEM public key of the client (a private key PEM is accepted too)")
+    args = parser.parse_args()
+    pem = args.key.read_bytes()
+    public_key = load_pem_private_key(pem, password=None).public_key() if b"PRIVATE KEY" in pem else load_pem_public_key(pem)
+    sandbox = EboxSandbox(client_id=args.client_id, public_key=public_key, port=args.port)
+    print(f"eBox sandbox: GATEWAY_EBOX_API_URL={sandbox.api_url} GATEWAY_EBOX_TOKEN_URL={sandbox.token_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        sandbox.close()
+
+
+if __name__ == "__main__":
+    main()

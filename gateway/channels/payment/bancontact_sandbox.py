@@ -241,3 +241,25 @@ class BancontactSandbox:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """`python -m gateway.channels.payment.bancontact_sandbox`: serve until interrupted (demo, manual tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8730)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--payment-profile-id", required=True)
+    args = parser.parse_args()
+    sandbox = BancontactSandbox(api_key=args.api_key, payment_profile_id=args.payment_profile_id, port=args.port)
+    print(f"Bancontact sandbox: GATEWAY_BANCONTACT_API_URL={sandbox.url} GATEWAY_BANCONTACT_JWKS_URL={sandbox.jwks_url}", flush=True)
+    print(f"simulate the debtor paying: curl -X POST {sandbox.url}/sandbox/payments/<paymentId>/pay", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        sandbox.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -139,3 +139,25 @@ class SmsSandbox:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:
+    """`python -m gateway.channels.sms.sandbox`: serve the sandbox until interrupted (demo, manual tests)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8710)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--callback-secret", required=True)
+    parser.add_argument("--report-delay", type=float, default=1.0, help="seconds before each delivery report")
+    args = parser.parse_args()
+    sandbox = SmsSandbox(api_key=args.api_key, callback_secret=args.callback_secret, port=args.port, report_delay_seconds=args.report_delay)
+    print(f"SMS sandbox on {sandbox.url} (GATEWAY_SMS_API_URL)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        sandbox.close()
+
+
+if __name__ == "__main__":
+    main()
