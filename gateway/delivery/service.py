@@ -164,14 +164,20 @@ def transmit(database: Database, providers: ProviderRegistry, settings: Settings
         return "failed"
 
 
-def apply_provider_report(session: Session, provider_message_id: str, reported: D, *, detail: dict, now: datetime) -> Dispatch | None:
-    """Apply a callback to its dispatch; stale or repeated reports change nothing."""
+def apply_provider_report(session: Session, provider_message_id: str, reported: D, *, detail: dict, now: datetime, max_attempts: int) -> Dispatch | None:
+    """Apply a callback to its dispatch; stale or repeated reports change nothing.
+
+    A temporary failure reported after sending (a soft bounce, an expired SMS) is sent again,
+    but only while the dispatch has attempts left: the same limit as for send failures.
+    """
     query = select(Dispatch).where(Dispatch.provider_message_id == provider_message_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     dispatch = session.scalar(query)
     if dispatch is None:
         return None
+    if reported is D.FAILED_TEMPORARY and dispatch.attempt_count >= max_attempts:
+        reported = D.FAILED_PERMANENT
     new_state, changed = apply_report(dispatch.state, reported)
     if changed:
         dispatch.state = new_state.value

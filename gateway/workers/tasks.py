@@ -82,7 +82,7 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
     if event is None:
         stored.error = "event not found in the stored body"
         return
-    dispatch = delivery.apply_provider_report(session, event.provider_message_id, event.state, detail=event.detail, now=now)
+    dispatch = delivery.apply_provider_report(session, event.provider_message_id, event.state, detail=event.detail, now=now, max_attempts=task.settings.max_attempts)
     if dispatch is None:
         stored.error = f"no dispatch with provider message id {event.provider_message_id}"
         return

@@ -178,10 +178,32 @@ def test_an_email_bounce_marks_the_contact_and_falls_back_to_paper(database, wor
     [email] = dispatches(database)
     assert (email.channel, email.state) == ("email", "sent")
     with database.session_scope() as session:
-        delivery.apply_provider_report(session, email.provider_message_id, delivery.D.FAILED_PERMANENT, detail={"reason": "5.1.1 user unknown"}, now=utc_now())
+        delivery.apply_provider_report(session, email.provider_message_id, delivery.D.FAILED_PERMANENT, detail={"reason": "5.1.1 user unknown"}, now=utc_now(), max_attempts=3)
     worker.drain()
     email, paper = dispatches(database)
     assert (email.state, paper.channel, paper.recipient, paper.state) == ("failed_permanent", "paper", "Markt 1, 9000 Gent, BE", "queued")
     with database.session_scope() as session:
         contact = session.scalar(select(DebtorContact))
         assert (contact.value, contact.validity, contact.validity_reason) == ("boekhouding@janssens.be", "bounced", "5.1.1 user unknown")
+
+
+def test_soft_failures_after_sending_stop_at_the_attempt_limit(database, world, service):
+    keys, worker, _, settings = world  # max_attempts = 3
+    issue(database, keys.municipality_key, claim_payload("T8"))
+    worker.drain()
+    for expected_attempts in (1, 2):
+        [dispatch] = dispatches(database)
+        assert (dispatch.state, dispatch.attempt_count) == ("sent", expected_attempts)
+        with database.session_scope() as session:  # e.g. "mailbox full" after the provider accepted it
+            delivery.apply_provider_report(session, dispatch.provider_message_id, delivery.D.FAILED_TEMPORARY, detail={"reason": "4.2.2 mailbox full"}, now=utc_now(), max_attempts=settings.max_attempts)
+        make_due(database)
+        worker.drain()
+    [dispatch] = dispatches(database)
+    assert (dispatch.state, dispatch.attempt_count) == ("sent", 3)
+    with database.session_scope() as session:
+        delivery.apply_provider_report(session, dispatch.provider_message_id, delivery.D.FAILED_TEMPORARY, detail={"reason": "4.2.2 mailbox full"}, now=utc_now(), max_attempts=settings.max_attempts)
+    worker.drain()
+    first, fallback = dispatches(database)
+    assert (first.state, first.attempt_count, first.last_error) == ("failed_permanent", 3, "4.2.2 mailbox full")
+    assert (fallback.channel, fallback.state) == ("email", "queued")
+    assert service.requests == 3 and len(service.messages) == 1
