@@ -2,7 +2,10 @@
 
     dunning.scan        {"today"?}           queue one dunning.evaluate per dunnable claim (cron: once a day)
     dunning.evaluate    {"claim_id", "today"} decide and record for one claim
-    dunning.send_step   {"step_id"}          re-check a recorded reminder step before the channel work renders it
+    dunning.send_step   {"step_id"}          re-check a recorded reminder step, then issue its reminder
+                                             (`gateway.services.documents.issue_reminder`: business debtors get a
+                                             UBL Reminder, and a fee invoice when the step charges a fee, dispatched
+                                             and attached to the step; consumers wait for the letter / e-mail renderer)
 
 `today` defaults to the Brussels date of the job's `now`.
 """
@@ -12,10 +15,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from gateway.delivery.router import RoutingDecision, choose_channel
+from gateway.domain.claim import Channel
 from gateway.dunning import service
 from gateway.errors import GatewayError
-from gateway.services import audit
+from gateway.dunning.lifecycle import StepStatus
+from gateway.services import audit, documents
+from gateway.store.models import Debtor, DunningStep
 from gateway.store.repositories.dunning import DunningRepository
+from gateway.workers.tasks import debtor_facts, postal_address
 from gateway.workers.registry import Task, handler
 
 
@@ -47,4 +55,24 @@ def evaluate(task: Task, payload: dict, now: datetime) -> None:
 
 @handler(service.SEND_STEP)
 def send_step(task: Task, payload: dict, now: datetime) -> None:
-    service.prepare_send(task.session, uuid.UUID(payload["step_id"]), today=service.local_today(now), now=now)
+    session = task.session
+    repo = DunningRepository(session)
+    step = repo.step(uuid.UUID(payload["step_id"]))
+    if step is None:
+        return
+    claim = repo.claim(step.claim_id, for_update=True)  # one reminder per step, even with a repeated job
+    if service.prepare_send(session, step.id, today=service.local_today(now), now=now) != StepStatus.DECIDED.value:
+        return  # cancelled (paid, closed, on hold ...) or already under way
+    route = reminder_route(session.get(Debtor, claim.debtor_id), step)
+    documents.issue_reminder(session, claim, step, route=route, now=now, standards_dir=task.settings.standards_dir)
+
+
+def reminder_route(debtor: Debtor, step: DunningStep) -> RoutingDecision | None:
+    """The router's channel for the debtor, unless the policy ties the step to one (DESIGN.md section 2:
+    a registered step needs a registered channel; the router does not know registered channels yet)."""
+    address = postal_address(debtor)
+    if step.channel_requirement == "registered":
+        return RoutingDecision(Channel.REGISTERED_PAPER, address, f"dunning step {step.step} requires a registered channel")
+    if step.channel_requirement == "paper":
+        return RoutingDecision(Channel.PAPER, address, f"dunning step {step.step} requires paper")
+    return choose_channel(debtor_facts(debtor), address)

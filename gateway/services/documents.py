@@ -8,6 +8,10 @@ constraints on `document` (creditor, prefix, sequence) and (creditor, number) ba
 A document is validated with the official artefacts before anything may send it; the verdict
 is stored with the document (`meta["validation"]`) and shown on the claim. A document that is
 not clean (any error or warning) never gets a dispatch.
+
+Reminders (`issue_reminder`, from the `dunning.send_step` handler) follow the same rules: a
+UBL Reminder (REM) and, when the step charges a fee, a BIS 3.0 fee invoice (FEE, own OGM) are
+numbered in one savepoint, validated, and dispatched only when both are clean.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,16 +27,33 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.delivery import service as delivery
+from gateway.delivery.router import RoutingDecision
 from gateway.domain.claim import Address, Claim as DomainClaim, ClaimLine as DomainLine, ClaimType, DebtorKind, Party
 from gateway.domain.claim_status import ClaimStatus, transition
-from gateway.domain.document import IssueData, build_credit_note, build_invoice
-from gateway.errors import InvalidInput
+from gateway.domain.document import (
+    DocumentReference,
+    DocumentRuleError,
+    InvoiceDocument,
+    IssueData,
+    OverdueInvoice,
+    ReminderLine,
+    build_credit_note,
+    build_fee_invoice,
+    build_invoice,
+    build_reminder,
+)
+from gateway.domain.identifiers import new_random_ogm
+from gateway.dunning.service import attach_dispatch
+from gateway.errors import Conflict, InvalidInput
 from gateway.kit.time import brussels_today
 from gateway.peppol.standards import StandardsMissing
 from gateway.peppol.ubl_render import render
 from gateway.peppol.validate import validate_document
+from gateway.services import audit
 from gateway.services.claims import creditor_party
-from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DocumentSequence
+from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DocumentSequence, DunningStep
+from gateway.store.repositories.dunning import DunningRepository
 
 UBL_MEDIA_TYPE = "application/xml"
 PREFIXES = {"invoice": "INV", "credit_note": "CN", "reminder": "REM", "fee_invoice": "FEE"}
@@ -170,3 +191,168 @@ def issue_credit_note(
         claim.status = transition(claim.status, ClaimStatus.CANCELLED).value
     session.flush()
     return Issued(document, verdict["status"])
+
+
+# --- reminders (dunning.send_step) ---------------------------------------------------------------
+
+REMINDER_OGM_DRAWS = 20  # random OGM draws for a fee invoice before giving up (10^10 bases: collisions are rare)
+INTEREST_RULES = ("BXIX-INTEREST-CAP", "B2B-INTEREST")  # `gateway.dunning.legal` rule ids of interest amounts
+
+
+@dataclass(frozen=True)
+class ReminderOutcome:
+    """What `issue_reminder` did for one recorded send step.
+
+    status: issued (clean, dispatch queued and attached) | not_clean (stored, no dispatch) |
+    refused (DocumentRuleError, nothing stored, no number spent) | pending_channel_document (consumer) |
+    already_issued (the step has its reminder already).
+    """
+
+    status: str
+    reminder: Document | None = None
+    fee_invoice: Document | None = None
+    dispatch_id: uuid.UUID | None = None
+    channel: str | None = None
+    rule: str | None = None
+
+
+def _issued_invoice(session: Session, claim: Claim) -> Document | None:
+    return session.scalar(select(Document).where(Document.claim_id == claim.id, Document.kind == "invoice").order_by(Document.issued_at.desc()).limit(1))
+
+
+def _step_documents(session: Session, claim: Claim, step_id: uuid.UUID) -> list[Document]:
+    """Reminder documents already issued for this step (a repeated job must not issue a second one)."""
+    rows = session.scalars(select(Document).where(Document.claim_id == claim.id, Document.kind == "reminder")).all()
+    return [d for d in rows if (d.meta or {}).get("dunning_step_id") == str(step_id)]
+
+
+def _fee_ogm(session: Session) -> str:
+    """A random OGM that no claim and no payment-plan instalment uses (as claims and instalments draw theirs)."""
+    repo = DunningRepository(session)
+    for _ in range(REMINDER_OGM_DRAWS):
+        candidate = new_random_ogm()
+        if not repo.ogms_taken({candidate}):
+            return candidate
+    raise Conflict("could not draw an unused structured communication for the fee invoice")
+
+
+def _interest_line(step: DunningStep, invoice: InvoiceDocument) -> ReminderLine | None:
+    """The interest the dunning decision recorded (amount and rate version as decided, not recomputed)."""
+    if step.interest is None or step.interest <= 0:
+        return None
+    recorded = next((a for a in (step.amounts or []) if a.get("rule") in INTEREST_RULES), None)
+    explanation = recorded.get("explanation") if recorded else None
+    note = f"Late-payment interest on invoice {invoice.number}"
+    if step.rate_version:
+        note += f" (rates {step.rate_version})"
+    if explanation:
+        note += f": {explanation}"
+    return ReminderLine(
+        id="0", note=note[:1000], amount=step.interest, billing_reference=DocumentReference(invoice.number, invoice.issue_date),
+        period_start=invoice.due_date, period_end=step.decided_on,
+    )
+
+
+def issue_reminder(
+    session: Session, claim: Claim, step: DunningStep, *, route: RoutingDecision | None, now: datetime, standards_dir: Path | None = None
+) -> ReminderOutcome:
+    """Issue the reminder of a recorded `send_step` decision (`dunning_step` row, status `decided`).
+
+    Business debtor: a UBL 2.1 Reminder (REM numbers) about the claim's issued invoice, with the
+    decision's interest and fee, the claim's OGM and the decision's new due date; a fee is first
+    issued as its own BIS 3.0 invoice (FEE numbers, own OGM) that the reminder's fee line refers
+    to. Both numbers are taken in one savepoint: a `DocumentRuleError` spends neither, stores
+    nothing and is recorded as `document.refused`. Both documents are validated; only when both
+    are clean are they dispatched on `route` (the caller's channel choice) and the reminder's
+    dispatch is attached to the step, so the dunning clock follows its delivery.
+
+    Consumer: no UBL; `reminder.pending_channel_document` is recorded with the chosen channel
+    (the PDF / e-mail rendering is not built yet); the step stays `decided`.
+    """
+
+    def record(action: str, data: dict) -> None:
+        audit.record(session, actor="worker", creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=action, data=data, at=now)
+
+    if step.document_id is not None or _step_documents(session, claim, step.id):
+        return ReminderOutcome("already_issued")
+    debtor = session.get(Debtor, claim.debtor_id)
+    if debtor.kind != DebtorKind.BUSINESS.value:
+        record("reminder.pending_channel_document", {
+            "step": step.step, "dedup_key": step.dedup_key, "channel": route.channel.value if route else None,
+            "reason": route.reason if route else "no channel left", "fee": str(step.fee),
+        })
+        return ReminderOutcome("pending_channel_document", channel=route.channel.value if route else None)
+
+    fee_doc: Document | None = None
+    fee_view = fee_ogm = fee_xml = fee_sequence = fee_number = None
+    try:
+        invoice = _issued_invoice(session, claim)
+        if invoice is None:
+            raise DocumentRuleError("reminder.no_invoice", "the claim has no issued invoice to remind of", field="claim")
+        if step.new_due_date is None:
+            raise DocumentRuleError("reminder.new_due_date", "the recorded step states no new due date", field="new_due_date")
+        issue_date = brussels_today(now)
+        invoice_view = build_invoice(domain_claim(session, claim), IssueData(number=invoice.number, issue_date=brussels_today(invoice.issued_at)))
+        with session.begin_nested():  # a refused reminder (or fee invoice) gives its numbers back
+            if step.fee > 0:
+                fee_sequence, fee_number = next_number(session, claim.creditor_id, PREFIXES["fee_invoice"])
+                fee_ogm = _fee_ogm(session)
+                fee_view = build_fee_invoice(
+                    invoice_view, IssueData(number=fee_number, issue_date=issue_date, structured_communication=fee_ogm),
+                    fee=step.fee, description=f"Reminder fee (step {step.step}) on invoice {invoice.number}", due_date=step.new_due_date,
+                )
+                fee_xml = render(fee_view)
+            sequence, number = next_number(session, claim.creditor_id, PREFIXES["reminder"])
+            overdue = [OverdueInvoice(invoice_view, step.amount_open)]
+            view = build_reminder(
+                overdue, IssueData(number=number, issue_date=issue_date),
+                today=step.decided_on, new_due_date=step.new_due_date, sequence=step.step or 1, fee=step.fee, fee_invoice=fee_view,
+            )
+            interest = _interest_line(step, invoice_view)
+            if interest is not None:
+                # build_reminder's order: one line per overdue invoice, then interest, then the fee
+                head, tail = view.lines[: len(overdue)], view.lines[len(overdue):]
+                lines = [replace(line, id=str(i)) for i, line in enumerate([*head, interest, *tail], start=1)]
+                view = replace(view, lines=tuple(lines), total=sum((line.amount for line in lines), Decimal("0.00")))
+            xml = render(view)
+    except DocumentRuleError as error:
+        record("document.refused", {"kind": "reminder", "step": step.step, "dedup_key": step.dedup_key, "rules": [p.rule for p in error.problems], "message": error.message})
+        return ReminderOutcome("refused", rule=error.rule)
+
+    if fee_view is not None:
+        fee_verdict = validation_verdict(fee_xml, standards_dir)
+        fee_doc = Document(
+            claim_id=claim.id, creditor_id=claim.creditor_id, kind="fee_invoice", prefix=PREFIXES["fee_invoice"], sequence=fee_sequence, number=fee_number,
+            media_type=UBL_MEDIA_TYPE, content=fee_xml, sha256=hashlib.sha256(fee_xml).hexdigest(), issued_at=now, rule_set_version=step.rule_set_version,
+            meta={"validation": fee_verdict, "customization": "peppol-bis-billing-3.0", "payable": str(fee_view.totals.payable_amount),
+                  "structured_communication": fee_ogm, "references": invoice.number, "dunning_step_id": str(step.id)},
+            created_at=now,
+        )
+        session.add(fee_doc)
+    verdict = validation_verdict(xml, standards_dir)
+    document = Document(
+        claim_id=claim.id, creditor_id=claim.creditor_id, kind="reminder", prefix=PREFIXES["reminder"], sequence=sequence, number=number,
+        media_type=UBL_MEDIA_TYPE, content=xml, sha256=hashlib.sha256(xml).hexdigest(), issued_at=now, rule_set_version=step.rule_set_version,
+        meta={"validation": verdict, "customization": "ubl-reminder-2.1", "total": str(view.total), "step": step.step, "dunning_step_id": str(step.id),
+              "new_due_date": step.new_due_date.isoformat(), "fee_invoice": fee_doc.number if fee_doc else None, "rate_version": step.rate_version},
+        created_at=now,
+    )
+    session.add(document)
+    session.flush()
+    clean = verdict["status"] == "clean" and (fee_doc is None or fee_doc.meta["validation"]["status"] == "clean")
+    record("reminder.issued", {
+        "number": number, "step": step.step, "fee": str(step.fee), "interest": str(step.interest) if step.interest is not None else None,
+        "fee_invoice": fee_doc.number if fee_doc else None, "validation": verdict["status"],
+        "fee_validation": fee_doc.meta["validation"]["status"] if fee_doc else None, "new_due_date": step.new_due_date.isoformat(),
+    })
+    if not clean or route is None:
+        return ReminderOutcome("not_clean" if not clean else "no_channel", reminder=document, fee_invoice=fee_doc)
+    dispatch = delivery.queue_dispatch(
+        session, document_id=document.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now
+    )
+    if fee_doc is not None:
+        delivery.queue_dispatch(
+            session, document_id=fee_doc.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now
+        )
+    attach_dispatch(session, step.id, document_id=document.id, dispatch_id=dispatch.id, now=now)
+    return ReminderOutcome("issued", reminder=document, fee_invoice=fee_doc, dispatch_id=dispatch.id, channel=route.channel.value)
