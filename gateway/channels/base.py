@@ -29,7 +29,9 @@ Providers with callbacks (`CallbackVerifier`, named by `source`):
   route stores the raw body once per event (unique on source + external id) before anything
   acts on it, and answers 2xx.
 - `parse_callback(headers, body)` returns the same events without verifying; the worker that
-  applies a stored (already verified) event calls it.
+  applies a stored (already verified) event calls it and applies the event to its dispatch.
+- A verifier whose callbacks are not dispatch reports (Bancontact payments) defines
+  `apply_stored(session, stored_event, now=)` instead; the worker hands the stored event to it.
 """
 
 from __future__ import annotations

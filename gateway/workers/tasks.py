@@ -77,6 +77,9 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
     verifier = task.providers.verifiers.get(stored.source)
     if verifier is None:
         raise RetryableError(f"no verifier configured for {stored.source}")
+    if hasattr(verifier, "apply_stored"):  # callbacks that are not dispatch reports (payments)
+        verifier.apply_stored(session, stored, now=now)
+        return
     event = inbox.event_of(stored, verifier.parse_callback(stored.headers, stored.body))
     stored.handled_at = now
     if event is None:

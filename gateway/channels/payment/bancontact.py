@@ -159,6 +159,10 @@ class BancontactVerifier:
         self.seen_jti: dict[str, tuple[str, datetime]] = {}  # jti -> (body sha256, iat)
         self.lock = threading.Lock()
 
+    def apply_stored(self, session: Session, stored: InboundEvent, *, now: datetime) -> str:
+        """A payment callback is no dispatch report: the inbox worker hands it here to book it."""
+        return apply_callback(session, self, stored, now=now)
+
     def verify_callback(self, headers: dict[str, str], body: bytes, now: datetime) -> list[CallbackEvent]:
         if not self.payment_profile_id:
             raise CallbackRejected("Bancontact callbacks are disabled (no payment profile id configured)")
@@ -377,9 +381,9 @@ def apply_callback(session: Session, verifier: BancontactVerifier, stored: Inbou
 def apply_pending(session: Session, verifier: BancontactVerifier, *, now: datetime) -> list[str]:
     """Apply the stored Bancontact callbacks not applied yet, oldest first.
 
-    Until the inbox worker hands Bancontact events to `apply_callback`, it marks them handled with
-    "no dispatch with provider message id ..." (a payment is not a dispatch); those are picked up
-    here as well.
+    The inbox worker applies each event as it arrives (`BancontactVerifier.apply_stored`); this
+    catches up on events stored but not applied, e.g. after a restore, and on events an older
+    worker marked "no dispatch with provider message id ..." (a payment is not a dispatch).
     """
     pending = session.scalars(
         select(InboundEvent)
