@@ -204,7 +204,7 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
             "Documents issued: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary["documents"].items()))
             + f" ({summary['clean_documents']} clean under the official XSD + CEN + Peppol rules); refused: {summary['refused_documents']}"
         )
-    echo("Dispatches queued: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
+    echo("Dispatches by channel: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
     echo("Peppol dispatches through the sandbox access point, by state: " + (", ".join(f"{state} {count}" for state, count in sorted(summary["peppol"].items())) or "none"))
     echo("Buyer responses (Peppol Invoice Response): " + (", ".join(f"{code} {count}" for code, count in sorted(summary["buyer_responses"].items())) or "none"))
     echo(f"Jobs still pending: {left}; failed jobs: {summary['failed_jobs']}")

@@ -102,7 +102,7 @@ def test_demo_runs_end_to_end():
     assert "E-mail typo warnings (stored as given, suggestion returned): 2" in out
     assert "First channel chosen per claim: ebox 5, email 21, paper 14, peppol 21" in out
     assert "Documents issued: invoice 31 (31 clean under the official XSD + CEN + Peppol rules); refused: 0" in out
-    assert "Dispatches queued: email 5, paper 5, peppol 21" in out
+    assert "Dispatches by channel: email 5, paper 5, peppol 21" in out
     assert "Peppol dispatches through the sandbox access point, by state: accepted 7, delivered 6, paid 4, rejected 4" in out
     assert "Buyer responses (Peppol Invoice Response): AP 11, PD 4, RE 4, UQ 6" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out
