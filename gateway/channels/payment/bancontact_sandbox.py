@@ -28,7 +28,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gateway.channels.payment.bancontact import CLAIM_IAT, CLAIM_ISS, CLAIM_JTI, CLAIM_PATH, CLAIM_SUB, ISSUER, KNOWN_CRIT, b64url
+from gateway.kit.sandbox_http import JsonHandler
 
 PAYMENT_LIFETIME = timedelta(minutes=20)  # "a payment id is valid for 20 minutes online" (1.3)
 DEEPLINK = "https://pay.bancontact.net/pay/2/{id}"
@@ -98,18 +99,7 @@ class BancontactSandbox:
         self.lock = threading.Lock()
         sandbox = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _answer(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _authorised(self) -> bool:
                 return self.headers.get("Authorization") == f"Bearer {sandbox.api_key}"
 

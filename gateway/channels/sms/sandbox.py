@@ -22,12 +22,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import requests
 
 from gateway.channels.sms.client import MESSAGES_PATH, signature
 from gateway.channels.sms.segments import count_segments
+from gateway.kit.sandbox_http import JsonHandler
 
 OUTCOMES: dict[str, tuple[tuple[str, str], ...]] = {
     **{digit: (("DELIVRD", "000"),) for digit in "012345"},
@@ -67,18 +68,7 @@ class SmsSandbox:
         self.threads: list[threading.Thread] = []
         sandbox = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _answer(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path != MESSAGES_PATH:
