@@ -89,8 +89,6 @@ def claims(today: date, rng: random.Random | None = None) -> dict[str, list[dict
     """Claims per creditor code, spread over the creditors' claim types."""
     rng = rng or random.Random(2026)
     people = debtors(rng)
-    businesses = [d for d in people if d["kind"] == "business"]
-    consumers = [d for d in people if d["kind"] == "consumer"]
     plan = {
         "zonnedorp": [("retribution", False, "O", "0", "Retributie containerpark", "45.00"), ("lease", False, "E", "0", "Huur feestzaal", "250.00"), ("tax_assessment", True, "O", "0", "Belasting op tweede verblijven", "600.00")],
         "ocmw-zonnedorp": [("rent", False, "E", "0", "Huur sociale woning", "520.00")],
