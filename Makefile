@@ -24,13 +24,13 @@ browser:
 standards: $(STAMP)
 	$(BIN)/gateway standards install $(if $(wildcard $(STANDARDS_FROM)),--from $(STANDARDS_FROM),)
 
-demo: setup
+demo: $(STAMP) standards
 	$(BIN)/gateway demo
 
 test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-bench: setup
+bench: $(STAMP) standards
 	$(BIN)/python -m bench
 
 clean:
