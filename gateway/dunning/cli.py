@@ -10,6 +10,7 @@
     gateway dunning run [--today DATE]       decide and record for every dunnable claim in the database
     gateway dunning scan [--today DATE]      queue one dunning.evaluate job per dunnable claim (for the worker)
     gateway dunning assign CREDITOR TYPE POLICY [--fiscal]   assign a shipped policy (else: by creditor kind)
+    gateway dunning plan --policy FILE|ID --claims FILE --as-of DATE [--json]   decisions without a database
 """
 
 from __future__ import annotations
@@ -152,6 +153,49 @@ def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debto
             click.echo(f"{event.day.isoformat()}  escalate {d.escalation_list}{extra}")
         else:
             click.echo(f"{event.day.isoformat()}  wait {d.reason}: {d.detail}")
+
+
+@dunning_group.command("plan")
+@click.option("--policy", "policy_ref", required=True, help="a policy FILE or the id of a shipped policy")
+@click.option("--claims", "claims_path", required=True, type=click.Path(exists=True, dir_okay=False), help="JSON file, see gateway/dunning/plan.py")
+@click.option("--as-of", "as_of", required=True, help="ISO date to decide for")
+@click.option("--json", "as_json", is_flag=True, help="print the decisions as one JSON document")
+def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool) -> None:
+    """One dunning decision per claim in CLAIMS as of AS_OF, without a database; exit 1 on a bad file."""
+    import json
+    from pathlib import Path
+
+    from gateway.dunning import plan as planner
+    from gateway.dunning.policy import shipped_policies
+    from gateway.errors import InvalidInput
+
+    today = _day(as_of)
+    try:
+        policy = shipped_policies().get(policy_ref) or load_policy(policy_ref)
+    except (PolicyRefused, OSError) as error:
+        click.echo(f"error: policy {policy_ref}: {getattr(error, 'message', error)}", err=True)
+        raise SystemExit(1) from error
+    try:
+        document = json.loads(Path(claims_path).read_text(encoding="utf-8"))
+        result = planner.plan(planner.parse_claims(document), policy, today=today)
+    except json.JSONDecodeError as error:
+        click.echo(f"REFUSED {claims_path}\n  PLAN-JSON  $: {error}", err=True)
+        raise SystemExit(1) from error
+    except (InvalidInput, RateUnknown) as error:
+        click.echo(f"REFUSED {claims_path}", err=True)
+        for problem in getattr(error, "problems", []) or []:
+            click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
+        if not getattr(error, "problems", None):
+            click.echo(f"  {error.message}", err=True)
+        raise SystemExit(1) from error
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{result['policy']}  as of {result['as_of']}")
+    for d in result["decisions"]:
+        what = {"send_step": f"step {d['step']} {d['step_key']} fee {d['fee']} pay by {d['new_due_date']}",
+                "escalate": f"escalate {d['escalation_list']}"}.get(d["action"], f"wait {d['reason']}: {d['detail']}")
+        click.echo(f"{d['number']:<20} open {d['amount_open']:>10}  {what}")
 
 
 def _database():
