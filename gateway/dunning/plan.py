@@ -65,11 +65,10 @@ class _Reader:
         raise InvalidInput(f"{field}: {message} ({rule})", problems=[FieldProblem(field, rule, message)])
 
     def raw(self, name: str, required: bool):
-        if name not in self.data or self.data[name] is None:
-            if required:
-                self.refuse(name, RULE_REQUIRED, "is required")
-            return None
-        return self.data[name]
+        value = self.data.get(name)
+        if value is None and required:
+            self.refuse(name, RULE_REQUIRED, "is required")
+        return value
 
     def text(self, name: str, required: bool = True) -> str | None:
         value = self.raw(name, required)
