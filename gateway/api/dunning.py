@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import DatabaseDep, PrincipalDep
@@ -205,3 +205,22 @@ def approve_escalation(entry_id: uuid.UUID, body: ApproveIn, database: DatabaseD
     with database.session_scope() as session:
         entry = service.approve_escalation(session, principal, entry_id, approved_by=body.approved_by, today=day, now=utc_now())
         return escalation_view(entry)
+
+
+@router.get(
+    "/escalations/export", summary="Export an escalation list as CSV for the approving body or bailiff (claim, debtor, amounts, OGM, registered reminder evidence, approval)",
+    responses={**ERRORS, 200: {"content": {"text/csv": {}}, "description": "the list as CSV"}}, response_class=Response,
+)
+def export_escalations(
+    database: DatabaseDep, principal: PrincipalDep,
+    kind: Literal["dwangbevel", "dwangschrift", "bailiff", "disconnection"],
+    export_format: Annotated[Literal["csv"], Query(alias="format", description="csv (a PDF export is not built)")] = "csv",
+    approving_body: str | None = None,
+    status: Literal["pending", "approved"] | None = None,
+) -> Response:
+    from gateway.dunning import export
+
+    with database.session_scope() as session:
+        items = export.rows(session, principal.visible_creditor_ids, kind=kind, approving_body=approving_body, status=status)
+    return Response(export.to_csv(items), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="escalations-{kind}.csv"'})

@@ -232,3 +232,80 @@ def test_another_creditors_key_gets_404_everywhere(client, seeded, database):
     assert count(database, EscalationEntry, EscalationEntry.status == "approved") == 0
     # the municipality's family key sees it
     assert len(client.get("/v1/escalations", headers=bearer(seeded.municipality_family_key)).json()["items"]) == 1
+
+
+# --- escalation list export (CSV) -----------------------------------------------------------------
+
+
+# business debtor: no Book XIX amounts; 107.21 open, the registered second reminder sent 2027-01-11 and delivered 2027-01-13
+ROW = ("F2026-0900,Bakkerij Janssens BV,D-1,dwangbevel,college_van_burgemeester_en_schepenen,approved,2026-12-02,107.21,0.00,107.21,0.00,,"
+       "{ogm},2027-02-01,2027-02-01,municipality-non-fiscal@2026.1,2,{dispatch_id},registered_paper,RR123456785BE,"
+       "2027-01-11T15:00:00+00:00,2027-01-13T11:00:00+00:00,{sha256},\"college 2027-02-08, besluit 14\",{approved_at}")
+
+
+def escalate_to_dwangbevel(client, database, key, number: str) -> str:
+    """The walk of the first test: two reminders (the second registered, delivered) and the escalation on 2027-02-01."""
+    claim_id = post_claim(client, key, claim_payload(number))["id"]
+    run_day(database, date(2026, 12, 7))
+    send_reminder(database, claim_id, 1, channel="email", state="sent", sent_at=utc(2026, 12, 7, 9))
+    run_day(database, date(2027, 1, 11))
+    send_reminder(database, claim_id, 2, channel="registered_paper", state="delivered", sent_at=utc(2027, 1, 11, 15), changed_at=utc(2027, 1, 13, 11), proof="RR123456785BE")
+    assert dict(run_day(database, date(2027, 2, 1)).recorded) == {"escalate": 1}
+    return claim_id
+
+
+def reminder_evidence(database, claim_id: str) -> tuple[str, str, str]:
+    with database.session_scope() as session:
+        step = session.scalar(select(DunningStep).where(DunningStep.claim_id == uuid.UUID(claim_id), DunningStep.step == 2))
+        claim = session.get(Claim, uuid.UUID(claim_id))
+        return str(step.dispatch_id), hashlib.sha256(step.dedup_key.encode()).hexdigest(), service.format_ogm(claim.structured_communication)
+
+
+def test_escalation_list_exported_as_csv_with_the_registered_reminder_evidence_and_approval(client, seeded, database, clock):
+    key = seeded.municipality_key
+    claim_id = escalate_to_dwangbevel(client, database, key, "F2026-0900")
+    dispatch_id, sha256, ogm = reminder_evidence(database, claim_id)
+    entry_id = client.get("/v1/escalations", params={"kind": "dwangbevel"}, headers=bearer(key)).json()["items"][0]["id"]
+    clock["today"] = date(2027, 2, 8)
+    assert client.post(f"/v1/escalations/{entry_id}/approve", json={"approved_by": "college 2027-02-08, besluit 14"}, headers=bearer(key)).status_code == 200
+    with database.session_scope() as session:
+        approved_at = session.get(EscalationEntry, uuid.UUID(entry_id)).approved_at.isoformat()
+
+    response = client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "csv"}, headers=bearer(key))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"] == 'attachment; filename="escalations-dwangbevel.csv"'
+    lines = response.text.split("\r\n")
+    assert lines[0] == ("claim_number,debtor_name,debtor_external_id,kind,approving_body,status,due_date,total_amount,amount_paid,amount_open,fee,amounts,"
+                        "ogm,decided_on,undisputed_on,policy,reminder_step,dispatch_id,channel,proof_reference,sent_at,delivered_at,document_sha256,approved_by,approved_at")
+    assert lines[1:] == [ROW.format(ogm=ogm, dispatch_id=dispatch_id, sha256=sha256, approved_at=approved_at), ""]
+
+    # another key sees nothing of it; a kind without entries gives the header only; only csv is offered
+    assert client.get("/v1/escalations/export", params={"kind": "dwangbevel"}, headers=bearer(seeded.hospital_key)).text.split("\r\n")[1:] == [""]
+    assert client.get("/v1/escalations/export", params={"kind": "dwangschrift"}, headers=bearer(key)).text.split("\r\n")[1:] == [""]
+    assert client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "pdf"}, headers=bearer(key)).status_code == 422
+
+
+def test_export_list_cli_writes_the_same_csv(client, seeded, database, clock, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gateway.config import get_settings
+    from gateway.dunning.cli import dunning_group
+
+    key = seeded.municipality_key
+    claim_id = escalate_to_dwangbevel(client, database, key, "F2026-0901")
+    dispatch_id, sha256, ogm = reminder_evidence(database, claim_id)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    try:
+        output = tmp_path / "list.csv"
+        result = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "college_van_burgemeester_en_schepenen", "-o", str(output)])
+        assert result.exit_code == 0, result.output
+        assert result.output == f"1 dwangbevel entries written to {output}\n"
+        other = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "vast_bureau", "-o", str(tmp_path / "empty.csv")])
+        assert other.output == f"0 dwangbevel entries written to {tmp_path / 'empty.csv'}\n"
+    finally:
+        get_settings.cache_clear()
+    expected = ROW.format(ogm=ogm, dispatch_id=dispatch_id, sha256=sha256, approved_at="").replace("F2026-0900", "F2026-0901")
+    expected = expected.replace(",approved,", ",pending,").replace(",\"college 2027-02-08, besluit 14\",", ",,")
+    assert output.read_bytes().decode().split("\r\n")[1:] == [expected, ""]
