@@ -16,6 +16,7 @@ from gateway.peppol.cli import register as register_peppol_commands
 from gateway.peppol.lookup_cli import register as register_lookup_commands
 from gateway.peppol.render_cli import register as register_render_commands
 from gateway.peppol.sandbox_cli import register as register_peppol_sandbox_commands
+from gateway.services.webhooks_cli import register as register_webhook_commands
 from gateway.web.cli import register as register_admin_commands
 
 
@@ -33,6 +34,7 @@ register_dunning_commands(main)
 register_channel_commands(main)
 register_sandbox_commands(main)
 register_admin_commands(main)
+register_webhook_commands(main)
 register_peppol_sandbox_commands(main)  # after the channels' `sandbox` group: adds `sandbox ap` to it
 
 

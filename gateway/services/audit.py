@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from gateway.services import events
 from gateway.store.models import AuditEvent
 
 
@@ -33,6 +34,7 @@ def record(
             data=data or {},
         )
     )
+    events.publish_from_audit(session, creditor_id=creditor_id, entity_type=entity_type, entity_id=entity_id, action=action, data=data or {}, at=at)
 
 
 def event_row(*, actor: str, creditor_id: uuid.UUID | None, entity_type: str, entity_id: uuid.UUID, action: str, data: dict | None = None, at: datetime) -> dict:
@@ -44,3 +46,6 @@ def record_many(session: Session, rows: list[dict]) -> None:
     """Append many events in one statement (bulk intake)."""
     if rows:
         session.execute(insert(AuditEvent), rows)
+    for row in rows:
+        if row["action"] in events.EVENT_TYPES:
+            events.publish_from_audit(session, **{name: row[name] for name in ("creditor_id", "entity_type", "entity_id", "action", "data", "at")})

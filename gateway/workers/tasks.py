@@ -14,7 +14,7 @@ from gateway.delivery import service as delivery
 from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
 from gateway.domain.document import DocumentRuleError
 from gateway.errors import RetryableError
-from gateway.services import audit, documents
+from gateway.services import audit, documents, webhooks
 from gateway.store.models import Claim, Debtor, Dispatch, InboundEvent
 from gateway.workers.registry import Task, handler
 
@@ -65,6 +65,11 @@ def issue_claim(task: Task, payload: dict, now: datetime) -> None:
 @handler(delivery.TRANSMIT, own_transactions=True)
 def transmit_dispatch(task: Task, payload: dict, now: datetime) -> None:
     delivery.transmit(task.database, task.providers, task.settings, uuid.UUID(payload["dispatch_id"]))
+
+
+@handler(webhooks.DELIVER, own_transactions=True)
+def deliver_webhook(task: Task, payload: dict, now: datetime) -> None:
+    webhooks.deliver(task.database, task.settings, uuid.UUID(payload["delivery_id"]))
 
 
 @handler(inbox.APPLY)

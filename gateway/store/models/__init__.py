@@ -19,6 +19,7 @@ from gateway.store.models.job import Job
 from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorConsent, DebtorContact
 from gateway.store.models.payment_request import PaymentRequest  # noqa: F401 - registers the table
 from gateway.store.models.request import IdempotencyRecord
+from gateway.store.models.webhook import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401 - registers the tables
 
 __all__ = [
     "AdminSession", "AdminUser", "ApiKey", "AuditEvent", "Claim", "ClaimHold", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",

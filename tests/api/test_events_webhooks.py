@@ -1,0 +1,224 @@
+"""Status events: the pull feed (`GET /v1/events`) and signed webhooks to a receiver on 127.0.0.1,
+on SQLite and PostgreSQL, with the real worker."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy.exc
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from gateway.app import create_app
+from gateway.cli import main
+from gateway.config import get_settings
+from gateway.kit.time import utc_now
+from gateway.services import webhooks
+from gateway.store.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.workers.run import Worker
+from tests.factories import bearer, claim_payload, seed_creditors
+
+
+class Receiver:
+    """An accounting package's webhook endpoint: verifies the signature, answers as scripted."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.received: list[dict] = []
+        self.answers: list[int] = []  # status codes for the next requests; 200 once exhausted
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                timestamp = self.headers["X-Gateway-Timestamp"]
+                expected = hmac.new(receiver.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+                valid = hmac.compare_digest(expected, self.headers["X-Gateway-Signature"])
+                status = (receiver.answers.pop(0) if receiver.answers else 200) if valid else 401
+                receiver.received.append({"event": json.loads(body), "valid": valid, "status": status, "event_id": self.headers["X-Gateway-Event-Id"]})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def world(database, settings, standards_dir):
+    # No wait between webhook retries, so drain() runs the retry at once; three tries at most.
+    settings = settings.model_copy(update={"standards_dir": standards_dir, "retry_base_seconds": 0, "max_attempts": 3})
+    keys = seed_creditors(database)
+    with TestClient(create_app(settings, database=database)) as client:
+        yield keys, client, Worker(database, settings, name="t")
+
+
+def issued_claim(client, worker, key: str, number: str) -> str:
+    """A claim whose invoice is issued (one `document.issued` event)."""
+    created = client.post("/v1/claims", json=claim_payload(number), headers=bearer(key))
+    assert created.status_code == 201, created.text
+    worker.drain()
+    return created.json()["id"]
+
+
+def pay(client, key: str, claim_id: str, amount: str = "1.00") -> None:
+    response = client.post(f"/v1/claims/{claim_id}/payments", json={"amount": amount, "paid_on": "2026-11-20"}, headers=bearer(key))
+    assert response.status_code == 201, response.text
+
+
+def add_endpoint(database, receiver, code: str = "gent") -> WebhookEndpoint:
+    with database.session_scope() as session:
+        endpoint = webhooks.add_endpoint(session, code, receiver.url, now=utc_now())
+        session.expunge(endpoint)
+    receiver.secret = endpoint.secret
+    return endpoint
+
+
+def deliveries(database) -> list[tuple[str, int, list[tuple[int, str, int | None]]]]:
+    with database.session_scope() as session:
+        rows = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.created_at)).all()
+        return [
+            (row.state, row.attempt_count, [(a.number, a.outcome, a.status_code) for a in session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == row.id).order_by(WebhookAttempt.number))])
+            for row in rows
+        ]
+
+
+def test_events_are_paged_in_order_and_never_show_another_creditors(database, world):
+    keys, client, worker = world
+    claim_id = issued_claim(client, worker, keys.municipality_key, "E1")
+    pay(client, keys.municipality_key, claim_id, "1.00")
+    pay(client, keys.municipality_key, claim_id, "2.00")
+    hospital_claim = issued_claim(client, worker, keys.hospital_key, "H1")
+    pay(client, keys.hospital_key, hospital_claim, "5.00")
+
+    first = client.get("/v1/events", params={"limit": 2}, headers=bearer(keys.municipality_key)).json()
+    second = client.get("/v1/events", params={"limit": 2, "after": first["next_cursor"]}, headers=bearer(keys.municipality_key)).json()
+    events = first["items"] + second["items"]
+    assert [(e["type"], e["claim_id"], e["data"].get("amount")) for e in events] == [
+        ("document.issued", claim_id, None), ("payment.recorded", claim_id, "1.00"), ("payment.recorded", claim_id, "2.00"),
+    ]
+    assert [len(first["items"]), len(second["items"])] == [2, 1]
+    assert events[0]["data"]["number"] == "INV000001" and events[0]["data"]["action"] == "document.issued"
+    # Polling with the last cursor returns nothing new, and keeps the cursor.
+    empty = client.get("/v1/events", params={"after": second["next_cursor"]}, headers=bearer(keys.municipality_key)).json()
+    assert empty == {"items": [], "next_cursor": second["next_cursor"]}
+
+    hospital = client.get("/v1/events", headers=bearer(keys.hospital_key)).json()
+    assert [(e["type"], e["claim_id"]) for e in hospital["items"]] == [("document.issued", hospital_claim), ("payment.recorded", hospital_claim)]
+    assert client.get("/v1/events", headers=bearer(keys.ocmw_key)).json() == {"items": [], "next_cursor": None}
+    bad = client.get("/v1/events", params={"after": "!!"}, headers=bearer(keys.municipality_key))
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_webhook_is_delivered_signed_once(database, world, receiver):
+    keys, client, worker = world
+    claim_id = issued_claim(client, worker, keys.municipality_key, "W1")
+    add_endpoint(database, receiver)
+    pay(client, keys.municipality_key, claim_id, "3.00")
+    worker.drain()
+
+    [received] = receiver.received
+    assert received["valid"] is True and received["status"] == 200
+    assert (received["event"]["type"], received["event"]["claim_id"], received["event"]["data"]["amount"]) == ("payment.recorded", claim_id, "3.00")
+    assert deliveries(database) == [("delivered", 1, [(1, "delivered", 200)])]
+
+    # A repeated job (or a second worker) for the same delivery sends nothing again.
+    with database.session_scope() as session:
+        delivery_id = session.scalar(select(WebhookDelivery.id))
+        event_id, endpoint_id = session.execute(select(WebhookDelivery.event_id, WebhookDelivery.endpoint_id)).one()
+    assert webhooks.deliver(database, worker.settings, delivery_id) == "not_deliverable"
+    assert len(receiver.received) == 1
+    # And a second delivery of the same event to the same endpoint cannot exist.
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        with database.session_scope() as session:
+            session.add(WebhookDelivery(event_id=event_id, endpoint_id=endpoint_id, state="pending", attempt_count=0, created_at=utc_now()))
+    assert len(receiver.received) == 1
+
+
+def test_a_503_is_retried_and_then_delivered(database, world, receiver):
+    keys, client, worker = world
+    claim_id = issued_claim(client, worker, keys.municipality_key, "W2")
+    add_endpoint(database, receiver)
+    receiver.answers = [503]
+    pay(client, keys.municipality_key, claim_id)
+    worker.drain()
+
+    assert [(r["status"], r["valid"]) for r in receiver.received] == [(503, True), (200, True)]
+    assert receiver.received[0]["event_id"] == receiver.received[1]["event_id"]
+    assert deliveries(database) == [("delivered", 2, [(1, "retrying", 503), (2, "delivered", 200)])]
+
+
+def test_a_400_fails_after_one_attempt(database, world, receiver):
+    keys, client, worker = world
+    claim_id = issued_claim(client, worker, keys.municipality_key, "W3")
+    add_endpoint(database, receiver)
+    receiver.answers = [400]
+    pay(client, keys.municipality_key, claim_id)
+    worker.drain()
+
+    assert [r["status"] for r in receiver.received] == [400]
+    assert deliveries(database) == [("failed", 1, [(1, "failed", 400)])]
+
+
+def test_5xx_stops_after_max_attempts(database, world, receiver):
+    keys, client, worker = world
+    claim_id = issued_claim(client, worker, keys.municipality_key, "W4")
+    add_endpoint(database, receiver)
+    receiver.answers = [500, 502, 503, 200]
+    pay(client, keys.municipality_key, claim_id)
+    worker.drain()
+
+    assert [r["status"] for r in receiver.received] == [500, 502, 503]
+    assert deliveries(database) == [("failed", 3, [(1, "retrying", 500), (2, "retrying", 502), (3, "failed", 503)])]
+
+
+def test_only_the_creditors_active_endpoints_get_its_events(database, world, receiver):
+    keys, client, worker = world
+    hospital_claim = issued_claim(client, worker, keys.hospital_key, "H2")
+    add_endpoint(database, receiver, "gent")
+    paused = add_endpoint(database, receiver, "az-sint-jan")
+    with database.session_scope() as session:
+        session.get(WebhookEndpoint, paused.id).active = False
+    pay(client, keys.hospital_key, hospital_claim)
+    worker.drain()
+    assert receiver.received == [] and deliveries(database) == []
+    with database.session_scope() as session:
+        assert session.scalars(select(Event.type).order_by(Event.id)).all() == ["document.issued", "payment.recorded"]
+
+
+def test_cli_adds_an_endpoint_and_prints_its_secret_once(database, monkeypatch):
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    seed_creditors(database)
+    try:
+        result = CliRunner().invoke(main, ["webhooks", "add", "gent", "https://erp.example/hooks"])
+        missing = CliRunner().invoke(main, ["webhooks", "add", "nope", "https://erp.example/hooks"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    with database.session_scope() as session:
+        [endpoint] = session.scalars(select(WebhookEndpoint)).all()
+        assert (endpoint.url, endpoint.active, len(endpoint.secret)) == ("https://erp.example/hooks", True, 64)
+        assert result.output.count(endpoint.secret) == 1
+    assert missing.exit_code == 1 and "no creditor entity with code nope" in missing.output
