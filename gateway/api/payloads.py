@@ -25,6 +25,7 @@ from gateway.domain.claim import (
     Party,
     VatCategory,
 )
+from gateway.domain.document import DEFAULT_EXEMPTION_CODES
 from gateway.domain.money import decimal_places
 
 Language = Literal["nl", "fr", "de", "en"]
@@ -35,7 +36,6 @@ Day = date  # ConsentIn has a field named `date`, which would shadow the type th
 # BR-O-10: the non-taxed categories carry an exemption reason code or text).
 _ZERO_RATE_CATEGORIES = {"Z", "E", "AE", "K", "G", "O"}
 _REASON_REQUIRED = {"E", "AE", "K", "G", "O"}
-DEFAULT_EXEMPTION_CODES = {"AE": "VATEX-EU-AE", "K": "VATEX-EU-IC", "G": "VATEX-EU-G", "O": "VATEX-EU-O"}
 
 
 def _rule(rule: str, message: str) -> PydanticCustomError:
