@@ -7,15 +7,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STANDARDS_FROM ?= ../shared/standards
 
-.PHONY: demo test bench setup standards browser clean
+.PHONY: demo test bench setup standards browser pdflibs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | pdflibs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP) standards browser
+
+# Pango (and a font) for WeasyPrint's PDF letters; Debian packages, installed when missing and root.
+pdflibs:
+	@if ! ldconfig -p | grep -q libpangoft2-1.0.so.0 && [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; fi
 
 # Debian's Chromium for the browser tests (tests/web); Playwright drives it by path, never downloads one.
 browser:
