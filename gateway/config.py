@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     email_bounce_receiver_host: str = "127.0.0.1"
     email_bounce_receiver_port: int = 2525
 
+    # Personal links (gateway/kit/personal_link.py, issue 7): the HMAC secret (at least 16 bytes) and how
+    # long a link in a message stays valid. An empty secret: messages carry no personal link and /my is off.
+    personal_link_secret: str = ""
+    personal_link_valid_days: int = 60
+
 
 @lru_cache
 def get_settings() -> Settings:
