@@ -1,0 +1,263 @@
+"""Isolation between creditors, generated from the route table.
+
+For every route of `create_app()` (see routes.py: an unclassified route fails here with its
+path), a key or admin user of one creditor tries to read or change another creditor's claims,
+debtors, documents, payments, holds, escalations, events and dispatches:
+
+- a route that addresses an object by id answers 404 (never 403: existence is not revealed),
+- a list, search or export never shows the other creditor's rows,
+- a create naming the other creditor is refused,
+- and afterwards not one row of the database has changed.
+
+Creditor families: a key with `includes_children` sees its children, never its parent or its
+siblings; a key without it sees only its own entity. The same holds for admin users.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.api import dunning as dunning_api
+from gateway.app import create_app
+from tests.factories import bearer, claim_payload
+from tests.security.routes import CLASSIFICATION, Kind, route_table, unclassified
+from tests.security.snapshot import changes, snapshot
+from tests.security.world import TODAY, Victim, World, seed_world
+from tests.web.seed import PASSWORD
+
+# Path parameters of OBJECT routes, filled with the victim's objects.
+PARAMS = {
+    "claim_id": lambda v: v.claim_id, "debtor_id": lambda v: v.debtor_id, "document_id": lambda v: v.document_id,
+    "hold_id": lambda v: v.hold_id, "entry_id": lambda v: v.entry_id, "dispatch_id": lambda v: v.dispatch_id,
+}
+# Valid bodies, so that a refusal can only come from the ownership check, not from validation.
+BODIES = {
+    ("POST", "/v1/claims/{claim_id}/payments"): {"amount": "10.00", "paid_on": "2026-11-30", "external_id": "stolen"},
+    ("POST", "/v1/claims/{claim_id}/cancel"): {"reason": "cancelled by a stranger"},
+    ("PATCH", "/v1/debtors/{debtor_id}"): {"name": "Changed by a stranger", "contacts": [{"kind": "email", "value": "thief@example.com"}]},
+    ("POST", "/v1/claims/{claim_id}/credit-notes"): {"reason": "credited by a stranger"},
+    ("POST", "/v1/claims/{claim_id}/holds"): {"kind": "manual", "reason": "stranger", "author": "stranger"},
+    ("POST", "/v1/claims/{claim_id}/holds/{hold_id}/end"): {"author": "stranger"},
+    ("POST", "/v1/claims/{claim_id}/payment-plan"): {"months": 3, "first_due_date": "2027-01-01"},
+    ("POST", "/v1/escalations/{entry_id}/approve"): {"approved_by": "stranger"},
+}
+ADMIN_FORMS = {
+    ("POST", "/admin/undeliverable/{dispatch_id}/resend"): {"value": "thief@example.com"},
+    ("POST", "/admin/undeliverable/{dispatch_id}/unreachable"): {},
+}
+# Rows that signing in, and only signing in, may add or touch.
+SESSION_TABLES = frozenset({"admin_session", "admin_user", "api_key"})
+
+# (victim, attacking key): parent, child with and without includes_children, sibling, stranger.
+KEY_ATTACKS = [
+    ("gent", "ocmw-family"),  # a child's family key does not see its parent
+    ("gent", "agb-gent"),  # nor does a plain child key
+    ("gent", "az-sint-jan"),  # a stranger
+    ("agb-gent", "ocmw-family"),  # a sibling (with its own children) does not see its sibling
+    ("agb-gent", "woonzorg-gent"),  # a sibling's child neither
+    ("agb-gent", "gent"),  # the parent's key without includes_children sees only the parent itself
+]
+ADMIN_ATTACKS = [("gent", "ocmw-gent"), ("gent", "az-sint-jan"), ("agb-gent", "ocmw-gent"), ("agb-gent", "woonzorg-gent")]
+
+
+@pytest.fixture
+def app(settings, database):
+    application = create_app(settings, database=database)
+    application.dependency_overrides[dunning_api.today] = lambda: TODAY
+    return application
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def world(client, database) -> World:
+    return seed_world(client, database)
+
+
+def test_every_route_is_classified(settings, database):
+    missing = unclassified(create_app(settings, database=database))
+    assert missing == [], f"routes without an isolation class (add them to tests/security/routes.py): {missing}"
+
+
+def test_classification_names_no_route_that_is_gone(settings, database):
+    served = set(route_table(create_app(settings, database=database)))
+    assert sorted(set(CLASSIFICATION) - served) == []
+
+
+def _markers(victim: Victim) -> list[str]:
+    """Strings that must never appear in an answer to another creditor."""
+    digits = re.sub(r"\D", "", victim.ogm)
+    return [victim.claim_number, victim.email, str(victim.claim_id), str(victim.debtor_id), str(victim.escalated_claim_id),
+            str(victim.document_id), str(victim.dispatch_id), str(victim.entry_id), str(victim.creditor_id), digits]
+
+
+def _assert_no_leak(response, victim: Victim, what: str, asked: str = "") -> None:
+    """`asked`: the URL requested; an id the caller gave may be echoed back in the 404."""
+    text = response.text
+    leaked = [marker for marker in _markers(victim) if marker in text and marker not in asked]
+    assert leaked == [], f"{what} shows {victim.code}'s data: {leaked}"
+
+
+def _fill(path: str, victim: Victim) -> str:
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        assert name in PARAMS, f"{path}: the isolation test does not know path parameter {name!r}; add it to PARAMS"
+        return str(PARAMS[name](victim))
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: Victim, key: str, world: World) -> None:
+    headers = {**bearer(key), "Content-Type": "application/json"}
+    what = f"{method} {path} with {victim.code}'s data"
+    if kind is Kind.OBJECT:
+        url = _fill(path, victim)
+        response = client.request(method, url, content=json.dumps(BODIES.get((method, path), {})), headers=headers)
+        assert response.status_code == 404, f"{what}: {response.status_code} {response.text}"
+        assert response.json()["type"] == "https://gateway.example/problems/not-found"
+        _assert_no_leak(response, victim, what, url)
+    elif kind is Kind.LIST:
+        for params in _list_queries(path, victim):
+            response = client.request(method, path, params=params, headers=headers)
+            assert response.status_code == 200, f"{what} {params}: {response.status_code} {response.text}"
+            _assert_no_leak(response, victim, f"{what} {params}", str(params))
+            if path == "/v1/claims" and params:
+                assert response.json()["items"] == [], f"{what} {params}"
+    elif kind is Kind.CREATE:
+        payload = claim_payload("STOLEN-1", creditor=victim.code)
+        body = {"claims": [payload]} if path.endswith("/batch") else payload
+        response = client.request(method, path, content=json.dumps(body), headers=headers)
+        problems = response.json()["results"][0]["problem"]["errors"] if path.endswith("/batch") else response.json()["errors"]
+        assert [(p["field"], p["rule"]) for p in problems] == [("creditor", "creditor.unknown")], f"{what}: {response.text}"
+    elif kind is Kind.PROVIDER:
+        # An API key is no provider signature: nothing is stored, whatever it claims.
+        body = json.dumps({"event_id": "forged", "document_id": str(victim.dispatch_id), "status": "paid"})
+        response = client.request(method, path.replace("{source}", "peppol-ap").replace("{channel}", "email").replace("{topic}", "bounce"), content=body, headers=headers)
+        assert response.status_code in (401, 404), f"{what}: {response.status_code}"
+    elif kind is Kind.STATELESS:
+        response = client.request(method, path, content=b"<Invoice/>", headers={**bearer(key), "Content-Type": "application/xml"})
+        assert response.status_code in (200, 400, 503)  # 503: the official artefacts are not installed here
+        _assert_no_leak(response, victim, what)
+    elif kind is Kind.PUBLIC and method == "GET":
+        response = client.get(_fill_public(path), headers=headers)
+        assert response.status_code < 500
+        _assert_no_leak(response, victim, what)
+
+
+def _fill_public(path: str) -> str:
+    return path.replace("{language}", "en")
+
+
+def _list_queries(path: str, victim: Victim) -> list[dict]:
+    if path == "/v1/claims":
+        return [{}, {"debtor_id": str(victim.debtor_id)}, {"number": victim.claim_number}, {"structured_communication": victim.ogm}]
+    if path == "/v1/escalations/export":
+        return [{"kind": "dwangbevel"}]
+    if path == "/admin/search":
+        return [{"q": victim.claim_number}, {"q": victim.email}, {"q": victim.ogm}, {"q": "Bakkerij"}]
+    if path == "/admin/dashboard":
+        return [{"start": "2020-01-01", "end": "2030-12-31"}]
+    return [{}]
+
+
+def test_keys_never_reach_another_creditors_data(app, client, database, world):
+    own_claim = client.post("/v1/claims", content=json.dumps(claim_payload("OWN-1")), headers={**bearer(world.keys["az-sint-jan"]), "Content-Type": "application/json"}).json()
+    before = snapshot(database, skip=SESSION_TABLES)
+    routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app) if not p.startswith("/admin") and m != "MOUNT"]
+    for victim_code, attacker in KEY_ATTACKS:
+        victim = world.victims[victim_code]
+        for method, path, kind in routes:
+            _api_attack(client, method, path, kind, victim, world.keys[attacker], world)
+        # One's own claim may not pull another creditor's claim into a payment plan.
+        if attacker == "az-sint-jan":
+            plan = {"claim_ids": [str(victim.claim_id)], "months": 3, "first_due_date": "2027-01-01"}
+            response = client.post(f"/v1/claims/{own_claim['id']}/payment-plan", json=plan, headers=bearer(world.keys[attacker]))
+            assert response.status_code == 404, response.text
+    changed, added = changes(before, snapshot(database, skip=SESSION_TABLES))
+    assert changed == [] and added == {}
+    assert len(routes) >= 21
+
+
+def test_family_keys_see_their_children_and_plain_keys_only_themselves(client, database, world):
+    gent, agb = world.victims["gent"], world.victims["agb-gent"]
+    for key, claim, expected in [
+        ("gent-family", agb.claim_id, 200), ("gent-family", gent.claim_id, 200), ("gent", gent.claim_id, 200), ("gent", agb.claim_id, 404),
+        ("agb-gent", agb.claim_id, 200), ("ocmw-family", agb.claim_id, 404),
+    ]:
+        assert client.get(f"/v1/claims/{claim}", headers=bearer(world.keys[key])).status_code == expected, (key, claim)
+    care_home = client.post("/v1/claims", content=json.dumps(claim_payload("WZ-1", creditor="woonzorg-gent")), headers={**bearer(world.keys["ocmw-family"]), "Content-Type": "application/json"})
+    assert care_home.status_code == 201, care_home.text
+    claim_id = care_home.json()["id"]
+    assert client.get(f"/v1/claims/{claim_id}", headers=bearer(world.keys["ocmw-family"])).status_code == 200
+    assert client.get(f"/v1/claims/{claim_id}", headers=bearer(world.keys["gent-family"])).status_code == 200  # a grandchild
+    assert client.get(f"/v1/claims/{claim_id}", headers=bearer(world.keys["ocmw-gent"])).status_code == 404  # no includes_children
+    listed = {item["number"] for item in client.get("/v1/claims", params={"limit": 200}, headers=bearer(world.keys["gent-family"])).json()["items"]}
+    assert {gent.claim_number, agb.claim_number, "WZ-1"} <= listed
+    assert [e["claim_id"] for e in client.get("/v1/escalations", headers=bearer(world.keys["gent"])).json()["items"]] == [str(gent.escalated_claim_id)]
+
+
+def _csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _sign_in(client: TestClient, email: str) -> str:
+    client.cookies.clear()
+    page = client.get("/admin/signin")
+    response = client.post("/admin/signin", data={"email": email, "password": PASSWORD, "csrf_token": _csrf_of(page.text), "next": "/admin/dashboard"}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return _csrf_of(client.get("/admin/undeliverable").text)
+
+
+def test_admin_users_never_reach_another_creditors_data(app, client, database, world):
+    routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app) if p.startswith("/admin") and m != "MOUNT"]
+    before = snapshot(database, skip=SESSION_TABLES)
+    for victim_code, attacker in ADMIN_ATTACKS:
+        victim = world.victims[victim_code]
+        csrf = _sign_in(client, world.admins[attacker])
+        for method, path, kind in routes:
+            what = f"{method} {path} by {attacker}'s admin with {victim.code}'s data"
+            if kind is Kind.OBJECT:
+                url = _fill(path, victim)
+                if method == "GET":
+                    response = client.get(url)
+                else:
+                    form = ADMIN_FORMS.get((method, path))
+                    assert form is not None, f"{path}: add the form the isolation test posts to ADMIN_FORMS"
+                    response = client.post(url, data={**form, "csrf_token": csrf}, follow_redirects=False)
+                assert response.status_code == 404, f"{what}: {response.status_code}"
+                _assert_no_leak(response, victim, what, url)
+            elif kind is Kind.LIST:
+                for params in _list_queries(path, victim):
+                    response = client.get(path, params=params)
+                    assert response.status_code == 200, f"{what}: {response.status_code}"
+                    _assert_no_leak(response, victim, f"{what} {params}", str(params))  # the search box echoes the query
+            elif kind is Kind.PUBLIC and method == "GET":
+                response = client.get(_fill_public(path), follow_redirects=False)
+                assert response.status_code < 500
+                _assert_no_leak(response, victim, what)
+            elif kind is not Kind.PUBLIC:
+                pytest.fail(f"{what}: the admin sweep does not handle kind {kind}")
+    changed, added = changes(before, snapshot(database, skip=SESSION_TABLES))
+    assert changed == [] and added == {}
+    # Positive control: the parent's admin sees its child's claim and the bounced case.
+    _sign_in(client, world.admins["gent"])
+    assert client.get(f"/admin/claims/{world.victims['agb-gent'].claim_id}").status_code == 200
+    assert world.victims["agb-gent"].email in client.get("/admin/undeliverable").text
+
+
+def test_a_debtor_with_the_same_external_id_at_another_creditor_is_a_different_debtor(client, database, world):
+    victim = world.victims["gent"]
+    key = world.keys["az-sint-jan"]
+    created = client.post("/v1/claims", content=json.dumps(claim_payload("AZ-SAME-DEBTOR")), headers={**bearer(key), "Content-Type": "application/json"}).json()
+    detail = client.get(f"/v1/claims/{created['id']}", headers=bearer(key)).json()
+    assert uuid.UUID(detail["debtor"]["id"]) != victim.debtor_id
+    assert client.get(f"/v1/debtors/{victim.debtor_id}", headers=bearer(world.keys["gent"])).json()["name"] == "Bakkerij Janssens BV"
