@@ -1,0 +1,301 @@
+"""XML attacks on every entry point that parses XML from outside.
+
+Entry points (every `xmlsafe.parse` caller that sees foreign bytes):
+
+- `POST /v1/validate` (API key, raw XML body),
+- `gateway validate FILE` (the CLI),
+- `POST /v1/callbacks/peppol-ap`: the access point's report carrying an MLR or Invoice Response
+  (base64 in the signed JSON),
+- SMP answers read during participant discovery (`SmpClient`, over HTTP).
+
+The e-mail, SMS, eBox and Bancontact entry points take no XML. For each attack (XXE with file,
+http and parameter entities, an external DTD, billion laughs, quadratic blow-up, a UTF-16
+DOCTYPE, XInclude and xsi:schemaLocation pointing outside, deep nesting, an oversized document)
+the test asserts the exact refusal (status, problem type, rule), that the loopback "attacker's
+host" received no request, that nothing was stored, and bounds on time and memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from gateway.app import create_app
+from gateway.channels.peppol.client import AccessPointClient
+from gateway.channels.peppol.provider import PeppolProvider, sign
+from gateway.channels.registry import ProviderRegistry
+from gateway.cli import main as gateway_cli
+from gateway.config import Settings
+from gateway.peppol.discovery import DiscoveryConfig, ParticipantDiscovery
+from gateway.kit.time import utc_now
+from gateway.peppol.smp import INVOICE, SmpAnswerRefused, SmpClient, SmpClientConfig, service_group_url, service_metadata_url
+from gateway.peppol.xmlsafe import MAX_XML_BYTES
+from gateway.store.base import Base
+from tests.factories import bearer, seed_creditors
+from tests.peppol.fixtures_discovery import test_pki  # noqa: F401 - fixture
+from tests.security.attack_support import FIGURES, MIB, SECRET_PAYLOAD, Outside, measure, record
+
+UNSAFE = "https://gateway.example/problems/unsafe-xml"
+MALFORMED = "https://gateway.example/problems/malformed-xml"
+TOO_LARGE = "https://gateway.example/problems/too-large"
+SECRET = "peppol-callback-secret-for-tests"
+# Generous bounds for a loaded 2-core machine; the measured figures are far below (README).
+MAX_SECONDS = 5.0
+MAX_RSS_GROWTH = 64 * MIB
+
+
+def _billion_laughs() -> bytes:
+    lines = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{"&lol%d;" % (i - 1) * 10}">' for i in range(1, 10)]
+    return f'<?xml version="1.0"?><!DOCTYPE lolz [{"".join(lines)}]><lolz>&lol9;</lolz>'.encode()
+
+
+def _quadratic() -> bytes:
+    return b'<!DOCTYPE q [<!ENTITY a "' + b"A" * 100_000 + b'">]><q>' + b"&a;" * 50_000 + b"</q>"
+
+
+def cases(outside: Outside) -> dict[str, tuple[bytes, str]]:
+    """name -> (document, expected refusal: 'unsafe' | 'malformed' | 'harmless')."""
+    base = outside.base
+    invoice_ns = 'xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"'
+    return {
+        "xxe-file": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>', "unsafe"),
+        "xxe-http": (f'<!DOCTYPE r [<!ENTITY x SYSTEM "{base}/xxe">]><r>&x;</r>'.encode(), "unsafe"),
+        "xxe-parameter-entity": (f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{base}/evil.dtd"> %p;]><r>&leak;</r>'.encode(), "unsafe"),
+        "external-dtd": (f'<?xml version="1.0"?><!DOCTYPE Invoice SYSTEM "{base}/invoice.dtd"><Invoice {invoice_ns}/>'.encode(), "unsafe"),
+        "billion-laughs": (_billion_laughs(), "unsafe"),
+        "quadratic-blowup": (_quadratic(), "unsafe"),
+        "utf16-doctype": ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'.encode("utf-16"), "unsafe"),
+        "doctype-after-comment": (b'<?xml version="1.0"?><!-- hello --><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>', "unsafe"),
+        "xinclude": (f'<Invoice {invoice_ns} xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="{base}/xinclude" parse="text"/></Invoice>'.encode(), "harmless"),
+        "schema-location": (f'<Invoice {invoice_ns} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2 {base}/evil.xsd"/>'.encode(), "harmless"),
+        "deep-nesting": (b"<a>" * 100_000 + b"</a>" * 100_000, "malformed"),
+        "undeclared-entity": (b"<r>&x;</r>", "malformed"),
+    }
+
+
+@pytest.fixture
+def outside():
+    server = Outside()
+    yield server
+    server.close()
+
+
+def _rows(database) -> int:
+    with database.engine.connect() as connection:
+        return sum(connection.execute(select(func.count()).select_from(table)).scalar() for table in Base.metadata.sorted_tables)
+
+
+def _bounded(measured, entry: str, name: str) -> None:
+    record(entry, name, measured)
+    assert measured.seconds < MAX_SECONDS, f"{entry} {name}: {measured.seconds:.2f} s"
+    assert measured.rss_growth_bytes < MAX_RSS_GROWTH, f"{entry} {name}: RSS grew {measured.rss_growth_bytes / MIB:.1f} MiB"
+    assert measured.python_peak_bytes < 32 * MIB, f"{entry} {name}: Python peak {measured.python_peak_bytes / MIB:.1f} MiB"
+
+
+# --- POST /v1/validate ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(database, standards_dir):
+    settings = Settings(database_url=database.url, standards_dir=standards_dir)
+    keys = seed_creditors(database)
+    with TestClient(create_app(settings, database=database)) as client:
+        yield client, keys.municipality_key
+
+
+def test_validate_api_refuses_every_attack(api, database, outside):
+    client, key = api
+    rows = _rows(database)
+    for name, (document, expected) in cases(outside).items():
+        measured = measure(lambda: client.post("/v1/validate", content=document, headers={**bearer(key), "Content-Type": "application/xml"}))
+        response = measured.result
+        _bounded(measured, "POST /v1/validate", name)
+        if expected == "harmless":
+            # Well-formed, no DTD: validated like any document (the XSD refuses it), nothing fetched.
+            assert response.status_code == 200, (name, response.text)
+            assert response.json()["valid"] is False
+        else:
+            assert response.status_code == 400, (name, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"] == (UNSAFE if expected == "unsafe" else MALFORMED), name
+        assert SECRET_PAYLOAD.decode() not in response.text and "root:" not in response.text, name
+    assert outside.requests == []
+    assert _rows(database) == rows
+
+
+def test_validate_api_refuses_an_oversized_body_before_reading_it(api, database, outside):
+    client, key = api
+    body = b"<Invoice>" + b" " * (5 * MIB) + b"</Invoice>"
+    measured = measure(lambda: client.post("/v1/validate", content=body, headers={**bearer(key), "Content-Type": "application/xml"}))
+    _bounded(measured, "POST /v1/validate", "oversized (5 MiB + 20 B)")
+    assert measured.result.status_code == 413
+    assert measured.result.json()["type"] == TOO_LARGE
+
+
+# --- gateway validate (CLI) -------------------------------------------------------------------------
+
+
+def test_validate_cli_refuses_every_attack(standards_dir, gateway_env, outside, tmp_path: Path):
+    gateway_env(standards_dir)
+    for name, (document, expected) in cases(outside).items():
+        path = tmp_path / f"{name}.xml"
+        path.write_bytes(document)
+        measured = measure(lambda: CliRunner().invoke(gateway_cli, ["validate", "--json", str(path)]))
+        _bounded(measured, "gateway validate", name)
+        result = measured.result
+        assert result.exit_code == 1, (name, result.output)
+        [report] = json.loads(result.output)
+        assert report["valid"] is False
+        if expected != "harmless":
+            assert [e["rule"] for e in report["errors"]] == ["XML"], name
+            message = report["errors"][0]["message"]
+            assert ("DOCTYPE" in message) if expected == "unsafe" else ("not well-formed" in message), (name, message)
+        assert SECRET_PAYLOAD.decode() not in result.output
+    assert outside.requests == []
+
+
+def test_validate_cli_refuses_a_file_over_the_xml_limit(standards_dir, gateway_env, tmp_path: Path):
+    gateway_env(standards_dir)
+    path = tmp_path / "huge.xml"
+    with path.open("wb") as handle:
+        handle.write(b"<Invoice>")
+        handle.truncate(MAX_XML_BYTES + 1)  # a sparse file, 50 MiB + 1 byte
+    started = time.perf_counter()
+    result = CliRunner().invoke(gateway_cli, ["validate", "--json", str(path)])
+    seconds = time.perf_counter() - started
+    assert result.exit_code == 1
+    [report] = json.loads(result.output)
+    assert [e["rule"] for e in report["errors"]] == ["XML"]
+    assert report["errors"][0]["message"] == f"the document is {MAX_XML_BYTES + 1} bytes; the limit is {MAX_XML_BYTES} bytes"
+    assert seconds < MAX_SECONDS
+
+
+# --- POST /v1/callbacks/peppol-ap (MLR / Invoice Response inside) ---------------------------------
+
+
+@pytest.fixture
+def callback_app(database, standards_dir):
+    settings = Settings(database_url=database.url, standards_dir=standards_dir)
+    discovery = ParticipantDiscovery(DiscoveryConfig(sml_zone="sml.invalid.test", smp=SmpClientConfig(truststore=None)))
+    access_point = AccessPointClient("http://127.0.0.1:9", "", connect_timeout_seconds=1, read_timeout_seconds=1)
+    registry = ProviderRegistry()
+    registry.add_verifier(PeppolProvider(access_point, discovery, callback_secret=SECRET, standards_dir=standards_dir))
+    with TestClient(create_app(settings, database=database, providers=registry)) as client:
+        yield client
+
+
+def _signed(payload: dict) -> tuple[dict, bytes]:
+    body = json.dumps(payload).encode()
+    timestamp = str(int(time.time()))
+    return {"X-Timestamp": timestamp, "X-Signature": sign(SECRET.encode(), timestamp, body), "Content-Type": "application/json"}, body
+
+
+@pytest.mark.parametrize("field,status", [("mlr", "delivered"), ("invoice_response", "buyer_response")])
+def test_access_point_callbacks_refuse_every_attack_in_the_response_document(callback_app, database, outside, field, status):
+    rows = _rows(database)
+    for name, (document, expected) in cases(outside).items():
+        headers, body = _signed({"event_id": f"evt-{name}", "document_id": "doc-1", "status": status, field: base64.b64encode(document).decode()})
+        measured = measure(lambda: callback_app.post("/v1/callbacks/peppol-ap", content=body, headers=headers))
+        _bounded(measured, f"POST /v1/callbacks/peppol-ap ({field})", name)
+        response = measured.result
+        assert response.status_code == 401, (name, response.text)
+        problem = response.json()
+        assert problem["type"] == "https://gateway.example/problems/callback-refused"
+        if expected == "unsafe":
+            assert problem["detail"].startswith(f"{field}: the document declares a DOCTYPE"), (name, problem["detail"])
+        elif expected == "malformed":
+            assert problem["detail"].startswith(f"{field}: not well-formed XML"), (name, problem["detail"])
+        else:
+            assert problem["detail"].startswith(f"{field}: not an ApplicationResponse"), (name, problem["detail"])
+    assert outside.requests == []
+    assert _rows(database) == rows  # no inbound_event, no job
+
+
+# --- SMP answers during discovery ---------------------------------------------------------------
+
+
+def test_smp_answers_carrying_attacks_are_refused(outside, test_pki):
+    # A real truststore, so the metadata answer gets as far as being parsed.
+    client = SmpClient(SmpClientConfig(truststore=test_pki.root_ca_cert, require_https=False, connect_timeout_seconds=2, read_timeout_seconds=2))
+    participant = "0208:0403019261"
+    smp_url = f"{outside.base}/smp"
+    for name, (document, expected) in cases(outside).items():
+        for url in (service_group_url(smp_url, participant), service_metadata_url(smp_url, participant, INVOICE.identifier)):
+            outside.serve[url.removeprefix(outside.base)] = document
+        for what, call in (
+            ("ServiceGroup", lambda: client.service_group(smp_url, participant)),
+            ("ServiceMetadata", lambda: client.service_metadata(smp_url, participant, INVOICE, now=utc_now())),
+        ):
+            def attempt():
+                try:
+                    call()
+                except SmpAnswerRefused as exc:
+                    return exc
+                return None
+
+            measured = measure(attempt)
+            _bounded(measured, f"SMP {what}", name)
+            refused = measured.result
+            assert refused is not None, (what, name)
+            if expected == "harmless":
+                # Well-formed, no DTD: refused for what it is (not a ServiceGroup / SignedServiceMetadata).
+                assert (refused.rule, refused.message) == ("smp.malformed_xml", f"expected a {'SignedServiceMetadata' if what == 'ServiceMetadata' else 'ServiceGroup'}, got {{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}}Invoice"), (what, name)
+            else:
+                assert refused.rule == "smp.malformed_xml", (what, name, refused.rule)
+                assert refused.message.startswith("SMP answer refused as XML: " + ("the document declares a DOCTYPE" if expected == "unsafe" else "not well-formed XML")), (what, name, refused.message)
+    assert outside.requests == []
+
+
+def test_smp_answer_over_one_mib_is_refused_unread(outside):
+    client = SmpClient(SmpClientConfig(truststore=None, require_https=False))
+    url = service_group_url(f"{outside.base}/smp", "0208:0403019261")
+    outside.serve[url.removeprefix(outside.base)] = b"<ServiceGroup>" + b" " * (2 * MIB)
+    with pytest.raises(SmpAnswerRefused) as refused:
+        client.service_group(f"{outside.base}/smp", "0208:0403019261")
+    assert refused.value.rule == "smp.response_too_large"
+
+
+def test_print_figures():
+    """Not a check: prints the measured figures (run with -s) for the README."""
+    for entry, rows in sorted(FIGURES.items()):
+        worst = max(rows, key=lambda row: row[1])
+        print(f"{entry}: {len(rows)} cases, slowest {worst[0]} {worst[1] * 1000:.1f} ms, "
+              f"max Python peak {max(r[2] for r in rows) / MIB:.2f} MiB, max RSS growth {max(r[3] for r in rows) / MIB:.1f} MiB")
+
+
+WIDE_PROBE = """
+import sys, time
+from pathlib import Path
+from gateway.peppol.validate import validate_document
+from tests.security.attack_support import peak_rss, reset_peak_rss
+tiny = b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+validate_document(tiny, standards_dir=Path(sys.argv[1]))  # load the schemas first: measure the document only
+wide = tiny[:-2] + b'>' + b'<b/>' * int(sys.argv[2]) + b'</Invoice>'
+before = reset_peak_rss()
+started = time.perf_counter()
+report = validate_document(wide, standards_dir=Path(sys.argv[1]))
+print(len(wide), time.perf_counter() - started, peak_rss() - before, [e.rule for e in report.errors])
+"""
+
+
+def test_a_wide_document_at_the_request_limit_costs_bounded_memory(standards_dir):
+    """Not an attack that is refused, but the worst case the 5 MiB request limit lets in: 1.2 million
+    empty elements. libxml2 spends about 120 bytes per element, so memory is about 30x the body;
+    the request limit is what bounds it. Measured in a fresh process so the peak is this document's."""
+    import subprocess
+    import sys
+
+    output = subprocess.run([sys.executable, "-c", WIDE_PROBE, str(standards_dir), "1200000"], capture_output=True, text=True, check=True, timeout=120, cwd=Path(__file__).parents[2]).stdout
+    size, seconds, rss_growth, rules = output.split(" ", 3)
+    assert int(size) < 5 * MIB
+    assert rules.strip() == "['XSD']"
+    assert float(seconds) < MAX_SECONDS
+    assert int(rss_growth) < 256 * MIB
+    print(f"wide document {int(size) / MIB:.1f} MiB: {float(seconds):.2f} s, RSS growth {int(rss_growth) / MIB:.0f} MiB")
