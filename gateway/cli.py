@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from gateway.channels.cli import register as register_channel_commands
+from gateway.channels.paper.cli import register as register_print_commands
 from gateway.channels.sandbox_cli import register as register_sandbox_commands
 from gateway.dunning.cli import register as register_dunning_commands
 from gateway.ops_cli import register as register_ops_commands
@@ -35,6 +36,7 @@ register_channel_commands(main)
 register_sandbox_commands(main)
 register_admin_commands(main)
 register_webhook_commands(main)
+register_print_commands(main)
 register_peppol_sandbox_commands(main)  # after the channels' `sandbox` group: adds `sandbox ap` to it
 
 

@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     personal_link_secret: str = ""
     personal_link_valid_days: int = 60
 
+    # Paper letters (gateway/channels/paper): the print provider's drop folder. Letters wait in pending/
+    # until `gateway print close-batch` publishes them as batches/<stamp>-<n>/ with manifest.csv.
+    print_drop_dir: Path = PROJECT_ROOT / "var" / "print"
+
 
 @lru_cache
 def get_settings() -> Settings:

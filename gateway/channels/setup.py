@@ -20,6 +20,7 @@ def build_providers(settings: Settings) -> ProviderRegistry:
     _add_email(providers, settings)
     _add_ebox(providers, settings)
     _add_bancontact(providers, settings)
+    _add_paper(providers, settings)
     return providers
 
 
@@ -120,3 +121,14 @@ def _add_bancontact(providers: ProviderRegistry, settings: Settings) -> None:
         callback_url=settings.bancontact_callback_url or callback_url(settings, "bancontact"),
         jwks=JwksCache(lambda: client.fetch_jwks(settings.bancontact_jwks_url)), client=client,
     ))
+
+
+def _add_paper(providers: ProviderRegistry, settings: Settings) -> None:
+    """Paper and registered paper through the print provider's drop folder (gateway/channels/paper).
+
+    Always present: the folder is local and has a default (var/print); nothing leaves it until
+    `gateway print close-batch` publishes a batch for the printer to pick up."""
+    from gateway.channels.paper.provider import PrintDropProvider
+
+    providers.add(PrintDropProvider(settings.print_drop_dir, channel="paper"))
+    providers.add(PrintDropProvider(settings.print_drop_dir, channel="registered_paper"))
