@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 from gateway.domain.identifiers import ogm_from_base
 
@@ -16,6 +17,13 @@ CREDITORS = [
     ("az-zonnedorp", "hospital", "AZ Zonnedorp", None, "0403019261", "BE48320070184927", ["nl", "fr", "en"], "BE"),
     ("waterbedrijf-delta", "utility", "Waterbedrijf Delta", None, None, "NL91ABNA0417164300", ["nl"], "NL"),
 ]
+# Each demo creditor's letterhead: a small generated SVG, gateway/letters/demo_logos/<code>.svg.
+DEMO_LOGOS = Path(__file__).resolve().parent / "letters" / "demo_logos"
+
+
+def creditor_logo(code: str) -> tuple[bytes, str]:
+    """(SVG bytes, media type) of a demo creditor's logo, for `CreditorEntity.logo` / `logo_media_type`."""
+    return (DEMO_LOGOS / f"{code}.svg").read_bytes(), "image/svg+xml"
 
 STREETS = ["Kerkstraat", "Stationsstraat", "Dorpsstraat", "Molenstraat", "Schoolstraat", "Nieuwstraat", "Kapelstraat", "Beekstraat"]
 FIRST = ["An", "Bart", "Chloé", "Dirk", "Els", "Fatima", "Geert", "Hanne", "Ilse", "Jan", "Karim", "Lotte", "Marc", "Nora", "Olivier", "Petra"]

@@ -8,6 +8,8 @@ root in the SVG namespace. Anything else is refused with the field and the rule.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lxml import etree
 
 PNG = "image/png"
@@ -29,3 +31,30 @@ def sniff(data: bytes) -> str | None:
     except (etree.XMLSyntaxError, ValueError):
         return None
     return SVG if root.tag == SVG_ROOT else None
+
+
+class LogoError(ValueError):
+    """A logo file that cannot be used; `rule` is a stable id such as `logo_file.too_large`."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+def read_logo_file(path: Path) -> tuple[bytes, str]:
+    """(bytes, media type) of a logo file, its type told from its bytes; raises `LogoError`."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LogoError("logo_file.not_found", f"cannot read the logo file {path}: {exc.strerror or exc}") from exc
+    if size > MAX_LOGO_BYTES:  # checked before reading: a mistaken 50 MB photo is not loaded
+        raise LogoError("logo_file.too_large", f"a logo is at most {MAX_LOGO_BYTES} bytes (200 kB), {path.name} has {size}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LogoError("logo_file.not_found", f"cannot read the logo file {path}: {exc.strerror or exc}") from exc
+    media_type = sniff(data)
+    if media_type is None:
+        raise LogoError("logo_file.type", f"{path.name} is neither an SVG nor a PNG image (told from its content, not its name)")
+    return data, media_type

@@ -39,8 +39,9 @@ from gateway.letters import logo as logo_check
 KINDS = ("invoice", "reminder")
 CENT = Decimal("0.01")
 _COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
-# Printed as text only (a letter has no links); still refuse anything that is not a plain https URL.
-_URL_RE = re.compile(r"https://[^\s\"'<>\\]{1,500}")
+# Printed as text only (a letter has no links); still refuse anything that is not a plain https URL
+# (plain http only for loopback: the local demo's personal page, as in e-mails).
+_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)[^\s\"'<>\\]{1,500}")
 QR_SIZE_MM = 38  # EPC069-12 asks for at least 2 x 2 cm; larger reads better from a printed page
 MAX_EPC_NAME = epc_qr.MAX_NAME
 
@@ -110,7 +111,7 @@ def _check(letter: LetterInput) -> str:
         raise _refuse("step", "step.missing", "a reminder letter states its step number (1 or more)")
     for field, url in (("personal_url", letter.personal_url), ("bancontact_url", letter.bancontact_url)):
         if url is not None and not _URL_RE.fullmatch(url):
-            raise _refuse(field, "url.format", f"{field} is an https URL without spaces or quotes")
+            raise _refuse(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     _check_amount("total_due", letter.total_due)
     for index, line in enumerate(letter.lines):
         _check_amount(f"lines.{index}.amount", line.amount)

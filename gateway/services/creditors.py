@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from gateway.api.errors import invalid_input_from
 from gateway.api.payloads import Language, _identifier
 from gateway.domain import identifiers
 from gateway.errors import InvalidInput
+from gateway.letters.logo import LogoError, read_logo_file
 from gateway.services import audit
 from gateway.store.models import CreditorEntity
 
@@ -45,6 +46,9 @@ class CreditorIn(BaseModel):
     postal_code: str | None = None
     city: str | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "BE"
+    # SVG or PNG printed on letters, relative to the JSON file; absent: the stored logo is kept.
+    logo_file: Annotated[str | None, Field(min_length=1, max_length=500)] = None
+    _logo: tuple[bytes, str] | None = PrivateAttr(default=None)
 
     _enterprise = field_validator("enterprise_number")(lambda v: _identifier(identifiers.normalize_enterprise_number, v))
     _vat = field_validator("vat_number")(lambda v: _identifier(identifiers.normalize_vat_number, v))
@@ -58,9 +62,16 @@ CREDITOR_LIST = TypeAdapter(list[CreditorIn])
 
 def parse_file(path: Path) -> list[CreditorIn]:
     try:
-        return CREDITOR_LIST.validate_json(path.read_bytes())
+        creditors = CREDITOR_LIST.validate_json(path.read_bytes())
     except ValidationError as exc:
         raise invalid_input_from(exc) from exc
+    for index, creditor in enumerate(creditors):
+        if creditor.logo_file is not None:
+            try:
+                creditor._logo = read_logo_file(path.parent / creditor.logo_file)
+            except LogoError as exc:
+                raise InvalidInput.single(f"{index}.logo_file", exc.rule, exc.message) from exc
+    return creditors
 
 
 def import_creditors(session: Session, creditors: list[CreditorIn], *, actor: str, now: datetime) -> dict[str, str]:
@@ -79,9 +90,11 @@ def import_creditors(session: Session, creditors: list[CreditorIn], *, actor: st
             row = CreditorEntity(code=creditor.code, created_at=now)
             session.add(row)
             existing[creditor.code] = row
-        fields = creditor.model_dump(exclude={"code", "parent"})
+        fields = creditor.model_dump(exclude={"code", "parent", "logo_file"})
         for name, value in fields.items():
             setattr(row, name, value)
+        if creditor._logo is not None:
+            row.logo, row.logo_media_type = creditor._logo
         row.parent_id = existing[creditor.parent].id if creditor.parent else None
         session.flush()
         audit.record(session, actor=actor, creditor_id=row.id, entity_type="creditor", entity_id=row.id, action=f"creditor.{outcome[creditor.code]}", data={"code": creditor.code}, at=now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gateway.store.base import Base, RecordMixin
@@ -26,6 +26,8 @@ class CreditorEntity(RecordMixin, Base):
     bic: Mapped[str | None] = mapped_column(String(11))
     sender_email: Mapped[str | None] = mapped_column(String(254))
     logo_url: Mapped[str | None] = mapped_column(String(500))
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # SVG or PNG, at most 200 kB; printed on letters
+    logo_media_type: Mapped[str | None] = mapped_column(String(40))  # image/svg+xml | image/png, sniffed from the bytes
     primary_colour: Mapped[str | None] = mapped_column(String(7))
     secondary_colour: Mapped[str | None] = mapped_column(String(7))
     languages: Mapped[list] = mapped_column(JSON, default=lambda: ["nl"])

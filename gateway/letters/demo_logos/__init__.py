@@ -1,0 +1,1 @@
+"""Generated SVG logos of the demo creditors (package data)."""
