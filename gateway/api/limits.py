@@ -34,9 +34,23 @@ class BodySizeLimit:
                     raise BodyTooLarge()
             return message
 
+        response_started = False
+
+        async def guarded_send(message):
+            nonlocal response_started
+            # FastAPI reads a pydantic body itself and turns any error while reading, ours
+            # included, into a 400 "error parsing the body": once the limit is crossed, the
+            # app's own answer is dropped and the 413 goes out instead.
+            if too_large:
+                return
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
+            pass
+        if too_large and not response_started:
             await self._refuse(scope, send)
 
     async def _refuse(self, scope, send) -> None:
