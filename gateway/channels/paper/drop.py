@@ -2,7 +2,7 @@
 
     <drop>/pending/<idempotency key>.pdf      the letter
     <drop>/pending/<idempotency key>.json     its sidecar, written last: a pair is complete when the JSON exists
-    <drop>/batches/<YYYYMMDD-HHMMSS>-<n>/     one batch: the pairs, then manifest.csv
+    <drop>/batches/<YYYYMMDD-HHMMSS>-<n>/     one batch (UTC time of the close; n = 1, 2, ... within that second)
     <drop>/batches/.staging-<name>/           a batch being closed (never read by the printer)
     <drop>/.lock                              flock: one writer at a time (a send or a close)
 
@@ -36,7 +36,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 PENDING = "pending"
@@ -168,7 +168,9 @@ def _recover_staging(drop_dir: Path) -> None:
 
 
 def _batch_name(batches: Path, now: datetime) -> str:
-    stamp = f"{now:%Y%m%d-%H%M%S}"
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC)")
+    stamp = f"{now.astimezone(UTC):%Y%m%d-%H%M%S}"  # UTC, like every time we store
     number = 1
     while (batches / f"{stamp}-{number}").exists():
         number += 1

@@ -264,3 +264,13 @@ def test_build_providers_adds_paper_and_registered_paper_on_the_drop_folder(tmp_
 def test_the_lock_file_is_the_only_extra_file(tmp_path, one_page_pdf):
     PrintDropProvider(tmp_path).send(request(one_page_pdf, 1))
     assert sorted(path.name for path in tmp_path.iterdir()) == [drop.LOCK, "pending"]
+
+
+def test_the_batch_name_is_the_utc_time_of_the_close(tmp_path, one_page_pdf):
+    from zoneinfo import ZoneInfo
+
+    PrintDropProvider(tmp_path).send(request(one_page_pdf, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        close_batch(tmp_path, now=datetime(2026, 11, 23, 17, 0))
+    brussels = datetime(2026, 11, 23, 17, 0, 5, tzinfo=ZoneInfo("Europe/Brussels"))
+    assert close_batch(tmp_path, now=brussels).name == "20261123-160005-1"
