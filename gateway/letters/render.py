@@ -4,10 +4,10 @@ No database, no network, no clock. The same `LetterInput` gives the same bytes (
 carries no creation or modification date, and its file identifier is derived from the
 content), so the SHA-256 stored with the document proves what was printed.
 
-Layout (style.css): the debtor's address sits in the window of a left-window envelope (DIN 5008
-form B / C5-6 with a window 20 mm from the left edge and 50 mm from the top; also what bpost's
-"fenêtre à gauche" envelopes take); a registered letter carries the marking in the zone just
-above the address, where the postal service looks for it.
+Layout (templates/letter.css): the debtor's address sits in the address field of DIN 5008 form B
+(20 mm from the left edge, 45 mm from the top, 85 x 45 mm), which a left-window envelope shows;
+a registered letter carries its marking (Aangetekend / Recommandé / Einschreiben / Registered)
+in the notes zone just above the address, and again in the title.
 
 WeasyPrint never fetches anything: the logo and the EPC QR code are embedded as `data:` URIs,
 the stylesheet is a string, and the URL fetcher refuses every other URL (a logo SVG that points

@@ -259,3 +259,37 @@ def test_a_long_creditor_name_is_cut_to_70_characters_in_the_qr_only():
     payload = letter_epc_payload(source)
     assert payload.split("\n")[5] == name[:70].strip()
     assert name in page_texts(render_letter(source))[0]
+
+
+def _boxes_mm(pdf: bytes, text: str) -> list[tuple[float, float, float, float]]:
+    """(left, top, right, bottom) of each occurrence of `text` on page 1, in mm from the top-left corner."""
+    page = pdfium.PdfDocument(pdf)[0]
+    height = page.get_height()
+    textpage = page.get_textpage()
+    searcher = textpage.search(text)
+    points_to_mm = 25.4 / 72
+    found = []
+    while (match := searcher.get_next()) is not None:
+        start, count = match
+        boxes = [textpage.get_charbox(index) for index in range(start, start + count)]
+        left, right = min(b[0] for b in boxes), max(b[2] for b in boxes)
+        top, bottom = height - max(b[3] for b in boxes), height - min(b[1] for b in boxes)
+        found.append((left * points_to_mm, top * points_to_mm, right * points_to_mm, bottom * points_to_mm))
+    return found
+
+
+def _in_window(box: tuple[float, float, float, float]) -> bool:
+    left, top, right, bottom = box
+    return 19.5 <= left and right <= 105 and 45 <= top and bottom <= 90  # 0.5 mm for a glyph's overhang (the J)
+
+
+def test_the_address_and_the_registered_marking_sit_in_the_envelope_window():
+    pdf = render_letter(letter(registered=True, debtor=LetterParty("Jan de Vries", ("Dorpsstraat 3", "4331 AB Middelburg", "Nederland"))))
+    # DIN 5008 form B address field: x 20..105 mm, y 45..90 mm (what a left-window envelope shows).
+    placed = {}
+    for text in ("Aangetekend", "Jan de Vries", "Dorpsstraat 3", "4331 AB Middelburg", "Nederland"):
+        inside = [box for box in _boxes_mm(pdf, text) if _in_window(box)]
+        assert len(inside) == 1, (text, _boxes_mm(pdf, text))
+        placed[text] = inside[0]
+    assert placed["Aangetekend"][3] < placed["Jan de Vries"][1]  # the marking above the address
+    assert len(_boxes_mm(pdf, "Aangetekend")) == 2  # and again in the title
