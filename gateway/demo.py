@@ -7,9 +7,10 @@ accounting software would. It prints what happened and where to look.
 
 from __future__ import annotations
 
-import threading
 import random
 import secrets
+import shutil
+import threading
 import time
 from collections import Counter
 from datetime import date
@@ -28,11 +29,15 @@ from gateway.kit.time import brussels_today, utc_now
 from gateway.peppol.sandbox_ap import SandboxNetwork
 from gateway.services import auth
 from gateway.store.migrate import upgrade
-from gateway.store.models import AuditEvent, CreditorEntity, Dispatch, Document, Job
+from gateway.store.models import AuditEvent, CreditorEntity, Debtor, Dispatch, Document, Job
 from gateway.store.session import Database
 
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
 DEMO_MAIL_DIR = PROJECT_ROOT / "var" / "mail"
+DEMO_PRINT_DIR = PROJECT_ROOT / "var" / "print"
+DEMO_EBOX_KEY = PROJECT_ROOT / "var" / "demo-ebox-client-key.pem"
+DEMO_EBOX_CLIENT = "urn:be:smals:ebox:client:zonnedorp-demo"
+DEMO_PPID = "5f1a2b3c4d5e6f7a8b9c0d1e"
 # The demo signs its VERP return paths with this key unless GATEWAY_EMAIL_VERP_SECRET is set.
 DEMO_VERP_SECRET = "demo-verp-secret-not-for-production"
 
@@ -123,6 +128,7 @@ def summarise(database: Database) -> dict:
             "channels": Counter(event.data["channel"] for event in routed),
             "documents": Counter(document.kind for document in documents),
             "clean_documents": sum(1 for d in documents if (d.meta or {}).get("validation", {}).get("status") == "clean"),
+            "letters": sum(1 for d in documents if d.media_type == "application/pdf"),
             "refused_documents": session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "document.refused")),
             "dispatches": Counter(session.scalars(select(Dispatch.channel)).all()),
             "peppol": Counter(session.scalars(select(Dispatch.state).where(Dispatch.channel == "peppol")).all()),
@@ -141,6 +147,42 @@ def start_peppol_network(settings) -> SandboxNetwork:
     ).start()
 
 
+class ConsumerSandboxes:
+    """The SMS gateway, eBox and Bancontact sandboxes on loopback (DESIGN.md section 7), and the
+    settings that point the real providers at them. The eBox client key is made for this run."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from gateway.channels.ebox.sandbox import EboxSandbox
+        from gateway.channels.payment.bancontact_sandbox import BancontactSandbox
+        from gateway.channels.sms.sandbox import SmsSandbox
+
+        self.secrets = {"sms_key": secrets.token_hex(16), "sms_callback": secrets.token_hex(16), "bancontact_key": secrets.token_hex(16)}
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        DEMO_EBOX_KEY.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_EBOX_KEY.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        DEMO_EBOX_KEY.chmod(0o600)
+        self.sms = SmsSandbox(api_key=self.secrets["sms_key"], callback_secret=self.secrets["sms_callback"])
+        self.ebox = EboxSandbox(client_id=DEMO_EBOX_CLIENT, public_key=key.public_key())
+        self.bancontact = BancontactSandbox(api_key=self.secrets["bancontact_key"], payment_profile_id=DEMO_PPID)
+
+    def settings_update(self) -> dict:
+        return {
+            "sms_api_url": self.sms.url, "sms_api_key": self.secrets["sms_key"], "sms_callback_secret": self.secrets["sms_callback"],
+            "ebox_api_url": self.ebox.api_url, "ebox_token_url": self.ebox.token_url, "ebox_client_id": DEMO_EBOX_CLIENT,
+            "ebox_private_key_path": DEMO_EBOX_KEY, "ebox_sender_enterprise_number": "0207451227",
+            "ebox_sender_application_id": "ZONNEDORP-FACTURATIE", "ebox_message_type_id": "INVOICE",
+            "bancontact_api_url": self.bancontact.url, "bancontact_api_key": self.secrets["bancontact_key"],
+            "bancontact_payment_profile_id": DEMO_PPID, "bancontact_jwks_url": self.bancontact.jwks_url,
+        }
+
+    def stop(self) -> None:
+        for sandbox in (self.sms, self.ebox, self.bancontact):
+            sandbox.close()
+
+
 def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     base_settings = get_settings()
     DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
@@ -149,9 +191,16 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     sink = SmtpSink(mail_dir=DEMO_MAIL_DIR).start()  # e-mail goes to a local SMTP sink on a free port
     settings = base_settings.model_copy(update={
         "database_url": f"sqlite:///{DEMO_DATABASE}", "port": port or base_settings.port,
+        "public_base_url": f"http://{base_settings.host}:{port or base_settings.port}",  # links in messages point at this run
         "smtp_host": "127.0.0.1", "smtp_port": sink.port, "smtp_tls": "none", "smtp_username": "",
         "email_verp_secret": base_settings.email_verp_secret or DEMO_VERP_SECRET,
+        # personal links in every consumer message; a fresh secret per demo run unless one is configured
+        "personal_link_secret": base_settings.personal_link_secret or secrets.token_hex(32),
+        "print_drop_dir": DEMO_PRINT_DIR,
     })
+    shutil.rmtree(DEMO_PRINT_DIR, ignore_errors=True)
+    consumer_sandboxes = ConsumerSandboxes()
+    settings = settings.model_copy(update=consumer_sandboxes.settings_update())
     upgrade(settings.database_url)
     database = Database(settings.database_url)
     keys = load_creditors(database)
@@ -167,14 +216,22 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     left = wait_for_jobs(database)
     peppol.ap.wait_idle(timeout=120)  # the sandbox access point calls back asynchronously
     left = wait_for_jobs(database)
+    consumer_sandboxes.sms.wait_for_reports()  # delivery reports come back over HTTP, then the fallbacks run
+    left = wait_for_jobs(database)
     summary = summarise(database)
     elapsed = time.monotonic() - started
     _print_summary(report, summary, keys, base, elapsed, left)
     _print_mail(sink)
-    if not serve:
+    _print_consumer_channels(database, settings, consumer_sandboxes)
+
+    def stop() -> None:
         server.stop()
         peppol.stop()
+        consumer_sandboxes.stop()
         sink.stop()
+
+    if not serve:
+        stop()
         database.dispose()
         return
     click.echo(f"\nServing on {base} — press Ctrl-C to stop.")
@@ -182,9 +239,7 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
         while server.thread.is_alive():
             server.thread.join(timeout=1)
     except KeyboardInterrupt:
-        server.stop()
-        peppol.stop()
-        sink.stop()
+        stop()
 
 
 def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: float, left: int) -> None:
@@ -202,7 +257,8 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
     if summary["documents"]:
         echo(
             "Documents issued: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary["documents"].items()))
-            + f" ({summary['clean_documents']} clean under the official XSD + CEN + Peppol rules); refused: {summary['refused_documents']}"
+            + f" ({summary['clean_documents']} UBL clean under the official XSD + CEN + Peppol rules, {summary['letters']} PDF letters for consumers);"
+            + f" refused: {summary['refused_documents']}"
         )
     echo("Dispatches by channel: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
     echo("Peppol dispatches through the sandbox access point, by state: " + (", ".join(f"{state} {count}" for state, count in sorted(summary["peppol"].items())) or "none"))
@@ -219,3 +275,23 @@ def _print_mail(sink: SmtpSink) -> None:
     click.echo(f"E-mails sent through the local SMTP sink (127.0.0.1:{sink.port}): {len(sink.messages)}")
     if sink.messages:
         click.echo(f"  read them in {DEMO_MAIL_DIR}/, e.g. {sink.messages[0].path.name} (any mail client opens .eml)")
+
+
+def _print_consumer_channels(database: Database, settings, sandboxes: ConsumerSandboxes) -> None:
+    """What went out to consumers: SMS, eBox, the paper batch handed to the printer, a personal link."""
+    from gateway.channels.paper.drop import close_batch
+    from gateway.services.letters import personal_url
+
+    echo = click.echo
+    published = list(sandboxes.ebox.messages.values())
+    echo(f"SMS sent through the SMS sandbox: {len(sandboxes.sms.messages)}")
+    echo(f"eBox publications through the eBox sandbox: {len(published)}")
+    batch = close_batch(settings.print_drop_dir, now=utc_now())
+    if batch is None:
+        echo("Paper letters: none")
+    else:
+        echo(f"Paper letters handed to the print provider: {batch.letters} in {batch.path.relative_to(PROJECT_ROOT)}/ (manifest.csv)")
+    with database.session_scope() as session:
+        consumer = session.scalar(select(Debtor).where(Debtor.kind == "consumer").order_by(Debtor.name).limit(1))
+        if consumer is not None:
+            echo(f"  personal page of {consumer.name}: {personal_url(settings, consumer.id, consumer.creditor_id, now=utc_now())}")

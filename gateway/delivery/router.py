@@ -2,8 +2,10 @@
 
 Business debtors: Peppol when they have a participant id, else e-mail with PDF and UBL, else
 paper. Consumers: eBox with a national number and consent, e-mail with consent and a usable
-address, paper otherwise. Every decision carries its reason so the claim page can show it.
-Later steps (SML/SMP reachability, SMS for short reminders, registered steps) refine this.
+address, SMS for a short reminder (one without fee or interest: the text and the personal link say it
+all) when the consumer consented to SMS and the number is usable, paper otherwise. Every decision
+carries its reason so the claim page can show it. Registered steps are tied to registered paper
+by the dunning handler before the router is asked.
 """
 
 from __future__ import annotations
@@ -38,12 +40,19 @@ class RoutingDecision:
     reason: str
 
 
+def usable_contact(debtor: DebtorFacts, kind: str) -> str | None:
+    """The first contact of `kind` (email, phone) that did not bounce and is not unreachable."""
+    return next((c.value for c in debtor.contacts if c.kind == kind and c.validity not in UNUSABLE), None)
+
+
 def usable_email(debtor: DebtorFacts) -> str | None:
-    return next((c.value for c in debtor.contacts if c.kind == "email" and c.validity not in UNUSABLE), None)
+    return usable_contact(debtor, "email")
 
 
-def candidates(debtor: DebtorFacts, postal_address: str) -> list[RoutingDecision]:
-    """Every channel that may carry the document, best first; paper always closes the list."""
+def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool = False) -> list[RoutingDecision]:
+    """Every channel that may carry the document, best first; paper always closes the list.
+
+    `short_message`: the document is a reminder that an SMS can carry (no fee, no interest)."""
     options: list[RoutingDecision] = []
     email = usable_email(debtor)
     if debtor.kind == "business":
@@ -58,16 +67,38 @@ def candidates(debtor: DebtorFacts, postal_address: str) -> list[RoutingDecision
         options.append(RoutingDecision(Channel.EBOX, debtor.national_register_number, "consumer with eBox consent"))
     if debtor.consents.get("email") and email:
         options.append(RoutingDecision(Channel.EMAIL, email, "consumer consented to e-mail and the address is usable"))
+    phone = usable_contact(debtor, "phone")
+    if short_message and debtor.consents.get("sms") and phone:
+        options.append(RoutingDecision(Channel.SMS, phone, "short reminder: consumer consented to SMS and the number is usable"))
     if options:
         reason = "no digital channel left: paper letter"
     elif debtor.consents.get("email"):
         reason = "consumer consented to e-mail but has no usable address: paper"
+    elif debtor.consents.get("sms") and short_message:
+        reason = "consumer consented to SMS but the number is not usable: paper"
+    elif debtor.consents.get("sms"):
+        reason = "consumer consented to SMS only, which carries short reminders, not this document: paper letter"
     else:
         reason = "consumer without digital consent: paper letter"
     options.append(RoutingDecision(Channel.PAPER, postal_address, reason))
     return options
 
 
-def choose_channel(debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset()) -> RoutingDecision | None:
+def choose_channel(
+    debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset(), short_message: bool = False
+) -> RoutingDecision | None:
     """The best channel not yet tried for this document (by channel and recipient), or None."""
-    return next((d for d in candidates(debtor, postal_address) if (d.channel.value, d.recipient) not in tried), None)
+    options = candidates(debtor, postal_address, short_message=short_message)
+    return next((d for d in options if (d.channel.value, d.recipient) not in tried), None)
+
+
+def repair_channel(debtor: DebtorFacts, failed_channel: str) -> RoutingDecision | None:
+    """Where to ask the debtor to repair a contact that just failed (DESIGN.md section 2, "Feedback").
+
+    After an e-mail bounce: an SMS to a usable number, unless the debtor refused SMS. Other
+    failures (eBox without a digital user, an unreachable number, Peppol) are not a wrong contact
+    the debtor can fix from a message, so no repair message is sent for them."""
+    if debtor.kind != "consumer" or failed_channel != Channel.EMAIL.value or debtor.consents.get("sms") is False:
+        return None
+    phone = usable_contact(debtor, "phone")
+    return RoutingDecision(Channel.SMS, phone, "contact repair: the e-mail address bounced, the number is usable") if phone else None

@@ -26,17 +26,20 @@ from sqlalchemy.orm import Session
 from gateway.channels.base import SendRequest, SendResult
 from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings
+from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
 from gateway.errors import RetryableError, TerminalError
 from gateway.kit.time import utc_now
+from gateway.services import letters
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
 from gateway.store.session import Database
 from gateway.workers import queue
 
 TRANSMIT = "dispatch.transmit"
 FAILED = "dispatch.failed"
-RESPONSE_EXCERPT_CHARS = 2000  # enough to diagnose a provider error, small enough to keep every attempt
+RESPONSE_EXCERPT_CHARS = 2000
+PDF_CHANNELS = frozenset({Channel.EMAIL.value, Channel.PAPER.value, Channel.REGISTERED_PAPER.value})  # enough to diagnose a provider error, small enough to keep every attempt
 
 
 def idempotency_key(document_id: uuid.UUID, channel: str, recipient: str) -> str:
@@ -67,8 +70,11 @@ def _lock(session: Session, dispatch_id: uuid.UUID) -> Dispatch | None:
     return session.scalar(query)
 
 
-def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, now: datetime) -> SendRequest | None:
-    """Step 1: move a sendable dispatch to in_flight and describe the call; None if not sendable."""
+def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, now: datetime, settings: Settings | None = None) -> SendRequest | None:
+    """Step 1: move a sendable dispatch to in_flight and describe the call; None if not sendable.
+
+    With `settings`, the message carries the debtor's personal link (fresh for this attempt) as
+    its payment link: the page offers Bancontact and the EPC QR for what is open at that moment."""
     dispatch = _lock(session, dispatch_id)
     if dispatch is None or dispatch.state not in (D.QUEUED.value, D.FAILED_TEMPORARY.value):
         return None
@@ -81,17 +87,27 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     creditor = session.get(CreditorEntity, document.creditor_id)
     claim = session.get(Claim, dispatch.claim_id)
     debtor = session.get(Debtor, claim.debtor_id)
+    meta = document.meta or {}
+    # A reminder asks for payment by its own new date; an invoice by the claim's due date.
+    due_date = meta.get("due_date") or meta.get("new_due_date") or claim.due_date.isoformat()
+    link = letters.personal_url(settings, debtor.id, claim.creditor_id, now=now) if settings and debtor.kind == "consumer" else None
+    content, media_type, pdf = document.content, document.media_type, None
+    if dispatch.channel in PDF_CHANNELS and media_type != letters.PDF:
+        # A UBL document on paper is printed as its letter; by e-mail the letter goes beside the UBL.
+        pdf = letters.pdf_rendition(session, document, registered=dispatch.channel == Channel.REGISTERED_PAPER.value)
+        if pdf is not None and dispatch.channel != Channel.EMAIL.value:
+            content, media_type, pdf = pdf, letters.PDF, None
     return SendRequest(
         dispatch_id=dispatch.id, idempotency_key=dispatch.idempotency_key, channel=dispatch.channel, recipient=dispatch.recipient,
-        document_number=document.number, document_media_type=document.media_type, document=document.content,
+        document_number=document.number, document_media_type=media_type, document=content,
         language=debtor.language, sender_name=creditor.name, sender_email=creditor.sender_email,
         extra={
             "attempt": dispatch.attempt_count,
             # What a message states beside the document (e-mail, SMS, eBox): strings, so any provider can log them.
             "document_kind": document.kind, "amount": str(claim.amount_open), "currency": claim.currency,
-            "due_date": claim.due_date.isoformat(), "ogm": claim.structured_communication, "claim_number": claim.number,
+            "due_date": due_date, "ogm": claim.structured_communication, "claim_number": claim.number, "payment_url": link,
             "debtor_name": debtor.name, "creditor_iban": creditor.iban, "creditor_logo_url": creditor.logo_url,
-            "creditor_colour": creditor.primary_colour,
+            "creditor_colour": creditor.primary_colour, "pdf": pdf,
         },
     )
 
@@ -143,7 +159,7 @@ def transmit(database: Database, providers: ProviderRegistry, settings: Settings
             # Not an attempt: the dispatch waits, queued, until a provider is configured.
             dispatch.last_error = f"no provider configured for channel {dispatch.channel}"
             return "no_provider"
-        request = claim_for_send(session, dispatch_id, provider=provider.name, now=utc_now())
+        request = claim_for_send(session, dispatch_id, provider=provider.name, now=utc_now(), settings=settings)
     if request is None:
         return "not_sendable"
     started = time.monotonic()

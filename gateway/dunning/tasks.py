@@ -5,7 +5,7 @@
     dunning.send_step   {"step_id"}          re-check a recorded reminder step, then issue its reminder
                                              (`gateway.services.documents.issue_reminder`: business debtors get a
                                              UBL Reminder, and a fee invoice when the step charges a fee, dispatched
-                                             and attached to the step; consumers wait for the letter / e-mail renderer)
+                                             and attached to the step; consumers a PDF reminder letter)
 
 `today` defaults to the Brussels date of the job's `now`.
 """
@@ -64,15 +64,17 @@ def send_step(task: Task, payload: dict, now: datetime) -> None:
     if service.prepare_send(session, step.id, today=service.local_today(now), now=now) != StepStatus.DECIDED.value:
         return  # cancelled (paid, closed, on hold ...) or already under way
     route = reminder_route(session.get(Debtor, claim.debtor_id), step)
-    documents.issue_reminder(session, claim, step, route=route, now=now, standards_dir=task.settings.standards_dir)
+    documents.issue_reminder(session, claim, step, route=route, now=now, standards_dir=task.settings.standards_dir, settings=task.settings)
 
 
 def reminder_route(debtor: Debtor, step: DunningStep) -> RoutingDecision | None:
     """The router's channel for the debtor, unless the policy ties the step to one (DESIGN.md section 2:
-    a registered step needs a registered channel; the router does not know registered channels yet)."""
+    a registered step needs a registered channel). A reminder without fee or interest is short enough
+    for an SMS with the personal link."""
     address = postal_address(debtor)
     if step.channel_requirement == "registered":
         return RoutingDecision(Channel.REGISTERED_PAPER, address, f"dunning step {step.step} requires a registered channel")
     if step.channel_requirement == "paper":
         return RoutingDecision(Channel.PAPER, address, f"dunning step {step.step} requires paper")
-    return choose_channel(debtor_facts(debtor), address)
+    short = step.fee == 0 and not step.interest
+    return choose_channel(debtor_facts(debtor), address, short_message=short)

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from gateway.delivery import service as delivery
 from gateway.delivery.router import RoutingDecision
-from gateway.domain.claim import Address, Claim as DomainClaim, ClaimLine as DomainLine, ClaimType, DebtorKind, Party
+from gateway.config import Settings
+from gateway.domain.claim import Address, Channel, Claim as DomainClaim, ClaimLine as DomainLine, ClaimType, DebtorKind, Party
 from gateway.domain.claim_status import ClaimStatus, transition
 from gateway.domain.document import (
     DocumentReference,
@@ -44,19 +45,19 @@ from gateway.domain.document import (
     build_reminder,
 )
 from gateway.domain.identifiers import new_random_ogm
-from gateway.dunning.service import attach_dispatch
+from gateway.dunning.service import attach_dispatch, policy_for_claim
 from gateway.errors import Conflict, InvalidInput
 from gateway.kit.time import brussels_today
 from gateway.peppol.standards import StandardsMissing
 from gateway.peppol.ubl_render import render
 from gateway.peppol.validate import validate_document
-from gateway.services import audit
+from gateway.services import audit, letters
 from gateway.services.claims import creditor_party
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DocumentSequence, DunningStep
 from gateway.store.repositories.dunning import DunningRepository
 
 UBL_MEDIA_TYPE = "application/xml"
-PREFIXES = {"invoice": "INV", "credit_note": "CN", "reminder": "REM", "fee_invoice": "FEE"}
+PREFIXES = {"invoice": "INV", "credit_note": "CN", "reminder": "REM", "fee_invoice": "FEE", "notice": "MSG"}
 
 
 @dataclass(frozen=True)
@@ -204,8 +205,8 @@ class ReminderOutcome:
     """What `issue_reminder` did for one recorded send step.
 
     status: issued (clean, dispatch queued and attached) | not_clean (stored, no dispatch) |
-    refused (DocumentRuleError, nothing stored, no number spent) | pending_channel_document (consumer) |
-    already_issued (the step has its reminder already).
+    refused (DocumentRuleError, nothing stored, no number spent) | no_channel (stored, nothing left to
+    send it on) | already_issued (the step has its reminder already).
     """
 
     status: str
@@ -254,7 +255,8 @@ def _interest_line(step: DunningStep, invoice: InvoiceDocument) -> ReminderLine 
 
 
 def issue_reminder(
-    session: Session, claim: Claim, step: DunningStep, *, route: RoutingDecision | None, now: datetime, standards_dir: Path | None = None
+    session: Session, claim: Claim, step: DunningStep, *, route: RoutingDecision | None, now: datetime, standards_dir: Path | None = None,
+    settings: Settings | None = None,
 ) -> ReminderOutcome:
     """Issue the reminder of a recorded `send_step` decision (`dunning_step` row, status `decided`).
 
@@ -266,8 +268,7 @@ def issue_reminder(
     are clean are they dispatched on `route` (the caller's channel choice) and the reminder's
     dispatch is attached to the step, so the dunning clock follows its delivery.
 
-    Consumer: no UBL; `reminder.pending_channel_document` is recorded with the chosen channel
-    (the PDF / e-mail rendering is not built yet); the step stays `decided`.
+    Consumer: no UBL; a PDF reminder letter (`issue_consumer_reminder`) on the same terms.
     """
 
     def record(action: str, data: dict) -> None:
@@ -277,11 +278,9 @@ def issue_reminder(
         return ReminderOutcome("already_issued")
     debtor = session.get(Debtor, claim.debtor_id)
     if debtor.kind != DebtorKind.BUSINESS.value:
-        record("reminder.pending_channel_document", {
-            "step": step.step, "dedup_key": step.dedup_key, "channel": route.channel.value if route else None,
-            "reason": route.reason if route else "no channel left", "fee": str(step.fee),
-        })
-        return ReminderOutcome("pending_channel_document", channel=route.channel.value if route else None)
+        if settings is None:
+            raise TypeError("a consumer reminder needs the settings (personal link, letter rendering)")
+        return issue_consumer_reminder(session, claim, step, route=route, now=now, settings=settings)
 
     fee_doc: Document | None = None
     fee_view = fee_ogm = fee_xml = fee_sequence = fee_number = None
@@ -325,7 +324,8 @@ def issue_reminder(
             claim_id=claim.id, creditor_id=claim.creditor_id, kind="fee_invoice", prefix=PREFIXES["fee_invoice"], sequence=fee_sequence, number=fee_number,
             media_type=UBL_MEDIA_TYPE, content=fee_xml, sha256=hashlib.sha256(fee_xml).hexdigest(), issued_at=now, rule_set_version=step.rule_set_version,
             meta={"validation": fee_verdict, "customization": "peppol-bis-billing-3.0", "payable": str(fee_view.totals.payable_amount),
-                  "structured_communication": fee_ogm, "references": invoice.number, "dunning_step_id": str(step.id)},
+                  "structured_communication": fee_ogm, "references": invoice.number, "dunning_step_id": str(step.id),
+                  "due_date": step.new_due_date.isoformat()},
             created_at=now,
         )
         session.add(fee_doc)
@@ -356,3 +356,90 @@ def issue_reminder(
         )
     attach_dispatch(session, step.id, document_id=document.id, dispatch_id=dispatch.id, now=now)
     return ReminderOutcome("issued", reminder=document, fee_invoice=fee_doc, dispatch_id=dispatch.id, channel=route.channel.value)
+
+
+# --- consumer letters (gateway/services/letters.py) ----------------------------------
+
+
+def issue_consumer_invoice(session: Session, claim: Claim, *, now: datetime, settings: Settings) -> Document:
+    """The consumer's invoice as a PDF letter under the next INV number.
+
+    Raises `DocumentRuleError` (no IBAN, no postal address ...); nothing is stored then and no
+    number is spent."""
+    with session.begin_nested():
+        sequence, number = next_number(session, claim.creditor_id, PREFIXES["invoice"])
+        facts = letters.LetterFacts("invoice", number, brussels_today(now), claim.due_date)
+        return letters.issue_letter(session, claim, facts, sequence=sequence, prefix=PREFIXES["invoice"], settings=settings, now=now, meta={})
+
+
+def _upcoming_fees(session: Session, claim: Claim, step: DunningStep) -> tuple[tuple[int, Decimal], ...]:
+    """The fees of the policy's later steps, stated on a first reminder (Book XIX art. XIX.2 para. 2)."""
+    if (step.step or 0) != 1:
+        return ()
+    try:
+        policy = policy_for_claim(DunningRepository(session), claim)
+    except InvalidInput:
+        return ()
+    return tuple((later.number, later.fee) for later in policy.steps if later.number > 1 and later.fee > 0)
+
+
+def issue_consumer_reminder(
+    session: Session, claim: Claim, step: DunningStep, *, route: RoutingDecision | None, now: datetime, settings: Settings
+) -> ReminderOutcome:
+    """A consumer's reminder letter (REM number) for a recorded send step, dispatched on `route`.
+
+    The letter asks for the claim's open amount under its OGM, states the step's fee and interest
+    with their own OGM (paid apart, as a business pays its fee invoice), the new due date, and on
+    a first reminder the fees that later steps will cost. Registered when the route is."""
+
+    def record(action: str, data: dict) -> None:
+        audit.record(session, actor="worker", creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=action, data=data, at=now)
+
+    interest = step.interest or Decimal("0.00")
+    try:
+        if step.new_due_date is None:
+            raise DocumentRuleError("reminder.new_due_date", "the recorded step states no new due date", field="new_due_date")
+        invoice = _issued_invoice(session, claim)
+        with session.begin_nested():
+            fee_ogm = _fee_ogm(session) if step.fee + interest > 0 else None
+            sequence, number = next_number(session, claim.creditor_id, PREFIXES["reminder"])
+            facts = letters.LetterFacts(
+                "reminder", number, brussels_today(now), step.new_due_date, step=step.step,
+                registered=route is not None and route.channel is Channel.REGISTERED_PAPER, fee=step.fee, interest=interest, fee_ogm=fee_ogm,
+                fees_to_follow=_upcoming_fees(session, claim, step), invoice_number=invoice.number if invoice else None,
+                invoice_date=brussels_today(invoice.issued_at) if invoice else None,
+            )
+            document = letters.issue_letter(session, claim, facts, sequence=sequence, prefix=PREFIXES["reminder"], settings=settings, now=now, meta={
+                "step": step.step, "dunning_step_id": str(step.id), "new_due_date": step.new_due_date.isoformat(), "fee": str(step.fee),
+                "interest": str(interest), "fee_structured_communication": fee_ogm, "rate_version": step.rate_version,
+            }, rule_set_version=step.rule_set_version)
+    except DocumentRuleError as error:
+        record("document.refused", {"kind": "reminder", "step": step.step, "dedup_key": step.dedup_key, "rules": [p.rule for p in error.problems], "message": error.message})
+        return ReminderOutcome("refused", rule=error.rule)
+    record("reminder.issued", {
+        "number": document.number, "step": step.step, "fee": str(step.fee), "interest": str(interest), "format": "letter-pdf",
+        "registered": facts.registered, "new_due_date": step.new_due_date.isoformat(), "fee_structured_communication": fee_ogm,
+    })
+    if route is None:
+        return ReminderOutcome("no_channel", reminder=document)
+    dispatch = delivery.queue_dispatch(session, document_id=document.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)
+    attach_dispatch(session, step.id, document_id=document.id, dispatch_id=dispatch.id, now=now)
+    return ReminderOutcome("issued", reminder=document, dispatch_id=dispatch.id, channel=route.channel.value)
+
+
+def issue_notice(session: Session, claim: Claim, *, kind: str, text: str, now: datetime, failed_dispatch_id: uuid.UUID) -> Document | None:
+    """A short service message (a contact-repair SMS) stored as a document, so it is dispatched,
+    tracked and shown like any other; MSG numbers. None when one exists already for that failure."""
+    for existing in session.scalars(select(Document).where(Document.claim_id == claim.id, Document.kind == kind)):
+        if (existing.meta or {}).get("failed_dispatch_id") == str(failed_dispatch_id):
+            return None
+    content = text.encode()
+    sequence, number = next_number(session, claim.creditor_id, PREFIXES["notice"])
+    document = Document(
+        claim_id=claim.id, creditor_id=claim.creditor_id, kind=kind, prefix=PREFIXES["notice"], sequence=sequence, number=number,
+        media_type=letters.TEXT, content=content, sha256=hashlib.sha256(content).hexdigest(), issued_at=now,
+        meta={"failed_dispatch_id": str(failed_dispatch_id), "validation": {"status": "not_applicable", "reason": "a text message"}}, created_at=now,
+    )
+    session.add(document)
+    session.flush()
+    return document

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
 from gateway.delivery import service as delivery
-from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
+from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
 from gateway.domain.document import DocumentRuleError
 from gateway.errors import RetryableError
-from gateway.services import audit, documents, webhooks
-from gateway.store.models import Claim, Debtor, Dispatch, InboundEvent
+from gateway.services import audit, letters, documents, webhooks
+from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
 from gateway.workers.registry import Task, handler
 
 
@@ -39,7 +39,10 @@ def _record(session: Session, claim: Claim, action: str, data: dict, now: dateti
 
 @handler("claim.issue")
 def issue_claim(task: Task, payload: dict, now: datetime) -> None:
-    """Route a new claim; for a business debtor issue its BIS 3.0 invoice and queue the dispatch."""
+    """Route a new claim, issue its invoice and queue the dispatch.
+
+    Business debtor: a BIS 3.0 invoice, dispatched only when the official validation is clean.
+    Consumer: a PDF letter (with the EPC QR and the personal link), the same bytes on every channel."""
     session = task.session
     claim = session.get(Claim, uuid.UUID(payload["claim_id"]))
     if claim is None or claim.status != "open":
@@ -47,9 +50,14 @@ def issue_claim(task: Task, payload: dict, now: datetime) -> None:
     debtor = session.get(Debtor, claim.debtor_id)
     decision = choose_channel(debtor_facts(debtor), postal_address(debtor))
     _record(session, claim, "claim.routed", {"channel": decision.channel.value, "recipient": decision.recipient, "reason": decision.reason}, now)
-    if debtor.kind != "business":
-        return  # consumer letters and messages are rendered by their channels
     try:
+        if debtor.kind != "business":
+            letter = documents.issue_consumer_invoice(session, claim, now=now, settings=task.settings)
+            _record(session, claim, "document.issued", {"kind": "invoice", "number": letter.number, "format": "letter-pdf"}, now)
+            delivery.queue_dispatch(
+                session, document_id=letter.id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=decision.reason, now=now
+            )
+            return
         issued = documents.issue_invoice(session, claim, now=now, standards_dir=task.settings.standards_dir)
     except DocumentRuleError as error:
         _record(session, claim, "document.refused", {"kind": "invoice", "rules": [p.rule for p in error.problems], "message": error.message}, now)
@@ -121,10 +129,45 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
     )
     if claim.status not in ("open", "partially_paid"):
         return
-    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried)
+    if session.get(Document, failed.document_id).kind == "contact_repair":
+        return  # a repair notice that failed has no next channel: the document it was about has its own fallback
+    _ask_for_contact_repair(task, failed, claim, debtor, now)
+    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(session.get(Document, failed.document_id)))
     if decision is None:
         _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id)}, now)
         return
     reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
     nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
     _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason}, now)
+
+
+def is_short_reminder(document: Document) -> bool:
+    """A reminder without fee or interest: an SMS with the personal link can carry it (router)."""
+    meta = document.meta or {}
+    return document.kind == "reminder" and meta.get("fee") in ("0", "0.00") and meta.get("interest") in ("0", "0.00", None)
+
+
+def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: Debtor, now: datetime) -> None:
+    """After an e-mail bounce, an SMS asks the consumer to give a new address on the personal page.
+
+    One notice per failed contact (the dispatch dedups on document, channel and recipient, and the
+    notice is a document of its own per failed dispatch). Skipped, and said so, when the personal
+    page is off: a repair message without a place to repair is noise."""
+    route = repair_channel(debtor_facts(debtor), failed.channel)
+    if route is None:
+        return
+    session = task.session
+    link = letters.personal_url(task.settings, debtor.id, claim.creditor_id, now=now)
+    if link is None:
+        _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "the personal page is off (no personal_link_secret)"}, now)
+        return
+    failed_document = session.get(Document, failed.document_id)
+    creditor = session.get(CreditorEntity, claim.creditor_id)
+    notice = documents.issue_notice(
+        session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id,
+        text=letters.repair_text(language=debtor.language, sender=creditor.name, kind=failed_document.kind, number=failed_document.number, contact=failed.recipient, link=link),
+    )
+    if notice is None:
+        return  # asked already for this failed dispatch
+    repair = delivery.queue_dispatch(session, document_id=notice.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)
+    _record(session, claim, "contact_repair.requested", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(repair.id), "channel": route.channel.value, "contact": failed.recipient}, now)

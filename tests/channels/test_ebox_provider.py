@@ -119,7 +119,6 @@ def test_no_digital_user_fails_permanently_and_falls_back_to_email(database, wor
 def test_a_retry_after_a_crash_reuses_the_idempotency_key_and_gets_the_first_publication(database, world, sandbox):
     keys, worker, providers, settings = world
     queue_ebox(database, keys, "E3")
-    worker.run_once()  # claim.issue
     [dispatch] = rows(database)
     with database.session_scope() as session:
         request = delivery.claim_for_send(session, dispatch.id, provider="ebox", now=utc_now())
@@ -143,7 +142,6 @@ def test_a_retry_of_a_publication_to_nobody_still_fails_with_no_digital_user(dat
     keys, worker, providers, _ = world
     sandbox.without_ebox = frozenset({NRN})
     queue_ebox(database, keys, "E8")
-    worker.run_once()  # claim.issue
     [dispatch] = rows(database)
     with database.session_scope() as session:
         request = delivery.claim_for_send(session, dispatch.id, provider="ebox", now=utc_now())

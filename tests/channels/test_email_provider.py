@@ -7,6 +7,7 @@ import email
 import email.policy
 from datetime import timedelta
 
+import pypdfium2 as pdfium
 import pytest
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from gateway.channels.setup import build_providers
 from gateway.domain.identifiers import format_ogm
 from gateway.errors import RetryableError, TerminalError
 from gateway.kit.time import utc_now
+from gateway.services import letters
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim
 from gateway.store.models import Claim, DebtorContact, Dispatch, DispatchAttempt, Document, Job
@@ -102,13 +104,19 @@ def test_a_business_without_peppol_gets_the_ubl_by_email(database, world, sink):
     assert message["Subject"] == f"Factuur {number} van Stad Gent"
     assert message["Message-ID"] == dispatch.provider_message_id
     assert (message["Auto-Submitted"], message["Content-Language"], message["Return-Path"]) == ("auto-generated", "nl", None)
-    [attachment] = list(message.iter_attachments())
-    assert (attachment.get_filename(), attachment.get_content_type(), attachment.get_content()) == (f"{number}.xml", "application/xml", ubl)
+    pdf, xml = list(message.iter_attachments())
+    assert (xml.get_filename(), xml.get_content_type(), xml.get_content()) == (f"{number}.xml", "application/xml", ubl)
+    # the UBL's letter form beside it, the same bytes as a fresh rendition of the stored document
+    assert (pdf.get_filename(), pdf.get_content_type()) == (f"{number}.pdf", "application/pdf")
+    with database.session_scope() as session:
+        assert pdf.get_content() == letters.pdf_rendition(session, session.get(Document, dispatch.document_id))
+    page_text = pdfium.PdfDocument(pdf.get_content())[0].get_textpage().get_text_range()
+    assert number in page_text and format_ogm(ogm) in page_text
     text = message.get_body(("plain",)).get_content()
     assert f"Gestructureerde mededeling: {format_ogm(ogm)}" in text
     assert f"Te betalen bedrag:          {format_amount(amount, 'nl')}" in text
     assert "Rekeningnummer (IBAN):      BE48 3200 7018 4927" in text
-    assert f"Online betalen: https://pay.gateway.test/pay/{ogm}" in text
+    assert "Online betalen" not in text  # a business pays by transfer; the personal page is for consumers
 
 
 def test_451_is_retried_with_the_same_message_id(database, world, sink):
@@ -158,9 +166,10 @@ def test_the_client_maps_smtp_outcomes(sink):
         send_message(SmtpRelay("127.0.0.1", stopped.port, tls="none", timeout_seconds=5), envelope_sender="b@b.test", recipient=CONTACT, message=b"x\r\n")
 
 
-def test_the_payment_link_needs_an_https_base():
-    assert payment_url("https://pay.example/", "123456789002") == "https://pay.example/pay/123456789002"
-    assert payment_url("http://127.0.0.1:8000", "123456789002") is None
+def test_the_payment_link_is_the_personal_page_given_by_the_dispatch():
+    assert payment_url({"payment_url": "https://pay.example/my/v1.a.b"}) == "https://pay.example/my/v1.a.b"
+    assert payment_url({"payment_url": None}) is None
+    assert payment_url({}) is None
 
 
 def test_build_providers_adds_email_only_with_a_verp_secret(settings):

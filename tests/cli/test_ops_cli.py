@@ -101,12 +101,15 @@ def test_demo_runs_end_to_end():
     assert "BAD-OGM: HTTP 422 [('structured_communication', 'ogm.checksum')]" in out
     assert "E-mail typo warnings (stored as given, suggestion returned): 2" in out
     assert "First channel chosen per claim: ebox 5, email 21, paper 14, peppol 21" in out
-    assert "Documents issued: invoice 31 (31 clean under the official XSD + CEN + Peppol rules); refused: 0" in out
-    assert "Dispatches by channel: email 5, paper 5, peppol 21" in out
+    assert "Documents issued: invoice 61 (31 UBL clean under the official XSD + CEN + Peppol rules, 30 PDF letters for consumers); refused: 0" in out
+    assert "Dispatches by channel: ebox 5, email 21, paper 14, peppol 21" in out
     assert "Peppol dispatches through the sandbox access point, by state: accepted 7, delivered 6, paid 4, rejected 4" in out
     assert "Buyer responses (Peppol Invoice Response): AP 11, PD 4, RE 4, UQ 6" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out
-    assert "E-mails sent through the local SMTP sink (127.0.0.1:" in out and "): 5\n" in out
+    assert "E-mails sent through the local SMTP sink (127.0.0.1:" in out and "): 21\n" in out
+    assert "eBox publications through the eBox sandbox: 5\n" in out
+    assert "Paper letters handed to the print provider: 14 in var/print/batches/" in out
+    assert f"  personal page of An Mertens: http://127.0.0.1:{env['GATEWAY_PORT']}/my/v1." in out
 
 
 def test_creditors_import_is_all_or_nothing_and_updates_by_code(cli_env, tmp_path):

@@ -1,4 +1,4 @@
-from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel
+from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
 from gateway.domain.claim import Channel
 
 ADDRESS = "Markt 1, 9000 Gent, BE"
@@ -33,3 +33,32 @@ def test_fallback_skips_what_was_tried_and_ends_with_paper():
     last = choose_channel(business, ADDRESS, tried=frozenset({("peppol", "0208:0403019261"), ("email", "a@b.be")}))
     assert (last.channel, last.reason) == (Channel.PAPER, "no digital channel left: paper")
     assert choose_channel(business, ADDRESS, tried=frozenset({("peppol", "0208:0403019261"), ("email", "a@b.be"), ("paper", ADDRESS)})) is None
+
+
+def test_sms_carries_only_short_reminders_with_consent_and_a_usable_number():
+    phone = ContactFacts("phone", "+32470123456", "valid")
+    consumer = facts(contacts=[phone], consents={"sms": True})
+    short = choose_channel(consumer, ADDRESS, short_message=True)
+    assert (short.channel, short.recipient, short.reason) == (Channel.SMS, "+32470123456", "short reminder: consumer consented to SMS and the number is usable")
+    assert choose_channel(consumer, ADDRESS).channel is Channel.PAPER  # an invoice letter is not an SMS
+    assert choose_channel(facts(contacts=[phone], consents={"sms": False}), ADDRESS, short_message=True).channel is Channel.PAPER
+    unreachable = ContactFacts("phone", "+32470123456", "unreachable")
+    assert choose_channel(facts(contacts=[unreachable], consents={"sms": True}), ADDRESS, short_message=True).channel is Channel.PAPER
+    # e-mail with consent goes first; SMS is the next one, then paper
+    email = ContactFacts("email", "an@telenet.be", "valid")
+    both = facts(contacts=[email, phone], consents={"email": True, "sms": True})
+    assert [choose_channel(both, ADDRESS, short_message=True, tried=tried).channel for tried in (
+        frozenset(), frozenset({("email", "an@telenet.be")}), frozenset({("email", "an@telenet.be"), ("sms", "+32470123456")}),
+    )] == [Channel.EMAIL, Channel.SMS, Channel.PAPER]
+
+
+def test_contact_repair_is_an_sms_after_an_email_bounce_only():
+    phone = ContactFacts("phone", "+32470123456", "unverified")
+    consumer = facts(contacts=[ContactFacts("email", "an@telenet.be", "bounced"), phone], consents={"email": True})
+    repair = repair_channel(consumer, "email")
+    assert (repair.channel, repair.recipient) == (Channel.SMS, "+32470123456")
+    assert repair_channel(consumer, "ebox") is None  # NO_DIGITAL_USER is not a contact the debtor can fix
+    assert repair_channel(consumer, "sms") is None
+    assert repair_channel(facts(contacts=[phone], consents={"sms": False}), "email") is None  # refused SMS
+    assert repair_channel(facts(contacts=[ContactFacts("phone", "+32470123456", "unreachable")]), "email") is None
+    assert repair_channel(facts("business", contacts=[phone]), "email") is None

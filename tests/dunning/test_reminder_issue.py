@@ -1,7 +1,7 @@
 """Reminders issued by `dunning.send_step` (SQLite and PostgreSQL, official artefacts): a municipality
 business claim walked to step 1 and step 2 with a pinned `today`, REM / FEE numbers gap-free, the
 Reminder's content, validation, the dispatch attached to the step; one reminder per step; a refused
-reminder spends no number; a consumer's step waits for the letter / e-mail renderer."""
+reminder spends no number; a consumer's step gets a PDF reminder letter."""
 
 from __future__ import annotations
 
@@ -168,17 +168,24 @@ def test_a_refused_reminder_spends_no_number(database, seeded, issuing_settings)
     assert [(d["kind"], d["step"], d["rules"]) for d in refused] == [("reminder", 1, ["reminder.new_due_date"])]
 
 
-def test_a_consumer_step_waits_for_its_channel_document(database, seeded, issuing_settings):
+def test_a_consumer_step_gets_a_pdf_reminder_letter_on_the_routed_channel(database, seeded, issuing_settings):
     claim_id = store_claim(database, seeded.municipality_key, consumer_claim("R2026-0001"))
-    issue_invoice(database, issuing_settings, claim_id)  # consumers get no UBL
+    issue_invoice(database, issuing_settings, claim_id)  # consumers get a PDF letter, no UBL
     step_id = evaluate(database, claim_id, date(2026, 12, 7)).step_id
     assert step_id is not None
     send_step(database, issuing_settings, step_id, utc(2026, 12, 7, 7))
-    assert documents(database) == []
-    pending = [data for action, data in actions(database, claim_id) if action == "reminder.pending_channel_document"]
-    assert [(d["step"], d["channel"]) for d in pending] == [(1, "email")]
+    invoice, reminder = documents(database)
+    assert [(d.kind, d.number, d.media_type) for d in (invoice, reminder)] == [("invoice", "INV000001", "application/pdf"), ("reminder", "REM000001", "application/pdf")]
+    assert reminder.content.startswith(b"%PDF-")
+    assert {k: reminder.meta[k] for k in ("step", "fee", "interest", "fee_structured_communication", "payable", "registered")} == {
+        "step": 1, "fee": "0.00", "interest": "0.00", "fee_structured_communication": None, "payable": "45.00", "registered": False,
+    }
     with database.session_scope() as session:
-        assert session.get(DunningStep, step_id).status == "decided"
+        step = session.get(DunningStep, step_id)
+        dispatch = session.get(Dispatch, step.dispatch_id)
+        assert (step.document_id, dispatch.document_id, dispatch.channel, dispatch.recipient) == (reminder.id, reminder.id, "email", "an.peeters@telenet.be")
+    [issued] = [data for action, data in actions(database, claim_id) if action == "reminder.issued"]
+    assert (issued["number"], issued["format"], issued["new_due_date"]) == ("REM000001", "letter-pdf", reminder.meta["new_due_date"])
 
 
 def test_the_recorded_interest_is_a_reminder_line_as_decided(database, seeded, issuing_settings):

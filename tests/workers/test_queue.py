@@ -13,7 +13,7 @@ from gateway.errors import RetryableError
 from gateway.kit.time import utc_now
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim
-from gateway.store.models import AuditEvent, Job
+from gateway.store.models import AuditEvent, Dispatch, Job
 from gateway.workers import queue
 from gateway.workers.registry import HANDLERS, handler
 from gateway.workers.run import Worker
@@ -40,10 +40,14 @@ def test_claim_issue_job_routes_the_claim(database, settings):
         create_claim(session, principal, ClaimIn.model_validate(claim_payload("W1")), now=utc_now())
         create_claim(session, principal, ClaimIn.model_validate(consumer_claim("W2")), now=utc_now())
     worker = Worker(database, settings, name="t")
-    assert worker.drain() == 2
+    assert worker.drain() == 3  # two claim.issue jobs, then the consumer letter's dispatch.transmit
     assert worker.drain() == 0
     with database.session_scope() as session:
-        assert session.scalars(select(Job.state)).all() == ["done", "done"]
+        assert sorted(session.scalars(select(Job.kind)).all()) == ["claim.issue", "claim.issue", "dispatch.transmit"]
+        assert session.scalars(select(Job.state)).all() == ["done", "done", "done"]
+        # no e-mail provider configured: the letter's dispatch waits, queued, and says why
+        [dispatch] = session.scalars(select(Dispatch)).all()
+        assert (dispatch.channel, dispatch.state, dispatch.last_error) == ("email", "queued", "no provider configured for channel email")
         routed = session.scalars(select(AuditEvent).where(AuditEvent.action == "claim.routed").order_by(AuditEvent.id)).all()
         assert [(e.data["channel"], e.data["recipient"]) for e in routed] == [("peppol", "0208:0403019261"), ("email", "an.peeters@telenet.be")]
 

@@ -52,7 +52,8 @@ from gateway.errors import InvalidInput
 _COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # A URL goes into an href/src attribute and a text part; https only, no quotes, spaces or
 # angle brackets (autoescape covers HTML, not the URL scheme).
-_URL_RE = re.compile(r"https://[^\s\"'<>\\]{1,2000}")
+# Plain http only for loopback (the local demo's personal page); never for a public host.
+_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)[^\s\"'<>\\]{1,2000}")
 _MIME_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 CENT = Decimal("0.01")
 MAX_SUBJECT = 200  # characters; RFC 5322 section 2.1.1 folds longer lines, mail clients cut near here
@@ -179,7 +180,7 @@ def _validate(mail: MailInput) -> str:
         raise _invalid("creditor.colour", "colour.format", "colour is #rrggbb")
     for field, url in (("payment_url", mail.payment_url), ("creditor.logo_url", mail.creditor.logo_url)):
         if url is not None and not _URL_RE.fullmatch(url):
-            raise _invalid(field, "url.format", f"{field} is an https URL without spaces or quotes")
+            raise _invalid(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     for field, amount in (("amount", mail.amount), ("reminder_fee", mail.reminder_fee)):
         if amount is None and field == "reminder_fee":
             continue

@@ -39,12 +39,11 @@ class EmailConfig:
     public_base_url: str
 
 
-def payment_url(public_base_url: str, ogm: str) -> str | None:
-    """The personal payment page (a placeholder until the payment request exists).
-
-    compose() accepts https links only, so a plain-http base (the local demo) sends none."""
-    base = public_base_url.rstrip("/")
-    return f"{base}/pay/{ogm}" if base.startswith("https://") else None
+def payment_url(extra: dict) -> str | None:
+    """The consumer's personal page (delivery.service puts it in `extra`), where Bancontact and the
+    EPC QR are offered for what is open when the debtor looks. Businesses pay by transfer: none."""
+    url = extra.get("payment_url")
+    return url if isinstance(url, str) and url else None
 
 
 def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
@@ -74,7 +73,7 @@ def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
         due_date=due_date,
         ogm=ogm,
         creditor_iban=extra.get("creditor_iban"),
-        payment_url=payment_url(config.public_base_url, ogm),
+        payment_url=payment_url(extra),
         attachments=tuple(attachments),
     )
 

@@ -37,13 +37,44 @@ NOTICE = {
 }
 
 
+# A short reminder (no fee, no interest): what is owed, by when, under which OGM, and the personal link.
+# GSM-7 characters only (no euro sign, no accents beyond the basic table) so it stays within 2 parts.
+REMINDER = {
+    "nl": "{sender}: herinnering {number}: nog EUR {amount} te betalen voor {due}, mededeling {ogm}.",
+    "fr": "{sender}: rappel {number}: EUR {amount} restent a payer avant le {due}, communication {ogm}.",
+    "de": "{sender}: Erinnerung {number}: noch EUR {amount} zu zahlen bis {due}, Mitteilung {ogm}.",
+    "en": "{sender}: reminder {number}: EUR {amount} still to pay by {due}, reference {ogm}.",
+}
+
+
+def _local_amount(amount: str, language: str) -> str:
+    return amount if language == "en" else amount.replace(".", ",")
+
+
 def sms_text(request: SendRequest) -> str:
+    """The text of the message: a stored text document as it is (a contact-repair notice), a short
+    reminder, or a notice that a document is ready; the personal/payment link appended."""
     if request.extra.get("text"):
         return str(request.extra["text"])
-    template = NOTICE.get(request.language, NOTICE["nl"])
-    text = template.format(sender=request.sender_name or "", number=request.document_number)
-    if request.extra.get("payment_link"):
-        text += f" {request.extra['payment_link']}"
+    if request.document_media_type.startswith("text/plain"):
+        return request.document.decode("utf-8")
+    extra = request.extra
+    if extra.get("document_kind") == "reminder" and extra.get("amount") and extra.get("ogm"):
+        language = request.language if request.language in REMINDER else "nl"
+        due = extra.get("due_date", "")
+        if len(due) == 10:
+            due = f"{due[8:10]}/{due[5:7]}/{due[0:4]}"
+        ogm = extra["ogm"]
+        text = REMINDER[language].format(
+            sender=request.sender_name or "", number=request.document_number, amount=_local_amount(extra["amount"], language),
+            due=due, ogm=f"+++{ogm[0:3]}/{ogm[3:7]}/{ogm[7:12]}+++" if len(ogm) == 12 else ogm,
+        )
+    else:
+        template = NOTICE.get(request.language, NOTICE["nl"])
+        text = template.format(sender=request.sender_name or "", number=request.document_number)
+    link = extra.get("payment_url") or extra.get("payment_link")
+    if link:
+        text += f" {link}"
     return text
 
 

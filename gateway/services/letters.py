@@ -1,0 +1,229 @@
+"""PDF letters: the consumer's invoice and reminders, the PDF rendition of a business UBL
+document for paper and e-mail, and the consumer's contact-repair notice.
+
+A consumer gets no UBL (DESIGN.md section 2): the document is a PDF letter from
+`gateway.letters.render` with the creditor's branding, the EPC QR for the open amount under
+the claim's OGM, and the debtor's personal link (`gateway.kit.personal_link`). The same
+stored PDF goes out on every channel (eBox publishes it, e-mail attaches it, the printer
+prints it, an SMS links to the personal page where it can be downloaded), so what the debtor
+got is provable by one hash.
+
+Numbers: invoices share the INV sequence with business invoices, reminders the REM sequence
+(gap-free, `documents.next_number`); a rendering error spends no number (savepoint).
+
+A business document keeps its UBL as the document of record; `pdf_rendition` draws it as a
+letter (no personal link, so the same input gives the same bytes on every attempt) for the
+printer and as the PDF beside the UBL in an e-mail.
+
+A reminder's fee and interest are not added to the claim (a payment above the claim's open
+amount is refused): as for businesses, they get their own structured communication, stated in
+the letter beside the amount that stays open under the claim's OGM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.config import Settings
+from gateway.domain.document import DocumentRuleError
+from gateway.domain.identifiers import format_ogm
+from gateway.kit import personal_link
+from gateway.kit.time import brussels_today
+from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DunningStep
+
+PDF = "application/pdf"
+TEXT = "text/plain; charset=utf-8"
+DEFAULT_COLOUR = "#1f4e79"
+COUNTRY_NAMES = {"NL": "Nederland", "FR": "France", "DE": "Deutschland", "LU": "Luxembourg"}
+
+LABELS = {
+    "vat": {"nl": "Btw", "fr": "TVA", "de": "MwSt.", "en": "VAT"},
+    "paid": {"nl": "Reeds betaald", "fr": "Déjà payé", "de": "Bereits bezahlt", "en": "Already paid"},
+    "open": {"nl": "Openstaand saldo van factuur {number} van {date}", "fr": "Solde ouvert de la facture {number} du {date}",
+             "de": "Offener Betrag der Rechnung {number} vom {date}", "en": "Open balance of invoice {number} of {date}"},
+    "fee": {"nl": "Herinneringskost (stap {step})", "fr": "Frais de rappel (étape {step})", "de": "Mahngebühr (Stufe {step})", "en": "Reminder fee (step {step})"},
+    "interest": {"nl": "Verwijlintrest", "fr": "Intérêts de retard", "de": "Verzugszinsen", "en": "Late-payment interest"},
+    "separate": {
+        "nl": "De herinneringskost en intrest ({amount}) betaalt u apart met de gestructureerde mededeling {ogm}.",
+        "fr": "Les frais et intérêts ({amount}) se paient séparément avec la communication structurée {ogm}.",
+        "de": "Gebühr und Zinsen ({amount}) zahlen Sie separat mit der strukturierten Mitteilung {ogm}.",
+        "en": "The fee and interest ({amount}) are paid separately with the structured communication {ogm}.",
+    },
+    "next_step": {"nl": "Volgende herinnering (stap {step})", "fr": "Rappel suivant (étape {step})", "de": "Nächste Mahnung (Stufe {step})", "en": "Next reminder (step {step})"},
+}
+
+REPAIR_TEXT = {
+    "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw adres op via {link}",
+    "fr": "{sender}: votre {what} {number} n'a pas pu être remis à {contact}. Indiquez une nouvelle adresse via {link}",
+    "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Adresse angeben: {link}",
+    "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your details at {link}",
+}
+WHAT = {
+    "invoice": {"nl": "factuur", "fr": "facture", "de": "Rechnung", "en": "invoice"},
+    "reminder": {"nl": "herinnering", "fr": "rappel", "de": "Mahnung", "en": "reminder"},
+}
+
+
+def _label(key: str, language: str, **values) -> str:
+    table = LABELS[key]
+    return table.get(language, table["nl"]).format(**values)
+
+
+def personal_url(settings: Settings, debtor_id, creditor_id, *, now: datetime) -> str | None:
+    """The debtor's personal page, valid `personal_link_valid_days` from now; None when the page is off."""
+    if not settings.personal_link_secret:
+        return None
+    token = personal_link.issue(settings.personal_link_secret.encode(), debtor_id, creditor_id, now=now, valid_for=timedelta(days=settings.personal_link_valid_days))
+    return personal_link.url(settings.public_base_url, token)
+
+
+def masked_contact(value: str) -> str:
+    """`j...@example.be` / `+3247...89`: enough for the debtor to recognise, not a full address in an
+    SMS. Three dots, not an ellipsis: one character outside GSM-7 makes the whole SMS UCS-2."""
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}...@{domain}"
+    return f"{value[:5]}...{value[-2:]}"
+
+
+@dataclass(frozen=True)
+class LetterFacts:
+    """What a letter says beyond the claim (reminders: step, fee, interest, new term)."""
+
+    kind: str  # invoice | reminder
+    number: str
+    issue_date: date
+    due_date: date
+    step: int | None = None
+    registered: bool = False
+    fee: Decimal = Decimal("0.00")
+    interest: Decimal = Decimal("0.00")
+    fee_ogm: str | None = None
+    fees_to_follow: tuple[tuple[int, Decimal], ...] = ()
+    invoice_number: str | None = None
+    invoice_date: date | None = None
+    # A document about something else than the claim's open amount (a fee invoice): its own lines, total and OGM.
+    own_lines: tuple[tuple[str, Decimal], ...] | None = None
+    own_total: Decimal | None = None
+    own_ogm: str | None = None
+
+
+def letter_input(creditor: CreditorEntity, debtor: Debtor, claim: Claim, lines: list[ClaimLine], facts: LetterFacts, *, url: str | None):
+    """The renderer's input; pure (row attributes in, value out). Raises DocumentRuleError naming the field."""
+    from gateway.letters.render import LetterInput, LetterLine, LetterParty  # WeasyPrint loads on first letter only
+
+    if not creditor.iban:
+        raise DocumentRuleError("letter.creditor_iban", f"creditor {creditor.code} has no IBAN: a letter needs one for the transfer and its EPC QR", field="creditor.iban")
+    for field_name in ("street", "postal_code", "city"):
+        if not getattr(debtor, field_name):
+            raise DocumentRuleError("letter.debtor_address", f"the debtor has no {field_name}: a letter needs a postal address", field=f"debtor.address.{field_name}")
+    language = debtor.language
+    note = None
+    if facts.own_lines is not None:
+        letter_lines = [LetterLine(description, amount) for description, amount in facts.own_lines]
+    elif facts.kind == "invoice":
+        letter_lines = [LetterLine(f"{line.description} ({line.quantity.normalize():f} × {line.unit_price.normalize():f})", line.net_amount) for line in lines]
+        if claim.total_vat:
+            letter_lines.append(LetterLine(_label("vat", language), claim.total_vat))
+        if claim.amount_paid:
+            letter_lines.append(LetterLine(_label("paid", language), -claim.amount_paid))
+    else:
+        letter_lines = [LetterLine(_label("open", language, number=facts.invoice_number or claim.number, date=(facts.invoice_date or claim.issue_date).isoformat()), claim.amount_open)]
+        extra = facts.fee + facts.interest
+        if extra > 0 and facts.fee_ogm:
+            note = _label("separate", language, amount=f"€ {extra:.2f}", ogm=format_ogm(facts.fee_ogm))
+    return LetterInput(
+        kind=facts.kind, language=language,
+        creditor=LetterParty(creditor.name, _address(creditor.street, creditor.postal_code, creditor.city, creditor.country)),
+        creditor_enterprise_number=creditor.enterprise_number, creditor_iban=creditor.iban, creditor_bic=creditor.bic,
+        creditor_colour=creditor.primary_colour or DEFAULT_COLOUR,
+        logo=getattr(creditor, "logo", None), logo_media_type=getattr(creditor, "logo_media_type", None),
+        debtor=LetterParty(debtor.name, _address(debtor.street, debtor.postal_code, debtor.city, debtor.country)),
+        document_number=facts.number, issue_date=facts.issue_date, claim_number=claim.number, lines=tuple(letter_lines),
+        total_due=facts.own_total if facts.own_total is not None else claim.amount_open, currency=claim.currency, due_date=facts.due_date,
+        ogm=facts.own_ogm or claim.structured_communication,
+        step=facts.step, registered=facts.registered,
+        fees_to_follow=tuple(LetterLine(_label("next_step", language, step=step), fee) for step, fee in facts.fees_to_follow),
+        personal_url=url, note=note,
+    )
+
+
+def _address(street: str | None, postal_code: str | None, city: str | None, country: str | None) -> tuple[str, ...]:
+    lines = [street or "", f"{postal_code or ''} {city or ''}".strip()]
+    if country and country != "BE":
+        lines.append(COUNTRY_NAMES.get(country, country))
+    return tuple(line for line in lines if line)
+
+
+def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime) -> tuple[bytes, str, str | None]:
+    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings."""
+    from gateway.letters.render import letter_epc_payload, render_letter
+
+    creditor = session.get(CreditorEntity, claim.creditor_id)
+    debtor = session.get(Debtor, claim.debtor_id)
+    lines = list(session.scalars(select(ClaimLine).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)))
+    url = personal_url(settings, debtor.id, claim.creditor_id, now=now) if settings is not None and debtor.kind == "consumer" else None
+    letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
+    return render_letter(letter), letter_epc_payload(letter), url
+
+
+def issue_letter(
+    session: Session, claim: Claim, facts: LetterFacts, *, sequence: int, prefix: str, settings: Settings, now: datetime, meta: dict,
+    rule_set_version: str | None = None,
+) -> Document:
+    """Render and store a letter under an already taken number (the caller's savepoint gives it back on error)."""
+    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now)
+    document = Document(
+        claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
+        media_type=PDF, content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), issued_at=now, rule_set_version=rule_set_version,
+        meta={
+            "format": "letter-pdf", "language": session.get(Debtor, claim.debtor_id).language, "payable": str(claim.amount_open),
+            "due_date": facts.due_date.isoformat(), "structured_communication": claim.structured_communication, "epc_payload": epc_payload,
+            "personal_link": bool(url), "registered": facts.registered, "validation": {"status": "not_applicable", "reason": "a PDF letter has no UBL rules"},
+            **meta,
+        },
+        created_at=now,
+    )
+    session.add(document)
+    session.flush()
+    return document
+
+
+def pdf_rendition(session: Session, document: Document, *, registered: bool = False) -> bytes | None:
+    """The PDF a printer or an e-mail needs for a stored document: the letter itself, or a UBL
+    invoice / reminder / fee invoice drawn as a letter; None for what has no letter form."""
+    if document.media_type == PDF:
+        return document.content
+    meta = document.meta or {}
+    claim = session.get(Claim, document.claim_id)
+    issued_on = brussels_today(document.issued_at)
+    if document.kind == "invoice":
+        facts = LetterFacts("invoice", document.number, issued_on, claim.due_date, registered=registered)
+    elif document.kind == "reminder" and meta.get("new_due_date"):
+        facts = LetterFacts(
+            "reminder", document.number, issued_on, date.fromisoformat(meta["new_due_date"]), step=meta.get("step"), registered=registered,
+            invoice_number=meta.get("references"),
+        )
+    elif document.kind == "fee_invoice" and meta.get("payable") and meta.get("structured_communication"):
+        total = Decimal(meta["payable"])
+        due = date.fromisoformat(meta["due_date"]) if meta.get("due_date") else claim.due_date
+        facts = LetterFacts(
+            "invoice", document.number, issued_on, due, registered=registered, own_lines=((f"{document.number}: {meta.get('references') or claim.number}", total),),
+            own_total=total, own_ogm=meta["structured_communication"],
+        )
+    else:
+        return None
+    pdf, _, _ = render_pdf(session, claim, facts, settings=None, now=document.issued_at)
+    return pdf
+
+
+def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str) -> str:
+    template = REPAIR_TEXT.get(language, REPAIR_TEXT["nl"])
+    what = WHAT.get(kind, WHAT["invoice"]).get(language, WHAT["invoice"]["nl"])
+    return template.format(sender=sender, what=what, number=number, contact=masked_contact(contact), link=link)
