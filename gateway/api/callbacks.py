@@ -20,12 +20,16 @@ class CallbackRefused(GatewayError):
     title = "Callback signature or timestamp does not verify"
 
 
-@router.post("/{source}", status_code=202, summary="A provider's delivery report (verified, stored once, applied by a worker)")
+# A provider's answer is one of these (besides 202); documented so clients and fuzzers know them.
+RESPONSES = {401: {"description": "signature or timestamp does not verify; nothing stored"}, 404: {"description": "no callback endpoint of that name"}, 413: {"description": "body too large"}}
+
+
+@router.post("/{source}", status_code=202, summary="A provider's delivery report (verified, stored once, applied by a worker)", responses=RESPONSES)
 def receive_callback(source: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
     return _receive(source, request, database, body)
 
 
-@router.post("/{channel}/{topic}", status_code=202, summary="A provider's report on a topic, e.g. /v1/callbacks/email/bounce (source `email/bounce`)")
+@router.post("/{channel}/{topic}", status_code=202, summary="A provider's report on a topic, e.g. /v1/callbacks/email/bounce (source `email/bounce`)", responses=RESPONSES)
 def receive_topic_callback(channel: str, topic: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
     return _receive(f"{channel}/{topic}", request, database, body)
 
