@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -186,16 +187,24 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-@lru_cache(maxsize=1)
-def _weasy():
-    """WeasyPrint and the parsed stylesheet, once per process (importing WeasyPrint loads Pango)."""
-    import weasyprint
-    from weasyprint.text.fonts import FontConfiguration
+_per_thread = threading.local()
 
-    fonts = FontConfiguration()
-    css = resources.files("gateway.letters").joinpath("templates", "letter.css").read_text(encoding="utf-8")
-    stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=_data_only_fetcher())
-    return weasyprint, fonts, stylesheet
+
+def _weasy():
+    """WeasyPrint, a font configuration and the parsed stylesheet, once per thread.
+
+    Parsing the stylesheet and loading fonts once saves time on every letter; per thread because
+    WeasyPrint does not promise that a FontConfiguration may be shared by concurrent renders."""
+    cached = getattr(_per_thread, "weasy", None)
+    if cached is None:
+        import weasyprint  # importing WeasyPrint loads Pango: only when the first letter is rendered
+        from weasyprint.text.fonts import FontConfiguration
+
+        fonts = FontConfiguration()
+        css = resources.files("gateway.letters").joinpath("templates", "letter.css").read_text(encoding="utf-8")
+        stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=_data_only_fetcher())
+        cached = _per_thread.weasy = (weasyprint, fonts, stylesheet)
+    return cached
 
 
 def _data_only_fetcher():

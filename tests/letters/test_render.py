@@ -293,3 +293,12 @@ def test_the_address_and_the_registered_marking_sit_in_the_envelope_window():
         placed[text] = inside[0]
     assert placed["Aangetekend"][3] < placed["Jan de Vries"][1]  # the marking above the address
     assert len(_boxes_mm(pdf, "Aangetekend")) == 2  # and again in the title
+
+
+def test_letters_rendered_in_parallel_threads_are_the_same_bytes():
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [reminder(document_number=f"REM-2026-{n:06d}", registered=n % 2 == 0) for n in range(6)]
+    expected = [render_letter(source) for source in sources]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(render_letter, sources)) == expected
