@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     email_verp_secret: str = ""
     # From address when a creditor entity has no sender_email of its own.
     email_default_sender: str = "facturen@gateway.example"
+    # Optional DKIM signing (gateway/channels/email/dkim_signing.py): domain, selector and the RSA private key
+    # (PEM). All three set: every e-mail is signed; any empty: mail leaves unsigned (the relay may sign).
+    email_dkim_domain: str = ""
+    email_dkim_selector: str = ""
+    email_dkim_private_key_path: Path | None = None
     # The SMTP receiver for bounces (gateway/channels/email/bounce_receiver.py) listens here.
     email_bounce_receiver_host: str = "127.0.0.1"
     email_bounce_receiver_port: int = 2525

@@ -79,9 +79,14 @@ def _add_email(providers: ProviderRegistry, settings: Settings) -> None:
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, username=settings.smtp_username,
         password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds,
     )
+    dkim = None
+    if settings.email_dkim_domain and settings.email_dkim_selector and settings.email_dkim_private_key_path:
+        from gateway.channels.email.dkim_signing import DkimKey
+
+        dkim = DkimKey(settings.email_dkim_domain, settings.email_dkim_selector, settings.email_dkim_private_key_path.read_bytes())
     providers.add(EmailProvider(EmailConfig(
         relay=relay, message_domain=settings.email_message_domain, bounce_domain=settings.email_bounce_domain,
-        verp_secret=secret, default_sender=settings.email_default_sender, public_base_url=settings.public_base_url,
+        verp_secret=secret, default_sender=settings.email_default_sender, public_base_url=settings.public_base_url, dkim=dkim,
     )))
 
 

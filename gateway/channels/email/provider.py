@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 from gateway.channels.base import SendRequest, SendResult
+from gateway.channels.email import dkim_signing
+from gateway.channels.email.dkim_signing import DkimKey
 from gateway.channels.email.client import SmtpRelay, send_message
 from gateway.channels.email.compose import Attachment, Branding, MailInput, MailKind, compose
 from gateway.domain.transmission import DeliveryState
@@ -37,6 +39,7 @@ class EmailConfig:
     verp_secret: bytes
     default_sender: str
     public_base_url: str
+    dkim: DkimKey | None = None  # sign every message when set
 
 
 def payment_url(extra: dict) -> str | None:
@@ -96,5 +99,8 @@ class EmailProvider:
             )
         except InvalidInput as exc:  # our data cannot make a valid message: retrying will not help
             raise TerminalError(f"the e-mail cannot be composed: {exc}") from exc
-        accepted = send_message(self.config.relay, envelope_sender=composed.envelope_sender, recipient=request.recipient, message=composed.as_bytes())
+        message = composed.as_bytes()
+        if self.config.dkim is not None:
+            message = dkim_signing.sign(message, self.config.dkim)
+        accepted = send_message(self.config.relay, envelope_sender=composed.envelope_sender, recipient=request.recipient, message=message)
         return SendResult(DeliveryState.SENT, provider_message_id=composed.message_id, status_code=accepted.code, response_excerpt=accepted.response)
