@@ -23,13 +23,14 @@ the letter beside the amount that stays open under the claim's OGM.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.channels.payment.bancontact_link import invoice_link
 from gateway.config import Settings
 from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
@@ -170,6 +171,10 @@ def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: 
     lines = list(session.scalars(select(ClaimLine).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)))
     url = personal_url(settings, debtor.id, claim.creditor_id, now=now) if settings is not None and debtor.kind == "consumer" else None
     letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
+    if settings is not None and debtor.kind == "consumer":
+        letter = replace(letter, bancontact_url=invoice_link(
+            settings.bancontact_payment_profile_id, amount=letter.total_due, reference=letter.ogm, description=f"{creditor.name} {facts.number}",
+        ))
     return render_letter(letter), letter_epc_payload(letter), url
 
 

@@ -16,6 +16,7 @@ import email.policy
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
+import pypdfium2 as pdfium
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
@@ -68,7 +69,7 @@ def flow(database, settings, standards_dir, tmp_path, ebox_key):
     with SmtpSink(mail_dir=tmp_path / "mail") as sink, serve(app) as base_url:
         settings = settings.model_copy(update={
             "public_base_url": base_url, "max_attempts": 3, "standards_dir": standards_dir, "personal_link_secret": LINK_SECRET,
-            "print_drop_dir": tmp_path / "print",
+            "print_drop_dir": tmp_path / "print", "bancontact_payment_profile_id": "PPIDTEST",
         })
         providers.add(EmailProvider(email_config(sink)))
         providers.add_verifier(BounceVerifier(secrets=[SECRET], message_domain=MESSAGE_DOMAIN))
@@ -123,6 +124,9 @@ def test_the_invoice_letter_goes_by_email_with_the_pdf_the_qr_and_the_personal_l
     assert letter.content.startswith(b"%PDF-")
     assert letter.meta["epc_payload"] == f"BCD\n002\n1\nSCT\n\nStad Gent\nBE48320070184927\nEUR45.00\n\n{ogm}"
     assert (letter.meta["payable"], letter.meta["due_date"], letter.meta["format"]) == ("45.00", "2026-12-02", "letter-pdf")
+    page = "".join(pdfium.PdfDocument(letter.content)[0].get_textpage().get_text_range().split())  # URLs may wrap
+    assert f"https://pay.bancontact.net/t/1/PPIDTEST?D=Stad%20Gent%20INV000001&A=4500&R={ogm}" in page
+    assert f"{base_url}/my/v1." in page
     assert dispatches(database) == [("email", EMAIL, "sent")]
     [sent] = sink.messages
     message = email.message_from_bytes(sent.data, policy=email.policy.default)

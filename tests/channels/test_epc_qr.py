@@ -119,3 +119,16 @@ def test_rendering_returns_svg_and_png_bytes():
     png = render_png(text, scale=2)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(png[16:20], "big") == 90  # IHDR width
+
+
+def test_the_bancontact_invoice_link_carries_amount_reference_and_a_short_description():
+    from gateway.channels.payment.bancontact_link import invoice_link
+
+    assert invoice_link("5f1a2b3c4d5e6f7a8b9c0d1e", amount=Decimal("45.00"), reference="123456789002", description="Stad Gent INV000001") == (
+        "https://pay.bancontact.net/t/1/5f1a2b3c4d5e6f7a8b9c0d1e?D=Stad%20Gent%20INV000001&A=4500&R=123456789002"
+    )
+    long = invoice_link("P", amount=Decimal("9999.99"), reference="R" * 40, description="x" * 50)
+    assert long == f"https://pay.bancontact.net/t/1/P?D={'x' * 35}&A=999999&R={'R' * 35}"
+    assert invoice_link("P", amount=Decimal("10000.00"), reference="1", description="d") is None  # above what the link carries
+    assert invoice_link("P", amount=Decimal("0.00"), reference="1", description="d") is None
+    assert invoice_link("", amount=Decimal("1.00"), reference="1", description="d") is None  # no Bancontact profile
