@@ -48,7 +48,9 @@ def load_creditors(database: Database) -> dict[str, str]:
     with database.session_scope() as session:
         ids = {}
         for code, kind, name, parent, enterprise, iban, languages, country in demo_data.CREDITORS:
+            logo, logo_media_type = demo_data.creditor_logo(code)
             entity = CreditorEntity(
+                logo=logo, logo_media_type=logo_media_type,
                 code=code, kind=kind, name=name, parent_id=ids.get(parent), enterprise_number=enterprise,
                 vat_number=f"BE{enterprise}" if enterprise else None,
                 peppol_id=f"0208:{enterprise}" if enterprise else None, iban=iban, sender_email=f"facturatie@{code}.example",
