@@ -30,6 +30,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.channels.email.compose import format_amount, format_date
 from gateway.channels.payment.bancontact_link import invoice_link
 from gateway.config import Settings
 from gateway.domain.document import DocumentRuleError
@@ -51,10 +52,10 @@ LABELS = {
     "fee": {"nl": "Herinneringskost (stap {step})", "fr": "Frais de rappel (étape {step})", "de": "Mahngebühr (Stufe {step})", "en": "Reminder fee (step {step})"},
     "interest": {"nl": "Verwijlintrest", "fr": "Intérêts de retard", "de": "Verzugszinsen", "en": "Late-payment interest"},
     "separate": {
-        "nl": "De herinneringskost en intrest ({amount}) betaalt u apart met de gestructureerde mededeling {ogm}.",
-        "fr": "Les frais et intérêts ({amount}) se paient séparément avec la communication structurée {ogm}.",
-        "de": "Gebühr und Zinsen ({amount}) zahlen Sie separat mit der strukturierten Mitteilung {ogm}.",
-        "en": "The fee and interest ({amount}) are paid separately with the structured communication {ogm}.",
+        "nl": "Bijkomende kosten ({amount}) betaalt u apart met de gestructureerde mededeling {ogm}.",
+        "fr": "Les frais supplémentaires ({amount}) se paient séparément avec la communication structurée {ogm}.",
+        "de": "Zusätzliche Kosten ({amount}) zahlen Sie separat mit der strukturierten Mitteilung {ogm}.",
+        "en": "Additional costs ({amount}) are paid separately with the structured communication {ogm}.",
     },
     "next_step": {"nl": "Volgende herinnering (stap {step})", "fr": "Rappel suivant (étape {step})", "de": "Nächste Mahnung (Stufe {step})", "en": "Next reminder (step {step})"},
 }
@@ -135,10 +136,12 @@ def letter_input(creditor: CreditorEntity, debtor: Debtor, claim: Claim, lines: 
         if claim.amount_paid:
             letter_lines.append(LetterLine(_label("paid", language), -claim.amount_paid))
     else:
-        letter_lines = [LetterLine(_label("open", language, number=facts.invoice_number or claim.number, date=(facts.invoice_date or claim.issue_date).isoformat()), claim.amount_open)]
+        invoice_date = format_date(facts.invoice_date or claim.issue_date, language)
+        letter_lines = [LetterLine(_label("open", language, number=facts.invoice_number or claim.number, date=invoice_date), claim.amount_open)]
         extra = facts.fee + facts.interest
         if extra > 0 and facts.fee_ogm:
-            note = _label("separate", language, amount=f"€ {extra:.2f}", ogm=format_ogm(facts.fee_ogm))
+            # word joiners keep the OGM on one line (line breaking may otherwise split it after a "+")
+            note = _label("separate", language, amount=format_amount(extra, language), ogm="\u2060".join(format_ogm(facts.fee_ogm)))
     return LetterInput(
         kind=facts.kind, language=language,
         creditor=LetterParty(creditor.name, _address(creditor.street, creditor.postal_code, creditor.city, creditor.country)),

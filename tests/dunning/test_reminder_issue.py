@@ -188,6 +188,48 @@ def test_a_consumer_step_gets_a_pdf_reminder_letter_on_the_routed_channel(databa
     assert (issued["number"], issued["format"], issued["new_due_date"]) == ("REM000001", "letter-pdf", reminder.meta["new_due_date"])
 
 
+def pdf_text(pdf: bytes) -> str:
+    import pypdfium2
+
+    return " ".join(page.get_textpage().get_text_range() for page in pypdfium2.PdfDocument(pdf))
+
+
+def test_a_consumer_walks_to_a_registered_second_reminder_letter_with_its_fee_under_its_own_ogm(database, seeded, issuing_settings):
+    claim_id = store_claim(database, seeded.municipality_key, consumer_claim("R2026-0002"))
+    issue_invoice(database, issuing_settings, claim_id)
+    with database.session_scope() as session:
+        ogm = session.get(Claim, claim_id).structured_communication
+    first = evaluate(database, claim_id, date(2026, 12, 7))
+    send_step(database, issuing_settings, first.step_id, utc(2026, 12, 7, 7))
+    reminder1 = documents(database)[1]
+    # the first reminder states what the registered second one will cost (municipality policy: EUR 15.00)
+    text1 = pdf_text(reminder1.content)
+    assert "Herinnering – stap 1" in text1 and "Aangetekend" not in text1
+    assert "Volgende herinnering (stap 2) €\xa015,00" in text1
+    assert "Openstaand saldo van factuur INV000001 van 23 november 2026 €\xa045,00" in text1
+    provider_sent(database, step_row(database, claim_id, 1).dispatch_id, utc(2026, 12, 7, 9))
+    second = evaluate(database, claim_id, date(2027, 1, 11))
+    assert (second.decision.step, second.decision.fee) == (2, Decimal("15.00"))
+    send_step(database, issuing_settings, second.step_id, utc(2027, 1, 11, 7))
+    docs = documents(database)
+    assert [(d.number, d.kind, d.media_type) for d in docs] == [
+        ("INV000001", "invoice", "application/pdf"), ("REM000001", "reminder", "application/pdf"), ("REM000002", "reminder", "application/pdf"),
+    ]
+    reminder2 = docs[2]
+    fee_ogm = reminder2.meta["fee_structured_communication"]
+    assert fee_ogm not in (None, ogm) and len(fee_ogm) == 12
+    assert {k: reminder2.meta[k] for k in ("step", "fee", "registered", "payable", "new_due_date")} == {
+        "step": 2, "fee": "15.00", "registered": True, "payable": "45.00", "new_due_date": "2027-01-31",
+    }
+    text2 = pdf_text(reminder2.content)
+    assert "Herinnering – stap 2 (Aangetekend)" in text2
+    assert f"Bijkomende kosten (€\xa015,00) betaalt u apart met de gestructureerde mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++." in text2.replace("\u2060", "").replace("\r\n", " ")
+    assert f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++" in text2
+    with database.session_scope() as session:
+        dispatch = session.get(Dispatch, step_row(database, claim_id, 2).dispatch_id)
+        assert (dispatch.document_id, dispatch.channel, dispatch.recipient) == (reminder2.id, "registered_paper", "Kerkstraat 1, 9000 Gent, BE")
+
+
 def test_the_recorded_interest_is_a_reminder_line_as_decided(database, seeded, issuing_settings):
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-0001"))
     issue_invoice(database, issuing_settings, claim_id)
