@@ -25,7 +25,7 @@ from gateway.store.models import ClaimHold, DunningStep, EscalationEntry
 from gateway.store.repositories.dunning import DunningRepository
 
 router = APIRouter(prefix="/v1", tags=["dunning"])
-ERRORS = {401: {"description": "missing or invalid API key"}, 404: {"description": "not found"}, 409: {"description": "conflict"}, 422: {"description": "a field breaks a rule"}}
+ERRORS = {400: {"description": "malformed body"}, 401: {"description": "missing or invalid API key"}, 404: {"description": "not found"}, 409: {"description": "conflict"}, 413: {"description": "body too large"}, 422: {"description": "a field breaks a rule"}}
 MAX_PLAN_MONTHS_ACCEPTED = 60  # the rules allow 12; more is accepted in the body so the refusal names PLAN-MAX-12-MONTHS
 
 

@@ -15,7 +15,9 @@ import shutil
 
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection, response_schema_conformance, status_code_conformance
 
@@ -28,7 +30,15 @@ from tests.factories import bearer, claim_payload, seed_creditors
 # break a business rule the JSON Schema cannot express (a business debtor needs one identifier,
 # check digits of an OGM or VAT number), and the 422 naming that rule is the right answer.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection]
-FUZZ_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "25"))
+# The batch answers 200 with a verdict per item (an invalid claim is refused inside the batch, its
+# neighbours kept), so schema-violating items are not a request-level refusal.
+NO_NEGATIVE_CHECK = {"POST /v1/claims/batch (negative)"}
+# Known and reported, not fixed here (the fix touches the payload models shared by every route):
+# pydantic's lax date parsing takes an integer string as Unix time, so `due_before=0` is read as
+# 1970-01-01 instead of being refused as not ISO 8601. Listed so the run stays green and the
+# problem stays visible; remove the entry once dates are ISO-only.
+KNOWN = {"GET /v1/claims (negative)": "ST201 Schema-violating request accepted"}
+FUZZ_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "40"))
 CALLS: dict[str, int] = {}
 
 
@@ -49,27 +59,55 @@ def fuzz_world(sqlite_template, standards_dir, tmp_path):
     database.dispose()
 
 
+def _fuzz(operation, mode: GenerationMode, label: str, key: str, checks: list):
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    def run(case):
+        CALLS[label] = CALLS.get(label, 0) + 1
+        case.call_and_validate(headers=bearer(key), checks=checks)
+
+    return run
+
+
 def test_every_operation_answers_without_5xx_and_as_documented(fuzz_world):
     # schemathesis' pytest plugin (lazy schemas) does not run under pytest 9, so the operations
     # are walked here, one hypothesis run each; failures are collected per operation.
     app, key = fuzz_world
     api = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: dict[str, str] = {}
-    operations = []
+    operations: list[str] = []
+    unsatisfiable: list[str] = []
+    known_seen: list[str] = []
     for result in api.get_all_operations():
         operation = result.ok()
-        label = f"{operation.method.upper()} {operation.path}"
-        operations.append(label)
+        operations.append(f"{operation.method.upper()} {operation.path}")
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            label = f"{operation.method.upper()} {operation.path} ({mode.value})"
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
-        def run(case):
-            CALLS[label] = CALLS.get(label, 0) + 1
-            case.call_and_validate(headers=bearer(key), checks=CHECKS)
-
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as failure:  # noqa: BLE001 - collect every operation's failure, then report all
-            failures[label] = str(failure)[:3000]
+            checks = CHECKS if label not in NO_NEGATIVE_CHECK else [c for c in CHECKS if c is not negative_data_rejection]
+            try:
+                _fuzz(operation, mode, label, key, checks)()
+            except Unsatisfiable:
+                unsatisfiable.append(label)  # nothing in the operation can be made schema-violating
+            except (Exception, BaseExceptionGroup) as failure:  # noqa: BLE001 - collect every operation's failure, then report all
+                known = KNOWN.get(label)
+                if known is None or known not in str(failure):
+                    failures[label] = str(failure)[:3000]
+                else:
+                    known_seen.append(label)
+    print(f"schemathesis: {len(operations)} operations, {sum(CALLS.values())} requests ({FUZZ_EXAMPLES} examples per operation and mode); "
+          f"no negative data possible: {unsatisfiable}; known issues seen: {known_seen}")
+    # Provider callbacks take any raw body and free path segments: there is nothing to violate.
+    assert unsatisfiable == ["POST /v1/callbacks/{source} (negative)", "POST /v1/callbacks/{channel}/{topic} (negative)"]
     assert len(operations) >= 21
     assert failures == {}, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+
+
+@pytest.mark.xfail(strict=True, reason="known, reported: pydantic's lax date parsing reads an integer string as Unix time "
+                   "(due_before=0 -> 1970-01-01; the same holds for dates in bodies, e.g. issue_date '86400'); found by the fuzzer")
+def test_a_date_that_is_not_iso_8601_is_refused(fuzz_world):
+    from fastapi.testclient import TestClient
+
+    app, key = fuzz_world
+    with TestClient(app) as client:
+        assert client.get("/v1/claims", params={"due_before": "0"}, headers=bearer(key)).status_code == 422
