@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     email_bounce_receiver_host: str = "127.0.0.1"
     email_bounce_receiver_port: int = 2525
 
+    # Periodic jobs queued by the workers' sweep (gateway/workers/periodic.py); 0 switches one off.
+    ebox_receipt_poll_seconds: int = 900  # read receipts of published eBox messages
+    print_batch_close_seconds: int = 3600  # hand pending paper letters to the printer once an hour
+    dunning_scan_seconds: int = 0  # e.g. 86400: evaluate every claim daily and send what is due
+
     # Personal links (gateway/kit/personal_link.py, issue 7): the HMAC secret (at least 16 bytes) and how
     # long a link in a message stays valid. An empty secret: messages carry no personal link and /my is off.
     personal_link_secret: str = ""

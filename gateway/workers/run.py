@@ -16,7 +16,7 @@ from gateway.config import Settings
 from gateway.errors import RetryableError
 from gateway.kit.time import utc_now
 from gateway.store.session import Database
-from gateway.workers import queue
+from gateway.workers import periodic, queue
 from gateway.channels.registry import ProviderRegistry
 from gateway.workers.registry import HANDLERS, OWN_TRANSACTIONS, Task
 
@@ -83,13 +83,15 @@ class Worker:
                 queue.fail(session, job_id, error, now=utc_now())
 
     def sweep(self) -> int:
-        """Put back jobs and dispatches left running by a dead worker."""
+        """Put back jobs and dispatches left running by a dead worker; queue the periodic jobs that are due."""
         from gateway.delivery import service as delivery
 
         stale_after = timedelta(seconds=self.settings.worker_stale_after_seconds)
         with self.database.session_scope() as session:
             jobs = queue.requeue_stale(session, now=utc_now(), stale_after=stale_after)
             dispatches = delivery.requeue_stale(session, now=utc_now(), stale_after=stale_after)
+        with self.database.session_scope() as session:
+            periodic.enqueue_due(session, self.settings, now=utc_now())
         return jobs + dispatches
 
     def drain(self, limit: int = 100_000) -> int:

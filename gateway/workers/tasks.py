@@ -16,6 +16,7 @@ from gateway.domain.document import DocumentRuleError
 from gateway.errors import RetryableError
 from gateway.services import audit, letters, documents, webhooks
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
+from gateway.workers import periodic
 from gateway.workers.registry import Task, handler
 
 
@@ -171,3 +172,23 @@ def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: 
         return  # asked already for this failed dispatch
     repair = delivery.queue_dispatch(session, document_id=notice.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)
     _record(session, claim, "contact_repair.requested", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(repair.id), "channel": route.channel.value, "contact": failed.recipient}, now)
+
+
+@handler(periodic.EBOX_RECEIPTS, own_transactions=True)
+def poll_ebox_receipts(task: Task, payload: dict, now: datetime) -> None:
+    """Read receipts into the inbox; nothing to do without an eBox provider."""
+    from gateway.channels.ebox.receipts import poll_read_receipts
+
+    provider = task.providers.for_channel("ebox")
+    if provider is not None:
+        poll_read_receipts(task.database, provider, now=now)
+
+
+@handler(periodic.PRINT_BATCH, own_transactions=True)
+def close_print_batch(task: Task, payload: dict, now: datetime) -> None:
+    """The pending paper letters (ordinary and registered) go to the print provider as one batch."""
+    from gateway.channels.paper.drop import close_batch
+
+    drop_dirs = {getattr(task.providers.for_channel(channel), "drop_dir", None) for channel in ("paper", "registered_paper")} - {None}
+    for drop_dir in sorted(drop_dirs):
+        close_batch(drop_dir, now=now)
