@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import email
+import io
 import email.policy
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pypdfium2 as pdfium
 import pytest
+import zxingcpp
+from PIL import Image
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
@@ -132,6 +135,10 @@ def test_the_invoice_letter_goes_by_email_with_the_pdf_the_qr_and_the_personal_l
     message = email.message_from_bytes(sent.data, policy=email.policy.default)
     [attachment] = list(message.iter_attachments())
     assert (attachment.get_filename(), attachment.get_content_type(), attachment.get_content()) == ("INV000001.pdf", "application/pdf", letter.content)
+    # the transfer's EPC QR inline in the HTML part: the same payload as on the letter
+    [qr] = [part for part in message.walk() if part.get_content_type() == "image/png" and part.get_filename() == "epc-qr.png"]
+    [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.get_content())))
+    assert decoded.text == letter.meta["epc_payload"]
     text = message.get_body(("plain",)).get_content()
     token = personal_token(text, base_url)
     subject = personal_link.verify(LINK_SECRET.encode(), token, now=utc_now())

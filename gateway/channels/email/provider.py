@@ -20,6 +20,7 @@ from typing import Callable
 from gateway.channels.base import SendRequest, SendResult
 from gateway.channels.email import dkim_signing
 from gateway.channels.email.dkim_signing import DkimKey
+from gateway.channels.payment.epc_qr import EpcPayment, build_payload, render_png
 from gateway.channels.email.client import SmtpRelay, send_message
 from gateway.channels.email.compose import Attachment, Branding, MailInput, MailKind, compose
 from gateway.domain.transmission import DeliveryState
@@ -49,6 +50,18 @@ def payment_url(extra: dict) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+def epc_qr_png(creditor_name: str, iban: str | None, amount: Decimal, ogm: str) -> bytes | None:
+    """The EPC QR of the transfer (banking apps fill in amount, account and OGM), inline in the mail.
+
+    None when there is nothing to pay or no account: a QR that cannot be paid is worse than none."""
+    if not iban or amount <= 0:
+        return None
+    try:
+        return render_png(build_payload(EpcPayment(name=creditor_name, iban=iban, amount=amount, ogm=ogm)), scale=3)
+    except InvalidInput:
+        return None
+
+
 def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
     """The composition input for one dispatch, from the request and its `extra` values."""
     extra = request.extra
@@ -64,6 +77,7 @@ def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
     if isinstance(pdf, bytes) and request.document_media_type != "application/pdf":
         attachments.insert(0, Attachment(f"{request.document_number}.pdf", pdf, "application/pdf"))
     return MailInput(
+        epc_qr_png=epc_qr_png(request.sender_name, extra.get("creditor_iban"), amount, ogm),
         kind=MailKind.REMINDER if extra.get("document_kind") == "reminder" else MailKind.INVOICE,
         language=request.language,
         dispatch_id=str(request.dispatch_id),
