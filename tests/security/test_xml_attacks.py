@@ -113,6 +113,7 @@ def api(database, standards_dir):
 def test_validate_api_refuses_every_attack(api, database, outside):
     client, key = api
     rows = _rows(database)
+    client.post("/v1/validate", content=b"<warm-up/>", headers={**bearer(key), "Content-Type": "application/xml"})  # first-call costs out of the figures
     for name, (document, expected) in cases(outside).items():
         measured = measure(lambda: client.post("/v1/validate", content=document, headers={**bearer(key), "Content-Type": "application/xml"}))
         response = measured.result
@@ -144,6 +145,7 @@ def test_validate_api_refuses_an_oversized_body_before_reading_it(api, database,
 
 def test_validate_cli_refuses_every_attack(standards_dir, gateway_env, outside, tmp_path: Path):
     gateway_env(standards_dir)
+    CliRunner().invoke(gateway_cli, ["validate", "--json", str(tmp_path / "missing.xml")])  # first-call costs out of the figures
     for name, (document, expected) in cases(outside).items():
         path = tmp_path / f"{name}.xml"
         path.write_bytes(document)
@@ -200,6 +202,7 @@ def _signed(payload: dict) -> tuple[dict, bytes]:
 @pytest.mark.parametrize("field,status", [("mlr", "delivered"), ("invoice_response", "buyer_response")])
 def test_access_point_callbacks_refuse_every_attack_in_the_response_document(callback_app, database, outside, field, status):
     rows = _rows(database)
+    callback_app.post("/v1/callbacks/peppol-ap", content=b"{}", headers=_signed({})[0])  # first-call costs out of the figures
     for name, (document, expected) in cases(outside).items():
         headers, body = _signed({"event_id": f"evt-{name}", "document_id": "doc-1", "status": status, field: base64.b64encode(document).decode()})
         measured = measure(lambda: callback_app.post("/v1/callbacks/peppol-ap", content=body, headers=headers))
