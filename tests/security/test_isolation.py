@@ -75,7 +75,18 @@ def app(settings, database):
 @pytest.fixture
 def client(app):
     with TestClient(app) as test_client:
+        counted = test_client.request
+
+        def request(*args, **kwargs):
+            test_client.requests_made = getattr(test_client, "requests_made", 0) + 1
+            return counted(*args, **kwargs)
+
+        test_client.request = request  # counts the requests of a sweep for the README figures
         yield test_client
+
+
+def _requests(client) -> int:
+    return getattr(client, "requests_made", 0)
 
 
 @pytest.fixture
@@ -117,7 +128,9 @@ def _fill(path: str, victim: Victim) -> str:
 
 
 def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: Victim, key: str, world: World) -> None:
-    headers = {**bearer(key), "Content-Type": "application/json"}
+    # Both ways of presenting a key: the stranger uses X-API-Key, the others the bearer header.
+    credentials = {"X-API-Key": key} if key == world.keys["az-sint-jan"] else bearer(key)
+    headers = {**credentials, "Content-Type": "application/json"}
     what = f"{method} {path} with {victim.code}'s data"
     if kind is Kind.OBJECT:
         url = _fill(path, victim)
@@ -144,7 +157,7 @@ def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: 
         response = client.request(method, path.replace("{source}", "peppol-ap").replace("{channel}", "email").replace("{topic}", "bounce"), content=body, headers=headers)
         assert response.status_code in (401, 404), f"{what}: {response.status_code}"
     elif kind is Kind.STATELESS:
-        response = client.request(method, path, content=b"<Invoice/>", headers={**bearer(key), "Content-Type": "application/xml"})
+        response = client.request(method, path, content=b"<Invoice/>", headers={**credentials, "Content-Type": "application/xml"})
         assert response.status_code in (200, 400, 503)  # 503: the official artefacts are not installed here
         _assert_no_leak(response, victim, what)
     elif kind is Kind.PUBLIC and method == "GET":
@@ -173,6 +186,7 @@ def test_keys_never_reach_another_creditors_data(app, client, database, world):
     own_claim = client.post("/v1/claims", content=json.dumps(claim_payload("OWN-1")), headers={**bearer(world.keys["az-sint-jan"]), "Content-Type": "application/json"}).json()
     before = snapshot(database, skip=SESSION_TABLES)
     routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app) if not p.startswith("/admin") and m != "MOUNT"]
+    client.requests_made = 0
     for victim_code, attacker in KEY_ATTACKS:
         victim = world.victims[victim_code]
         for method, path, kind in routes:
@@ -185,6 +199,7 @@ def test_keys_never_reach_another_creditors_data(app, client, database, world):
     changed, added = changes(before, snapshot(database, skip=SESSION_TABLES))
     assert changed == [] and added == {}
     assert len(routes) >= 21
+    print(f"isolation, keys: {len(routes)} routes x {len(KEY_ATTACKS)} (victim, attacker) pairs, {_requests(client)} requests")
 
 
 def test_family_keys_see_their_children_and_plain_keys_only_themselves(client, database, world):
@@ -220,6 +235,7 @@ def _sign_in(client: TestClient, email: str) -> str:
 def test_admin_users_never_reach_another_creditors_data(app, client, database, world):
     routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app) if p.startswith("/admin") and m != "MOUNT"]
     before = snapshot(database, skip=SESSION_TABLES)
+    client.requests_made = 0
     for victim_code, attacker in ADMIN_ATTACKS:
         victim = world.victims[victim_code]
         csrf = _sign_in(client, world.admins[attacker])
@@ -248,6 +264,7 @@ def test_admin_users_never_reach_another_creditors_data(app, client, database, w
                 pytest.fail(f"{what}: the admin sweep does not handle kind {kind}")
     changed, added = changes(before, snapshot(database, skip=SESSION_TABLES))
     assert changed == [] and added == {}
+    print(f"isolation, admin users: {len(routes)} routes x {len(ADMIN_ATTACKS)} (victim, attacker) pairs, {_requests(client)} requests")
     # Positive control: the parent's admin sees its child's claim and the bounced case.
     _sign_in(client, world.admins["gent"])
     assert client.get(f"/admin/claims/{world.victims['agb-gent'].claim_id}").status_code == 200
