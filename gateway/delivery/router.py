@@ -4,7 +4,8 @@ Business debtors: Peppol when they have a participant id, else e-mail with PDF a
 paper. Consumers: eBox with a national number and consent, e-mail with consent and a usable
 address, SMS for a short reminder (one without fee or interest: the text and the personal link say it
 all) when the consumer consented to SMS and the number is usable, paper otherwise. Every decision
-carries its reason so the claim page can show it. Registered steps are tied to registered paper
+carries its reason so the claim page can show it. A creditor entity may switch off e-mail, SMS or
+eBox (`disabled_channels`); Peppol and paper stay. Registered steps are tied to registered paper
 by the dunning handler before the router is asked.
 """
 
@@ -31,6 +32,7 @@ class DebtorFacts:
     national_register_number: str | None
     contacts: tuple[ContactFacts, ...]
     consents: dict[str, bool]  # channel -> given
+    disabled_channels: frozenset[str] = frozenset()  # the creditor entity's configuration
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool 
         if email:
             reason = "business debtor without Peppol id: e-mail with PDF and UBL" if not options else "Peppol failed: e-mail with PDF and UBL"
             options.append(RoutingDecision(Channel.EMAIL, email, reason))
+        options = [o for o in options if _usable_channel(debtor, o.channel)]
         options.append(RoutingDecision(Channel.PAPER, postal_address, "business debtor without Peppol id or usable e-mail" if not options else "no digital channel left: paper"))
         return options
     if debtor.national_register_number and debtor.consents.get("ebox"):
@@ -70,8 +73,12 @@ def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool 
     phone = usable_contact(debtor, "phone")
     if short_message and debtor.consents.get("sms") and phone:
         options.append(RoutingDecision(Channel.SMS, phone, "short reminder: consumer consented to SMS and the number is usable"))
+    switched_off = [o.channel.value for o in options if not _usable_channel(debtor, o.channel)]
+    options = [o for o in options if _usable_channel(debtor, o.channel)]
     if options:
         reason = "no digital channel left: paper letter"
+    elif switched_off:
+        reason = f"the creditor does not send by {' or '.join(switched_off)}: paper letter"
     elif debtor.consents.get("email"):
         reason = "consumer consented to e-mail but has no usable address: paper"
     elif debtor.consents.get("sms") and short_message:
@@ -92,6 +99,10 @@ def choose_channel(
     return next((d for d in options if (d.channel.value, d.recipient) not in tried), None)
 
 
+def _usable_channel(debtor: DebtorFacts, channel: Channel) -> bool:
+    return channel.value not in debtor.disabled_channels
+
+
 def repair_channel(debtor: DebtorFacts, failed_channel: str) -> RoutingDecision | None:
     """Where to ask the debtor to repair a contact that just failed (DESIGN.md section 2, "Feedback").
 
@@ -101,4 +112,6 @@ def repair_channel(debtor: DebtorFacts, failed_channel: str) -> RoutingDecision 
     if debtor.kind != "consumer" or failed_channel != Channel.EMAIL.value or debtor.consents.get("sms") is False:
         return None
     phone = usable_contact(debtor, "phone")
-    return RoutingDecision(Channel.SMS, phone, "contact repair: the e-mail address bounced, the number is usable") if phone else None
+    if not phone or not _usable_channel(debtor, Channel.SMS):
+        return None
+    return RoutingDecision(Channel.SMS, phone, "contact repair: the e-mail address bounced, the number is usable")

@@ -46,6 +46,8 @@ class CreditorIn(BaseModel):
     postal_code: str | None = None
     city: str | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "BE"
+    # Consumer channels the entity does not use; Peppol (B2B law) and paper (the last resort) always stay.
+    disabled_channels: list[Literal["email", "sms", "ebox"]] = []
     # SVG or PNG printed on letters, relative to the JSON file; absent: the stored logo is kept.
     logo_file: Annotated[str | None, Field(min_length=1, max_length=500)] = None
     _logo: tuple[bytes, str] | None = PrivateAttr(default=None)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
@@ -21,12 +21,14 @@ from gateway.workers.registry import Task, handler
 
 
 def debtor_facts(debtor: Debtor) -> DebtorFacts:
+    creditor = object_session(debtor).get(CreditorEntity, debtor.creditor_id)
     return DebtorFacts(
         kind=debtor.kind,
         peppol_id=debtor.peppol_id,
         national_register_number=debtor.national_register_number,
         contacts=tuple(ContactFacts(c.kind, c.value, c.validity) for c in debtor.contacts),
         consents={c.channel: c.given for c in debtor.consents},
+        disabled_channels=frozenset(creditor.disabled_channels or ()),
     )
 
 

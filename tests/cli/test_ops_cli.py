@@ -135,3 +135,17 @@ def test_creditors_import_is_all_or_nothing_and_updates_by_code(cli_env, tmp_pat
         parent = session.scalar(select(CreditorEntity).where(CreditorEntity.code == "aalst"))
         child = session.scalar(select(CreditorEntity).where(CreditorEntity.code == "ocmw-aalst"))
         assert (parent.name, parent.iban, child.parent_id) == ("Stad Aalst (nieuw)", "BE48320070184927", parent.id)
+
+
+def test_creditors_import_switches_consumer_channels_off_and_refuses_peppol_or_paper(cli_env, tmp_path):
+    entity = {"code": "ninove", "kind": "municipality", "name": "Stad Ninove", "iban": "BE48320070184927", "disabled_channels": ["sms", "ebox"]}
+    path = tmp_path / "creditors.json"
+    path.write_text(json.dumps([entity]))
+    created = CliRunner().invoke(main, ["creditors", "import", str(path)])
+    assert created.exit_code == 0, created.output
+    with cli_env.session_scope() as session:
+        assert session.scalar(select(CreditorEntity.disabled_channels).where(CreditorEntity.code == "ninove")) == ["sms", "ebox"]
+    path.write_text(json.dumps([{**entity, "disabled_channels": ["paper"]}]))
+    refused = CliRunner().invoke(main, ["creditors", "import", str(path)])
+    assert refused.exit_code == 1
+    assert "0.disabled_channels.0:" in refused.stderr

@@ -1,4 +1,4 @@
-from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
+from gateway.delivery.router import ContactFacts, DebtorFacts, candidates, choose_channel, repair_channel
 from gateway.domain.claim import Channel
 
 ADDRESS = "Markt 1, 9000 Gent, BE"
@@ -62,3 +62,15 @@ def test_contact_repair_is_an_sms_after_an_email_bounce_only():
     assert repair_channel(facts(contacts=[phone], consents={"sms": False}), "email") is None  # refused SMS
     assert repair_channel(facts(contacts=[ContactFacts("phone", "+32470123456", "unreachable")]), "email") is None
     assert repair_channel(facts("business", contacts=[phone]), "email") is None
+
+
+def test_a_creditor_can_switch_off_consumer_channels_but_not_peppol_or_paper():
+    email = ContactFacts("email", "an@telenet.be", "valid")
+    phone = ContactFacts("phone", "+32470123456", "valid")
+    consumer = DebtorFacts("consumer", None, "85073003328", (email, phone), {"ebox": True, "email": True, "sms": True}, frozenset({"ebox", "sms"}))
+    assert [d.channel for d in candidates(consumer, ADDRESS, short_message=True)] == [Channel.EMAIL, Channel.PAPER]
+    no_email = DebtorFacts("consumer", None, None, (email,), {"email": True}, frozenset({"email"}))
+    assert (choose_channel(no_email, ADDRESS).channel, choose_channel(no_email, ADDRESS).reason) == (Channel.PAPER, "the creditor does not send by email: paper letter")
+    assert repair_channel(DebtorFacts("consumer", None, None, (phone,), {}, frozenset({"sms"})), "email") is None
+    business = DebtorFacts("business", "0208:0403019261", None, (email,), {}, frozenset({"email"}))
+    assert [d.channel for d in candidates(business, ADDRESS)] == [Channel.PEPPOL, Channel.PAPER]

@@ -32,6 +32,9 @@ class CreditorEntity(RecordMixin, Base):
     secondary_colour: Mapped[str | None] = mapped_column(String(7))
     languages: Mapped[list] = mapped_column(JSON, default=lambda: ["nl"])
     allowed_currencies: Mapped[list] = mapped_column(JSON, default=lambda: ["EUR"])
+    # Consumer channels this entity does not use (no eBox sender registration, no SMS contract ...);
+    # the router skips them. Peppol (B2B law) and paper (the last resort) cannot be switched off.
+    disabled_channels: Mapped[list | None] = mapped_column(JSON, default=list)  # NULL (older rows): none
     street: Mapped[str | None] = mapped_column(String(200))
     postal_code: Mapped[str | None] = mapped_column(String(16))
     city: Mapped[str | None] = mapped_column(String(100))
