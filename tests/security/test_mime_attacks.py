@@ -165,7 +165,18 @@ def test_bounce_parse_cli_answers_every_hostile_message(tmp_path: Path):
 
 
 def test_oversized_messages_are_refused(database, flow, tmp_path: Path):
-    client, *_ = flow
+    client, worker, providers, dispatch, verp = flow
+    before = state(database)
+    # Over SMTP: aiosmtpd takes up to 32 MiB, the parser refuses above 25 MiB with a clear 550.
+    line = b"x" * 998 + b"\r\n"
+    big = as_ordinary_mail(mime_cases(verp)["wrong-boundary"]) + line * (MAX_BOUNCE_BYTES // len(line) + 1)
+    with BounceReceiver(database, providers.verifiers["email/bounce"], bounce_domain=BOUNCE_DOMAIN) as receiver:
+        with smtplib.SMTP("127.0.0.1", receiver.port, local_hostname="localhost", timeout=60) as smtp:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                smtp.sendmail("", [verp], big)
+    assert refused.value.smtp_code == 550
+    assert refused.value.smtp_error.decode().startswith("5.7.1 Bounce refused: not a readable message (bounce.too_large): message is ")
+    assert state(database) == before
     response = client.post("/v1/callbacks/email/bounce", content=b"x" * (5 * MIB + 1), headers={"Content-Type": "message/rfc822"})
     assert (response.status_code, response.json()["type"]) == (413, "https://gateway.example/problems/too-large")
     path = tmp_path / "huge.eml"
