@@ -1,8 +1,9 @@
 """Shared set-up for the dunning service tests: stored claims, and the channel work simulated.
 
-The reminder renderer is not built yet, so a test plays the channel: it stores a reminder
-document and its dispatch with the state a provider would have reported, and attaches them to the
-recorded step (`service.attach_dispatch`), exactly as the channel work will.
+A test that is about the dunning clock, not the documents, plays the channel: it stores a
+reminder document and its dispatch with the state a provider would have reported, and attaches
+them to the recorded step (`service.attach_dispatch`), as `issue_reminder` does
+(tests/dunning/test_reminder_issue.py covers the real documents).
 """
 
 from __future__ import annotations
