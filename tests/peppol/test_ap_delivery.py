@@ -154,11 +154,11 @@ def test_each_sandbox_outcome_ends_in_its_exact_state_over_http(database, world)
     assert query == "REF (OPStatusReason): Which contract does this invoice belong to?; PIN (OPStatusAction)"
     with database.session_scope() as session:
         assert session.scalar(select(Job).where(Job.state == "failed")) is None
-        # UQ and RE put the claim on hold for dunning (disputed); the other claims stay open.
+        # UQ and RE put the claim on hold for dunning (disputed); PD pauses it (on_hold, 14 days); the others stay open.
         holds = session.execute(select(Claim.number, ClaimHold.kind, ClaimHold.author).join(ClaimHold, ClaimHold.claim_id == Claim.id).order_by(Claim.number)).all()
-        assert [tuple(row) for row in holds] == [("AP-3", "buyer_response_re", "peppol-ap"), ("AP-7", "buyer_response_uq", "peppol-ap")]
+        assert [tuple(row) for row in holds] == [("AP-3", "buyer_response_re", "peppol-ap"), ("AP-4", "manual", "peppol"), ("AP-7", "buyer_response_uq", "peppol-ap")]
         statuses = dict(session.execute(select(Claim.number, Claim.status)).all())
-        assert statuses == {f"AP-{digit}": "disputed" if digit in "37" else "open" for digit in BY_DIGIT}
+        assert statuses == {f"AP-{digit}": "disputed" if digit in "37" else "on_hold" if digit == "4" else "open" for digit in BY_DIGIT}
 
 
 def test_repeated_and_out_of_order_callbacks_converge(database, world):
@@ -178,8 +178,8 @@ def test_repeated_and_out_of_order_callbacks_converge(database, world):
     assert (peppol[f"0208:{BY_DIGIT['4']}"].state, peppol[f"0208:{BY_DIGIT['7']}"].state) == ("paid", "delivered")
     assert sorted(code for _, code, _ in buyer_responses(database)) == ["AP", "PD", "UQ"]
     with database.session_scope() as session:
-        # The query is the only hold: a UQ that arrives after AP / PD would be stale, this one is not.
-        assert [hold.kind for hold in session.scalars(select(ClaimHold))] == ["buyer_response_uq"]
+        # The query holds its claim (a UQ after AP / PD would be stale, this one is not); the PD pauses the other.
+        assert sorted(hold.kind for hold in session.scalars(select(ClaimHold))) == ["buyer_response_uq", "manual"]
     with database.session_scope() as session:
         assert session.scalar(select(InboundEvent).where(InboundEvent.handled_at.is_(None))) is None
         assert len(session.scalars(select(InboundEvent)).all()) == 5

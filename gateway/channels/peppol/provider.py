@@ -170,7 +170,7 @@ class PeppolProvider:
             raise CallbackRejected(f"unknown report: status {status!r} with response code {code!r}")
         detail = {"status": status}
         if response is not None:
-            detail.update(response_kind=response.kind.value, response_code=code, response_id=response.id)
+            detail.update(response_kind=response.kind.value, response_code=code, response_id=response.id, response_date=response.issue_date.isoformat())
         reason = data.get("reason") if isinstance(data.get("reason"), str) and data.get("reason") else None
         reason = reason or (response.reason if response is not None else None)
         if reason and (state is D.FAILED_PERMANENT or status == "buyer_response"):
