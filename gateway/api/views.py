@@ -58,8 +58,19 @@ def claim_detail(claim: Claim, creditor_code: str, *, debtor: Debtor, documents,
         "documents": [document_view(document) for document in documents],
         "dispatches": [dispatch_view(dispatch, attempts_by_dispatch.get(dispatch.id, [])) for dispatch in dispatches],
         "payments": [payment_view(payment) for payment in payments],
+        "reported_paid": reported_paid_view(history),
         "history": [history_view(event) for event in history],
     }
+
+
+def reported_paid_view(history) -> dict | None:
+    """The latest Peppol PD ("payment initiated") on the claim, or None: what the buyer said, not a payment."""
+    reports = [event for event in history if event.action == "claim.reported_paid"]
+    if not reports:
+        return None
+    data = max(reports, key=lambda event: event.at).data
+    keys = ("reported_on", "response_code", "response_id", "response_date", "dispatch_id", "hold_id", "hold_ends_on", "reason")
+    return {key: data.get(key) for key in keys}
 
 
 def document_view(document: Document) -> dict:
