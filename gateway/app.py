@@ -60,8 +60,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     from fastapi.staticfiles import StaticFiles
 
     from gateway import web
+    from gateway.web import consumer as consumer_web
 
     app.include_router(web.router)  # admin pages under /admin (issue 7)
+    app.include_router(consumer_web.router)  # the consumer's personal page under /my (issue 7)
     app.mount("/admin/static", StaticFiles(directory=web.STATIC_DIR), name="admin-static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
