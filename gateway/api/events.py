@@ -39,7 +39,11 @@ def list_events(
     after: Annotated[str | None, Query(description="next_cursor of the previous page; omit to start at the oldest event")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict:
-    """`next_cursor` is set on every non-empty page: poll with it to get only newer events."""
+    """`next_cursor` is set on every non-empty page: poll with it to get only newer events.
+
+    On PostgreSQL a page never runs past an event whose transaction may still commit (the fence in
+    `gateway.services.events`); while such a transaction stays open longer than a few seconds the
+    page is empty and `next_cursor` stays where it was, so nothing is ever skipped."""
     after_id = _decode_cursor(after) if after else None
     with database.session_scope() as session:
         rows = events.page(session, sorted(principal.visible_creditor_ids), after=after_id, limit=limit)
