@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     # until `gateway print close-batch` publishes them as batches/<stamp>-<n>/ with manifest.csv.
     print_drop_dir: Path = PROJECT_ROOT / "var" / "print"
 
+    # Peppol status poll (gateway/channels/peppol/reconcile.py): a Peppol dispatch still `sent` this
+    # long after its last change has likely lost its callbacks, so a worker asks the AP for its status.
+    # An AS4 receipt normally comes within minutes; an hour leaves room for the AP's own retries.
+    peppol_status_poll_after_seconds: int = 3600
+    # How often the sweep queues the poll (0 switches it off), and how many dispatches one run asks about.
+    peppol_status_poll_seconds: int = 900
+    peppol_status_poll_batch: int = 200
+
 
 @lru_cache
 def get_settings() -> Settings:
