@@ -8,7 +8,9 @@ its own label, so a value made for one purpose never passes as another:
   site cannot make the page act even when it guesses the URLs (defence in depth: the personal
   token is already secret, and the page sends `Referrer-Policy: no-referrer`);
 - the e-mail confirmation token: `c1.<payload>.<mac>` over `debtor id|kind|value|expiry`,
-  valid `EMAIL_CONFIRMATION_HOURS`, sent to the NEW address only;
+  valid `EMAIL_CONFIRMATION_HOURS`, sent to the NEW address only. Its link is `/my/confirm/<token>`
+  and does NOT carry the personal token: the new address is not trusted yet (a typo sends the
+  mail to a stranger), so whoever opens it may confirm that address and learns nothing else;
 - the phone code: 6 digits from HMAC(`debtor id|phone|window`) with 15-minute windows; the code
   of the current and of the previous window is accepted, so a code is good for 15 to 30
   minutes. Six digits are guessable only at the attempt rate the page allows (see the routes).
@@ -95,8 +97,8 @@ def confirmation_token(secret: bytes, debtor_id: uuid.UUID, kind: str, value: st
     return f"c1.{payload}.{mac}"
 
 
-def verify_confirmation(secret: bytes, token: str, debtor_id: uuid.UUID, *, now: datetime) -> tuple[str, str]:
-    """(kind, value) of a confirmation token made for this debtor and not expired."""
+def verify_confirmation(secret: bytes, token: str, *, now: datetime) -> tuple[uuid.UUID, str, str]:
+    """(debtor id, kind, value) of a confirmation token that is ours and not expired."""
     if not token or len(token) > MAX_CONFIRMATION_TOKEN_CHARS or token.count(".") != 2:
         raise InvalidConfirmation("malformed")
     version, payload, mac = token.split(".")
@@ -105,16 +107,14 @@ def verify_confirmation(secret: bytes, token: str, debtor_id: uuid.UUID, *, now:
         if version != "c1" or not hmac.compare_digest(expected, mac):
             raise InvalidConfirmation("signature")
         owner, kind, value, expires = _unb64(payload).decode("utf-8").split("|")
-        expires_at = datetime.fromtimestamp(int(expires), timezone.utc)
+        debtor_id, expires_at = uuid.UUID(hex=owner), datetime.fromtimestamp(int(expires), timezone.utc)
     except InvalidConfirmation:
         raise
     except (ValueError, UnicodeError) as exc:
         raise InvalidConfirmation("malformed") from exc
-    if owner != debtor_id.hex:
-        raise InvalidConfirmation("another debtor")
     if expires_at <= now:
         raise InvalidConfirmation("expired")
-    return kind, value
+    return debtor_id, kind, value
 
 
 def _window(now: datetime) -> int:
@@ -185,6 +185,9 @@ class ConsumerPageRepository:
     def debtor(self, debtor_id: uuid.UUID, creditor_id: uuid.UUID) -> Debtor | None:
         return self.session.scalar(select(Debtor).where(Debtor.id == debtor_id, Debtor.creditor_id == creditor_id))
 
+    def debtor_by_id(self, debtor_id: uuid.UUID) -> Debtor | None:
+        return self.session.get(Debtor, debtor_id)
+
     def creditor(self, creditor_id: uuid.UUID) -> CreditorEntity | None:
         return self.session.get(CreditorEntity, creditor_id)
 
@@ -247,7 +250,7 @@ def load_page(session: Session, debtor_id: uuid.UUID, creditor_id: uuid.UUID) ->
             id=claim.id, number=claim.number, claim_type=claim.claim_type, status=claim.status, currency=claim.currency,
             total_amount=claim.total_amount, amount_open=claim.amount_open, issue_date=claim.issue_date, due_date=claim.due_date,
             structured_communication=claim.structured_communication, documents=tuple(documents.get(claim.id, ())),
-            payable=claim.status in PAYABLE_STATUSES and claim.amount_open > 0, paid_on=paid_on.get(claim.id),
+            payable=is_payable(claim), paid_on=paid_on.get(claim.id),
         )
         for claim in claims
     ]
@@ -265,21 +268,26 @@ def document_for(session: Session, debtor_id: uuid.UUID, creditor_id: uuid.UUID,
     return ConsumerPageRepository(session).document(document_id, debtor_id, creditor_id)
 
 
-def payable_claim(session: Session, debtor_id: uuid.UUID, creditor_id: uuid.UUID, claim_id: uuid.UUID) -> Claim | None:
-    claim = ConsumerPageRepository(session).claim(claim_id, debtor_id, creditor_id)
-    return claim if claim is not None and claim.status in PAYABLE_STATUSES and claim.amount_open > 0 else None
+def owned_claim(session: Session, debtor_id: uuid.UUID, creditor_id: uuid.UUID, claim_id: uuid.UUID) -> Claim | None:
+    """The claim when it is this debtor's at this creditor; None otherwise (answered as 404)."""
+    return ConsumerPageRepository(session).claim(claim_id, debtor_id, creditor_id)
+
+
+def is_payable(claim: Claim) -> bool:
+    return claim.status in PAYABLE_STATUSES and claim.amount_open > 0
 
 
 # -- what the debtor may change --------------------------------------------------------------------
 
 
-def confirm_contact(session: Session, debtor_id: uuid.UUID, creditor_id: uuid.UUID, kind: str, value: str, *, now: datetime) -> bool:
+def confirm_contact(session: Session, debtor_id: uuid.UUID, kind: str, value: str, *, now: datetime) -> bool | None:
     """Record a confirmed e-mail or phone as valid and the others of its kind as replaced.
 
-    Returns False when it was already the valid contact in use (a link opened twice changes nothing)."""
-    debtor = ConsumerPageRepository(session).debtor(debtor_id, creditor_id)
+    Returns True when it changed something, False when it was already the valid contact in use
+    (a link opened twice changes nothing), None when the debtor no longer exists."""
+    debtor = ConsumerPageRepository(session).debtor_by_id(debtor_id)
     if debtor is None:
-        return False
+        return None
     same = [c for c in debtor.contacts if c.kind == kind and c.value.lower() == value.lower()]
     others = [c for c in debtor.contacts if c.kind == kind and c.value.lower() != value.lower() and c.validity != REPLACED]
     if same and same[0].validity == "valid" and not others:

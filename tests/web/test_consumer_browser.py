@@ -149,8 +149,10 @@ def test_the_consumer_opens_the_link_changes_the_email_and_pays_with_bancontact(
     assert page.locator("#current-email").inner_text() == "an.peeters@telenet.be"
     confirmation = wait_for(lambda: mail_to(sink, "an.nieuw@proximus.be"), "the confirmation e-mail")
     link = re.search(rf"{re.escape(base_url)}/my/\S+", confirmation.get_body(("plain",)).get_content()).group(0)
+    assert personal not in link  # the unconfirmed address never receives the personal link
     page.goto(link)
     assert page.get_by_role("status").inner_text() == "Uw nieuw e-mailadres an.nieuw@proximus.be is bevestigd."
+    page.goto(personal)
     assert page.locator("#current-email").inner_text() == "an.nieuw@proximus.be"
     with database.session_scope() as session:
         emails = [(c.value, c.validity) for c in session.scalars(select(DebtorContact).where(DebtorContact.kind == "email").order_by(DebtorContact.created_at))]

@@ -121,13 +121,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "Betalen met Bancontact is hier niet mogelijk. Betaal met een overschrijving.", "fr": "Le paiement Bancontact n'est pas proposé ici. Payez par virement.",
         "de": "Bancontact wird hier nicht angeboten. Bitte überweisen Sie.", "en": "Bancontact is not offered here. Please pay by bank transfer.",
     },
+    "confirmed.title": {"nl": "E-mailadres bevestigd", "fr": "Adresse e-mail confirmée", "de": "E-Mail-Adresse bestätigt", "en": "E-mail address confirmed"},
+    "confirmed.close": {
+        "nl": "U mag dit venster sluiten. Berichten komen voortaan op dit adres.", "fr": "Vous pouvez fermer cette fenêtre. Les messages arriveront désormais à cette adresse.",
+        "de": "Sie können dieses Fenster schließen. Nachrichten kommen künftig an diese Adresse.", "en": "You may close this window. Messages will come to this address from now on.",
+    },
     "error.form": {"nl": "Het formulier is verlopen; probeer opnieuw.", "fr": "Le formulaire a expiré ; réessayez.", "de": "Das Formular ist abgelaufen; bitte erneut versuchen.", "en": "The form has expired; please try again."},
     "mail.subject": {"nl": "Bevestig uw e-mailadres voor {creditor}", "fr": "Confirmez votre adresse e-mail pour {creditor}", "de": "Bestätigen Sie Ihre E-Mail-Adresse für {creditor}", "en": "Confirm your e-mail address for {creditor}"},
     "mail.body": {
-        "nl": "Goeiedag {name},\n\nU vroeg om berichten van {creditor} voortaan naar dit adres te sturen.\nOpen deze link binnen 24 uur om dat te bevestigen:\n\n{link}\n\nVroeg u dit niet? Dan hoeft u niets te doen; er verandert niets.\n",
-        "fr": "Bonjour {name},\n\nVous avez demandé que {creditor} vous écrive désormais à cette adresse.\nOuvrez ce lien dans les 24 heures pour le confirmer :\n\n{link}\n\nVous n'avez rien demandé ? Ne faites rien ; rien ne changera.\n",
-        "de": "Guten Tag {name},\n\nSie haben gebeten, dass {creditor} Ihnen künftig an diese Adresse schreibt.\nÖffnen Sie diesen Link innerhalb von 24 Stunden, um das zu bestätigen:\n\n{link}\n\nHaben Sie das nicht veranlasst? Dann müssen Sie nichts tun; nichts ändert sich.\n",
-        "en": "Hello {name},\n\nYou asked {creditor} to write to you at this address from now on.\nOpen this link within 24 hours to confirm:\n\n{link}\n\nDid not ask for this? Then do nothing; nothing changes.\n",
+        "nl": "Goeiedag,\n\nU vroeg om berichten van {creditor} voortaan naar dit adres te sturen.\nOpen deze link binnen 24 uur om dat te bevestigen:\n\n{link}\n\nVroeg u dit niet? Dan hoeft u niets te doen; er verandert niets.\n",
+        "fr": "Bonjour,\n\nVous avez demandé que {creditor} vous écrive désormais à cette adresse.\nOuvrez ce lien dans les 24 heures pour le confirmer :\n\n{link}\n\nVous n'avez rien demandé ? Ne faites rien ; rien ne changera.\n",
+        "de": "Guten Tag,\n\nSie haben gebeten, dass {creditor} Ihnen künftig an diese Adresse schreibt.\nÖffnen Sie diesen Link innerhalb von 24 Stunden, um das zu bestätigen:\n\n{link}\n\nHaben Sie das nicht veranlasst? Dann müssen Sie nichts tun; nichts ändert sich.\n",
+        "en": "Hello,\n\nYou asked {creditor} to write to you at this address from now on.\nOpen this link within 24 hours to confirm:\n\n{link}\n\nDid not ask for this? Then do nothing; nothing changes.\n",
     },
     "sms.code": {
         "nl": "{creditor}: uw bevestigingscode is {code}. Geldig 15 minuten.", "fr": "{creditor} : votre code de confirmation est {code}. Valable 15 minutes.",

@@ -174,6 +174,33 @@ def stylesheet(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "consumer.css", media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
 
+@router.get("/confirm/{confirmation}", response_class=HTMLResponse)
+def confirm_email(request: Request, confirmation: str, lang: str | None = None) -> Response:
+    """Opening the link sent to the new address is the confirmation: it proves that mailbox got it.
+
+    The link carries no personal token (see `gateway.services.consumer_page`), and the page it
+    opens shows the confirmed address only. Opening it again (a mail scanner, then the person)
+    finds the address already valid and records nothing more."""
+    if (refusal := _client_refusal(request)) is not None:
+        return refusal
+    language = i18n.pick(lang, None)
+    secret, now = _secret(request), utc_now()
+    try:
+        if not secret:
+            raise consumer_page.InvalidConfirmation("the page is off")
+        debtor_id, kind, value = consumer_page.verify_confirmation(secret, confirmation, now=now)
+        if kind != "email":
+            raise consumer_page.InvalidConfirmation("not an e-mail confirmation")
+    except consumer_page.InvalidConfirmation:
+        return _render(request, "confirmed.html", language, confirmed=None, status_code=404)
+    verdict = _limits(request).confirm.hit(str(debtor_id))
+    if not verdict.allowed:
+        return _too_many(verdict)
+    with request.app.state.database.session_scope() as session:
+        known = consumer_page.confirm_contact(session, debtor_id, "email", value, now=now) is not None
+    return _render(request, "confirmed.html", language, confirmed=value if known else None, status_code=200 if known else 404)
+
+
 @router.get("/{token}", response_class=HTMLResponse)
 def page(request: Request, token: str, lang: str | None = None, notice: str | None = None, error: str | None = None, value: str | None = None, phone: str | None = None) -> Response:
     if (refusal := _client_refusal(request)) is not None:
@@ -233,9 +260,11 @@ async def pay(request: Request, token: str, claim_id: str) -> Response:
         return _not_found()
     database = request.app.state.database
     with database.session_scope() as session:
-        claim = consumer_page.payable_claim(session, subject.debtor_id, subject.creditor_id, wanted)
+        claim = consumer_page.owned_claim(session, subject.debtor_id, subject.creditor_id, wanted)
         if claim is None:
             return _not_found()
+        if not consumer_page.is_payable(claim):
+            return _home(token, language)  # paid in the meantime (a second click, the back button): the page shows it
         number, amount = claim.number, claim.amount_open
     verifier = _bancontact(request)
     if verifier is None:
@@ -280,7 +309,8 @@ def _sms_provider(request: Request):
     return provider if provider is not None and getattr(provider, "client", None) is not None else None
 
 
-def _confirmation_email(*, sender: str, recipient: str, language: str, name: str, creditor: str, link: str, domain: str) -> bytes:
+def _confirmation_email(*, sender: str, recipient: str, language: str, creditor: str, link: str, domain: str) -> bytes:
+    """The mail goes to an address nobody has confirmed yet: it names the creditor, never the debtor or a claim."""
     message = EmailMessage()
     message["From"] = f"{creditor} <{sender}>"
     message["To"] = recipient
@@ -288,7 +318,7 @@ def _confirmation_email(*, sender: str, recipient: str, language: str, name: str
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(i18n.translate(language, "mail.body", name=name, creditor=creditor, link=link))
+    message.set_content(i18n.translate(language, "mail.body", creditor=creditor, link=link))
     return message.as_bytes()
 
 
@@ -312,10 +342,10 @@ async def change_email(request: Request, token: str) -> Response:
         view = consumer_page.load_page(session, subject.debtor_id, subject.creditor_id)
         if view is None:
             return _not_found()
-        name, creditor, sender = view.debtor.name, view.creditor.name, view.creditor.sender_email or settings.email_default_sender
+        creditor, sender = view.creditor.name, view.creditor.sender_email or settings.email_default_sender
     confirmation = consumer_page.confirmation_token(_secret(request), subject.debtor_id, "email", value, now=now)
-    link = f"{settings.public_base_url.rstrip('/')}/my/{token}/confirm-email?{urlencode({'c': confirmation, 'lang': language})}"
-    message = _confirmation_email(sender=sender, recipient=value, language=language, name=name, creditor=creditor, link=link, domain=settings.email_message_domain)
+    link = f"{settings.public_base_url.rstrip('/')}/my/confirm/{confirmation}?{urlencode({'lang': language})}"
+    message = _confirmation_email(sender=sender, recipient=value, language=language, creditor=creditor, link=link, domain=settings.email_message_domain)
     try:
         send_message(relay, envelope_sender=sender, recipient=value, message=message)
     except (RetryableError, TerminalError):
@@ -324,31 +354,6 @@ async def change_email(request: Request, token: str) -> Response:
         debtor = consumer_page.ConsumerPageRepository(session).debtor(subject.debtor_id, subject.creditor_id)
         consumer_page.record_contact_requested(session, debtor, "email", value, now=now)
     return _home(token, language, notice="email_sent", value=value)
-
-
-@router.get("/{token}/confirm-email")
-def confirm_email(request: Request, token: str, c: str = "", lang: str | None = None) -> Response:
-    if (refusal := _client_refusal(request)) is not None:
-        return refusal
-    subject = _subject(request, token)
-    if subject is None:
-        return _not_found()
-    language = i18n.pick(lang, None)
-    verdict = _limits(request).confirm.hit(str(subject.debtor_id))
-    if not verdict.allowed:
-        return _too_many(verdict)
-    now = utc_now()
-    try:
-        kind, value = consumer_page.verify_confirmation(_secret(request), c, subject.debtor_id, now=now)
-    except consumer_page.InvalidConfirmation:
-        return _home(token, language, error="link_invalid")
-    if kind != "email":
-        return _home(token, language, error="link_invalid")
-    # Opening the link is the confirmation: it proves the mailbox received it. A second opening
-    # (a mail scanner, then the person) finds the address already valid and changes nothing.
-    with request.app.state.database.session_scope() as session:
-        consumer_page.confirm_contact(session, subject.debtor_id, subject.creditor_id, "email", value, now=now)
-    return _home(token, language, notice="email_confirmed", value=value)
 
 
 @router.post("/{token}/phone")
@@ -401,7 +406,7 @@ async def confirm_phone(request: Request, token: str) -> Response:
     if not phone or not consumer_page.phone_code_matches(_secret(request), subject.debtor_id, phone, str(form.get("code") or ""), now=now):
         return _home(token, language, error="code_wrong", phone=phone)
     with request.app.state.database.session_scope() as session:
-        consumer_page.confirm_contact(session, subject.debtor_id, subject.creditor_id, "phone", phone, now=now)
+        consumer_page.confirm_contact(session, subject.debtor_id, "phone", phone, now=now)
     return _home(token, language, notice="phone_confirmed", value=phone)
 
 
