@@ -138,6 +138,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nl": "{creditor}: uw bevestigingscode is {code}. Geldig 15 minuten.", "fr": "{creditor} : votre code de confirmation est {code}. Valable 15 minutes.",
         "de": "{creditor}: Ihr Bestätigungscode ist {code}. Gültig 15 Minuten.", "en": "{creditor}: your confirmation code is {code}. Valid for 15 minutes.",
     },
+    "page.valid_until": {
+        "nl": "Deze persoonlijke link is geldig tot {day}. Elk nieuw bericht brengt een nieuwe link.", "fr": "Ce lien personnel est valable jusqu'au {day}. Chaque nouveau message contient un nouveau lien.",
+        "de": "Dieser persönliche Link ist gültig bis {day}. Jede neue Nachricht enthält einen neuen Link.", "en": "This personal link is valid until {day}. Every new message brings a new link.",
+    },
     "too_many.text": {"nl": "Te veel pogingen. Probeer later opnieuw.", "fr": "Trop de tentatives. Réessayez plus tard.", "de": "Zu viele Versuche. Bitte später erneut versuchen.", "en": "Too many attempts. Please try again later."},
 }
 
