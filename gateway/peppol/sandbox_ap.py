@@ -6,7 +6,10 @@
 - `POST /documents` (headers `Idempotency-Key`, `X-Sender`, `X-Receiver`, `X-Document-Type`,
   body UBL XML) stores one document per idempotency key and answers 202 `{"id", "status"}`; a
   repeat with the same key answers the same id and changes nothing.
-- `GET /documents/{id}` answers the document's status and the events sent so far.
+- `GET /documents/{id}` answers the document's status and the events sent so far, each as its
+  callback carried it (with its MLR / Invoice Response).
+- `withhold` (receiver ids): their callbacks are never POSTed, only shown by `GET`, to test the
+  gateway's status poll (a callback lost on the way).
 - After the 202 a background thread runs the official validation (UBL XSD + CEN + Peppol
   rules): an invalid document is `rejected` with an MLR RE whose lines are the failed rules.
   A valid one gets the outcome of its receiver (table below). Each step is one callback, signed
@@ -125,6 +128,10 @@ class SandboxAccessPoint:
         self.refused: list[tuple[int, bytes]] = []  # callbacks the gateway answered with a 4xx
         self.requests = 0
         self.fail_next: list[int] = []  # answer the next POSTs with these HTTP statuses
+        # Receivers whose callbacks are never POSTed (a lost callback): the events still show in
+        # GET /documents/{id}, which is how the gateway's status poll finds them.
+        self.withhold: set[str] = set()
+        self.withheld: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
         self._work: queue.Queue[str | None] = queue.Queue()
         self.server = ThreadingHTTPServer((host, port), self._handler())
@@ -211,10 +218,15 @@ class SandboxAccessPoint:
                 if document is None:
                     self._answer(404, {"error": "not found"})
                     return
-                self._answer(200, {"id": document.id, "status": document.status, "receiver": document.receiver, "events": [
-                    {key: value for key, value in event.items() if key in ("event_id", "status", "reason")} for event in document.events]})
+                self._answer(200, sandbox.status_answer(document))
 
         return Handler
+
+    def status_answer(self, document: SandboxDocument) -> dict:
+        """`GET /documents/{id}`: each event as its callback carried it (MLR / Invoice Response included)."""
+        keys = ("event_id", "status", "reason", "mlr", "invoice_response")
+        return {"id": document.id, "status": document.status, "receiver": document.receiver, "events": [
+            {key: event[key] for key in keys if event.get(key) is not None or key == "reason"} for event in list(document.events)]}
 
     def submit(self, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
         headers = {name.lower(): value for name, value in headers.items()}
@@ -290,6 +302,9 @@ class SandboxAccessPoint:
         headers = {"Content-Type": "application/json", "X-Timestamp": timestamp, "X-Signature": sign(self.secret, timestamp, body)}
         document.status = payload["status"] if payload["status"] != "buyer_response" else document.status
         document.events.append({**payload, "reason": payload.get("reason")})
+        if document.receiver in self.withhold:
+            self.withheld.append((headers, body))
+            return
         if self.callback_url is None:
             self.outbox.append((headers, body))
             return

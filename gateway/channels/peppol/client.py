@@ -9,6 +9,7 @@ recognises); any other 4xx and an answer we cannot read are `TerminalError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 
@@ -54,7 +55,12 @@ class AccessPointClient:
 
     def status(self, document_id: str) -> dict:
         """`GET {base}/documents/{id}`: the AP's current view of one document."""
-        return _json(self._call("GET", f"{self.base_url}/documents/{document_id}", headers=self._headers()))
+        return self.fetch_status(document_id)[0]
+
+    def fetch_status(self, document_id: str) -> tuple[dict, bytes]:
+        """The status answer parsed and as the raw bytes received (what the inbox keeps)."""
+        response = self._call("GET", f"{self.base_url}/documents/{quote(document_id, safe='')}", headers=self._headers())
+        return _json(response), response.content
 
     def _call(self, method: str, url: str, **kwargs) -> requests.Response:
         try:

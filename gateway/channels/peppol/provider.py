@@ -158,6 +158,13 @@ class PeppolProvider:
             data = json.loads(body)
         except ValueError as exc:
             raise CallbackRejected(f"body is not JSON: {exc}") from exc
+        return [self.report_of(data, check=check)]
+
+    def report_of(self, data: object, *, check: bool) -> CallbackEvent:
+        """One AP event (a callback body, or one entry of a status answer) as our report.
+
+        `check` runs the official T71 / T111 rules on its MLR / Invoice Response (on intake; the
+        worker re-parses what was already checked). Raises `CallbackRejected` for anything unknown."""
         if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and data[key] for key in ("event_id", "document_id", "status")):
             raise CallbackRejected("event_id, document_id and status are required strings")
         status = data["status"]
@@ -175,7 +182,7 @@ class PeppolProvider:
         reason = reason or (response.reason if response is not None else None)
         if reason and (state is D.FAILED_PERMANENT or status == "buyer_response"):
             detail["reason"] = reason
-        return [CallbackEvent(external_id=data["event_id"], provider_message_id=data["document_id"], state=state, detail=detail)]
+        return CallbackEvent(external_id=data["event_id"], provider_message_id=data["document_id"], state=state, detail=detail)
 
     def _response(self, data: dict, *, check: bool) -> PeppolResponse | None:
         present = [key for key in ("mlr", "invoice_response") if data.get(key)]
