@@ -25,6 +25,7 @@ log = logging.getLogger("gateway.worker")
 
 def load_handlers() -> None:
     """Import the modules whose handlers the worker runs."""
+    import gateway.channels.peppol.reconcile  # noqa: F401
     import gateway.dunning.tasks  # noqa: F401
     import gateway.workers.tasks  # noqa: F401
 
@@ -49,6 +50,10 @@ class Worker:
         self.providers = providers or ProviderRegistry()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.stopping = threading.Event()
+        # Peppol status-poll answers sit in the inbox as source `peppol/poll`; inbox.apply needs their reader.
+        from gateway.channels.peppol.reconcile import add_status_poll
+
+        add_status_poll(self.providers)
 
     def run_once(self) -> bool:
         """Run one due job if there is one; return whether a job ran."""
@@ -92,6 +97,10 @@ class Worker:
             dispatches = delivery.requeue_stale(session, now=utc_now(), stale_after=stale_after)
         with self.database.session_scope() as session:
             periodic.enqueue_due(session, self.settings, now=utc_now())
+        from gateway.channels.peppol import reconcile as peppol_reconcile
+
+        with self.database.session_scope() as session:
+            peppol_reconcile.enqueue_due(session, self.settings, self.providers, now=utc_now())  # status poll of Peppol dispatches stuck in sent
         return jobs + dispatches
 
     def drain(self, limit: int = 100_000) -> int:
