@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 from gateway.api import views
 from gateway.api.deps import DatabaseDep, PrincipalDep, RawBody, SettingsDep
 from gateway.api.errors import invalid_input_from, problem_body
-from gateway.api.payloads import BatchIn, CancelIn, ClaimIn, CreditNoteIn, DebtorPatch, PaymentIn, line_to_domain
+from gateway.api.payloads import BatchIn, CancelIn, ClaimIn, CreditNoteIn, DebtorPatch, IsoDate, PaymentIn, line_to_domain
 from gateway.domain.identifiers import IdentifierError, normalize_ogm
 from gateway.errors import GatewayError, InvalidInput, NotFound
 from gateway.kit.time import utc_now
@@ -128,8 +127,8 @@ def list_claims(
     debtor_id: uuid.UUID | None = None,
     number: str | None = None,
     structured_communication: str | None = None,
-    due_before: date | None = None,
-    due_after: date | None = None,
+    due_before: IsoDate | None = None,
+    due_after: IsoDate | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict:

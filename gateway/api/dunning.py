@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import DatabaseDep, PrincipalDep
+from gateway.api.payloads import IsoDate
 from gateway.dunning import service
 from gateway.dunning.rules import Decision, HoldKind
 from gateway.errors import NotFound
@@ -45,13 +46,13 @@ class HoldIn(Strict):
     kind: Literal["dispute", "buyer_response_uq", "buyer_response_re", "medical_declaration", "manual"]
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
     author: Annotated[str, Field(min_length=1, max_length=200)]
-    starts_at: date | None = Field(default=None, description="first day on hold (default: today)")
-    ends_at: date | None = Field(default=None, description="last day on hold, inclusive (default: until ended)")
+    starts_at: IsoDate | None = Field(default=None, description="first day on hold (default: today)")
+    ends_at: IsoDate | None = Field(default=None, description="last day on hold, inclusive (default: until ended)")
 
 
 class HoldEndIn(Strict):
     author: Annotated[str, Field(min_length=1, max_length=200)]
-    ends_at: date | None = Field(default=None, description="last day on hold, inclusive (default: today)")
+    ends_at: IsoDate | None = Field(default=None, description="last day on hold, inclusive (default: today)")
 
 
 class ExceptionIn(Strict):
@@ -62,9 +63,9 @@ class ExceptionIn(Strict):
 class PlanIn(Strict):
     claim_ids: Annotated[list[uuid.UUID], Field(default_factory=list, max_length=100, description="further claims of the same debtor")]
     months: Annotated[int, Field(ge=1, le=MAX_PLAN_MONTHS_ACCEPTED)]
-    first_due_date: date
+    first_due_date: IsoDate
     exception: ExceptionIn | None = None
-    confirmed_on: date | None = Field(default=None, description="the day the debtor confirmed the plan")
+    confirmed_on: IsoDate | None = Field(default=None, description="the day the debtor confirmed the plan")
 
 
 class ApproveIn(Strict):
@@ -166,7 +167,7 @@ def grant_plan(claim_id: uuid.UUID, body: PlanIn, database: DatabaseDep, princip
 @router.get("/claims/{claim_id}/dunning", summary="Dunning decisions so far and the next one, with its reason", responses=ERRORS)
 def claim_dunning(
     claim_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep, day: TodayDep,
-    as_of: Annotated[date | None, Query(description="evaluate the next decision as of this day (read-only)")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="evaluate the next decision as of this day (read-only)")] = None,
 ) -> dict:
     with database.session_scope() as session:
         repo = DunningRepository(session)

@@ -7,12 +7,13 @@ stable rule id (e.g. `ogm.checksum`), which the problem response carries next to
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.domain import identifiers
@@ -29,7 +30,18 @@ from gateway.domain.document import DEFAULT_EXEMPTION_CODES
 from gateway.domain.money import decimal_places
 
 Language = Literal["nl", "fr", "de", "en"]
-Day = date  # ConsentIn has a field named `date`, which would shadow the type there
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    """Pydantic's lax mode reads a number ("0", 86400) as Unix time; our dates are ISO 8601 only."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and not _ISO_DAY.fullmatch(value)):
+        raise PydanticCustomError("date.iso_8601", "a date is written YYYY-MM-DD (ISO 8601)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_day)]
+Day = IsoDate  # ConsentIn has a field named `date`, which would shadow the type there
 
 # EN 16931 VAT categories and what they demand (BR-S-05, BR-Z-05, BR-E-05, BR-AE-05, BR-IC-05,
 # BR-G-05, BR-O-05: only S carries a rate above zero; BR-E-10, BR-AE-10, BR-IC-10, BR-G-10,
@@ -168,8 +180,8 @@ class ClaimIn(Strict):
     type: ClaimType
     fiscal: bool = False
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
-    issue_date: date
-    due_date: date
+    issue_date: IsoDate
+    due_date: IsoDate
     structured_communication: str | None = Field(default=None, description="OGM/VCS +++ddd/dddd/ddddd+++; assigned when absent")
     buyer_reference: Annotated[str | None, Field(max_length=200)] = None
     order_reference: Annotated[str | None, Field(max_length=200)] = None
@@ -236,7 +248,7 @@ class BatchIn(Strict):
 
 class PaymentIn(Strict):
     amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
-    paid_on: date
+    paid_on: IsoDate
     source: Literal["api", "bank_statement", "bancontact", "cash"] = "api"
     external_id: Annotated[str | None, Field(max_length=100, description="unique per source; a repeat is ignored")] = None
     reference: Annotated[str | None, Field(max_length=140)] = None
