@@ -29,6 +29,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -156,8 +157,8 @@ class ClaimView:
     claim_type: str
     status: str
     currency: str
-    total_amount: object
-    amount_open: object
+    total_amount: Decimal
+    amount_open: Decimal
     issue_date: date
     due_date: date
     structured_communication: str

@@ -26,12 +26,14 @@ import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from gateway.api.payloads import ContactIn
 from gateway.channels.email.client import SmtpRelay, send_message
 from gateway.channels.email.compose import format_amount, format_date
 from gateway.channels.payment import epc_qr
+from gateway.channels.payment.bancontact import request_payment
 from gateway.domain.identifiers import format_ogm
 from gateway.errors import GatewayError, RetryableError, TerminalError
 from gateway.kit import personal_link
@@ -121,7 +123,7 @@ def _home(token: str, language: str, **query: str) -> RedirectResponse:
 
 
 async def _checked_post(request: Request, token: str):
-    """(subject, form, language) of a POST to a valid link with its form token, or the refusal."""
+    """(subject, form, language, None) of a POST to a valid link with its form token, or (None, None, None, refusal)."""
     if (refusal := _client_refusal(request)) is not None:
         return None, None, None, refusal
     subject = _subject(request, token)
@@ -132,6 +134,15 @@ async def _checked_post(request: Request, token: str):
     if not consumer_page.form_token_matches(_secret(request), token, form.get("form_token")):
         return None, None, None, _home(token, language, error="form")
     return subject, form, language, None
+
+
+async def _post(request: Request, token: str, action, *arguments) -> Response:
+    """Check the POST in the event loop, then run the action in the thread pool: it calls out
+    (Bancontact, SMTP, the SMS gateway) and opens database sessions, which block."""
+    subject, form, language, refusal = await _checked_post(request, token)
+    if refusal is not None:
+        return refusal
+    return await run_in_threadpool(action, request, token, subject, form, language, *arguments)
 
 
 def _epc_svg(creditor, claim) -> str | None:
@@ -249,11 +260,10 @@ def document(request: Request, token: str, document_id: str) -> Response:
 
 @router.post("/{token}/pay/{claim_id}")
 async def pay(request: Request, token: str, claim_id: str) -> Response:
-    from gateway.channels.payment.bancontact import request_payment
+    return await _post(request, token, _pay, claim_id)
 
-    subject, form, language, refusal = await _checked_post(request, token)
-    if refusal is not None:
-        return refusal
+
+def _pay(request: Request, token: str, subject: personal_link.LinkSubject, form, language: str, claim_id: str) -> Response:
     try:
         wanted = uuid.UUID(claim_id)
     except ValueError:
@@ -324,9 +334,10 @@ def _confirmation_email(*, sender: str, recipient: str, language: str, creditor:
 
 @router.post("/{token}/email")
 async def change_email(request: Request, token: str) -> Response:
-    subject, form, language, refusal = await _checked_post(request, token)
-    if refusal is not None:
-        return refusal
+    return await _post(request, token, _change_email)
+
+
+def _change_email(request: Request, token: str, subject: personal_link.LinkSubject, form, language: str) -> Response:
     try:
         value = ContactIn(kind="email", value=str(form.get("email") or "").strip()).value
     except ValidationError:
@@ -358,9 +369,10 @@ async def change_email(request: Request, token: str) -> Response:
 
 @router.post("/{token}/phone")
 async def change_phone(request: Request, token: str) -> Response:
-    subject, form, language, refusal = await _checked_post(request, token)
-    if refusal is not None:
-        return refusal
+    return await _post(request, token, _change_phone)
+
+
+def _change_phone(request: Request, token: str, subject: personal_link.LinkSubject, form, language: str) -> Response:
     try:
         value = ContactIn(kind="phone", value=str(form.get("phone") or "").replace(" ", "").strip()).value
     except ValidationError:
@@ -395,9 +407,10 @@ async def change_phone(request: Request, token: str) -> Response:
 
 @router.post("/{token}/phone/confirm")
 async def confirm_phone(request: Request, token: str) -> Response:
-    subject, form, language, refusal = await _checked_post(request, token)
-    if refusal is not None:
-        return refusal
+    return await _post(request, token, _confirm_phone)
+
+
+def _confirm_phone(request: Request, token: str, subject: personal_link.LinkSubject, form, language: str) -> Response:
     phone = str(form.get("phone") or "")
     verdict = _limits(request).confirm.hit(str(subject.debtor_id))
     if not verdict.allowed:
@@ -412,9 +425,10 @@ async def confirm_phone(request: Request, token: str) -> Response:
 
 @router.post("/{token}/preferences")
 async def preferences(request: Request, token: str) -> Response:
-    subject, form, language, refusal = await _checked_post(request, token)
-    if refusal is not None:
-        return refusal
+    return await _post(request, token, _preferences)
+
+
+def _preferences(request: Request, token: str, subject: personal_link.LinkSubject, form, language: str) -> Response:
     chosen = form.get("language")
     now = utc_now()
     consents = {channel: form.get(f"consent_{channel}") == "yes" for channel in consumer_page.CONSENT_CHANNELS}
