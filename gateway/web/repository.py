@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.store.models import AuditEvent, Claim, CreditorEntity, Debtor, DebtorContact, Dispatch, Document
+from gateway.store.models import AuditEvent, Claim, ClaimHold, CreditorEntity, Debtor, DebtorContact, Dispatch, Document
 
 SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
 UNREACHABLE = "dispatch.closed_unreachable"  # audit action on a failed dispatch a clerk closed: no better contact known
 CLOSING_ACTIONS = (SUPERSEDED, UNREACHABLE)
 SEARCH_LIMIT = 50  # a search is for finding one case, not for exporting
+# Holds put by a Peppol Invoice Response UQ (under query) or RE (rejected): the buyer waits for an answer.
+BUYER_RESPONSE_HOLDS = {"buyer_response_uq": "UQ", "buyer_response_re": "RE"}
 
 
 class AdminRepository:
@@ -70,6 +72,20 @@ class AdminRepository:
     def claims_on_hold(self) -> Sequence[Claim]:
         query = select(Claim).where(Claim.creditor_id.in_(self.creditor_ids), Claim.status == "on_hold").order_by(Claim.due_date)
         return self.session.scalars(query).all()
+
+    def buyer_responses_waiting(self, today: date) -> Sequence[tuple[ClaimHold, Claim, Debtor]]:
+        """UQ / RE holds still running on `today`, oldest first: each is a buyer waiting for the creditor's answer."""
+        query = (
+            select(ClaimHold, Claim, Debtor)
+            .join(Claim, Claim.id == ClaimHold.claim_id)
+            .join(Debtor, Debtor.id == Claim.debtor_id)
+            .where(
+                Claim.creditor_id.in_(self.creditor_ids), ClaimHold.kind.in_(BUYER_RESPONSE_HOLDS), ClaimHold.ended_at.is_(None),
+                or_(ClaimHold.ends_on.is_(None), ClaimHold.ends_on >= today),
+            )
+            .order_by(ClaimHold.starts_on, ClaimHold.created_at, ClaimHold.id)
+        )
+        return self.session.execute(query).all()
 
     def dispatch(self, dispatch_id: uuid.UUID, *, for_update: bool = False) -> tuple[Dispatch, Claim] | None:
         query = select(Dispatch, Claim).join(Claim, Claim.id == Dispatch.claim_id).where(Dispatch.id == dispatch_id, Claim.creditor_id.in_(self.creditor_ids))

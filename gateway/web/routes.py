@@ -8,7 +8,9 @@ claim, document or dispatch answers 404 exactly as a missing one does.
 from __future__ import annotations
 
 import secrets
+import threading
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -20,11 +22,14 @@ from pydantic import ValidationError
 
 from gateway.api.payloads import AddressIn
 from gateway.domain.identifiers import format_ogm
+from gateway.dunning import export as escalation_export
+from gateway.dunning import service as dunning_service
 from gateway.errors import GatewayError
+from gateway.kit.ratelimit import RateLimiter, Verdict
 from gateway.kit.time import BRUSSELS, brussels_today, utc_now
 from gateway.store.repositories.claims import ClaimRepository
 from gateway.web import account, i18n
-from gateway.web.repository import SUPERSEDED, AdminRepository
+from gateway.web.repository import BUYER_RESPONSE_HOLDS, SUPERSEDED, AdminRepository
 from gateway.web.resend import CONTACT_KIND, close_as_unreachable, fix_contact_and_resend
 
 SESSION_COOKIE = "gw_admin"
@@ -32,6 +37,15 @@ SIGNIN_CSRF_COOKIE = "gw_signin_csrf"
 LANGUAGE_COOKIE = "gw_lang"
 DASHBOARD_DAYS = 30  # the dashboard's default period: the last month
 STATIC_DIR = Path(__file__).parent / "static"
+# Sign-in attempts allowed per 15 minutes: per user name (a password guesser aiming at one
+# account), and per client address (one machine trying many names; higher, as an office may
+# share one address).
+SIGNIN_WINDOW_SECONDS = 15 * 60
+SIGNIN_ATTEMPTS_PER_NAME = 10
+SIGNIN_ATTEMPTS_PER_ADDRESS = 30
+ESCALATION_KINDS = ("dwangbevel", "dwangschrift", "bailiff", "disconnection")
+EXPORT_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+APPROVAL_REFERENCE_LENGTH = 120  # the decision reference typed beside the approver's name; approved_by holds 200
 
 # Colours of the chart, one per delivery state (readable for the common colour-vision deficiencies).
 STATE_COLOURS = {
@@ -113,15 +127,52 @@ def signin_page(request: Request, next: str | None = None, failed: bool = False)
     return response
 
 
+@dataclass
+class SigninLimits:
+    by_name: RateLimiter
+    by_address: RateLimiter
+
+
+_limits_lock = threading.Lock()
+
+
+def signin_limits(app) -> SigninLimits:
+    """One pair of limiters per application (tests build many apps in one process and may set their own)."""
+    with _limits_lock:
+        if not hasattr(app.state, "admin_signin_limits"):
+            app.state.admin_signin_limits = SigninLimits(
+                by_name=RateLimiter(SIGNIN_ATTEMPTS_PER_NAME, SIGNIN_WINDOW_SECONDS),
+                by_address=RateLimiter(SIGNIN_ATTEMPTS_PER_ADDRESS, SIGNIN_WINDOW_SECONDS),
+            )
+        return app.state.admin_signin_limits
+
+
+def _too_many_attempts(request: Request, verdict: Verdict) -> HTMLResponse:
+    minutes = -(-verdict.retry_after_seconds // 60)
+    response = _error(request, None, 429, "error.too_many_attempts", detail=i18n.translate(_language(request), "error.retry_after").format(minutes=minutes))
+    response.headers["Retry-After"] = str(verdict.retry_after_seconds)
+    return response
+
+
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     form = await request.form()
     if not account.tokens_match(request.cookies.get(SIGNIN_CSRF_COOKIE), form.get("csrf_token")):
         return _error(request, None, 403, "error.csrf")
+    name = str(form.get("email", "")).strip().lower()
+    limits = signin_limits(request.app)
+    # Counted before the password is looked at, and a refused attempt never reaches the hash check:
+    # over the limit even the right password gets a 429, so guessing gains nothing.
+    verdict = limits.by_address.hit(request.client.host if request.client else "unknown")
+    if verdict.allowed:
+        verdict = limits.by_name.hit(name)
+    if not verdict.allowed:
+        return _too_many_attempts(request, verdict)
     with request.app.state.database.session_scope() as session:
-        token = account.sign_in(session, str(form.get("email", "")), str(form.get("password", "")), now=utc_now())
+        token = account.sign_in(session, name, str(form.get("password", "")), now=utc_now())
     if token is None:
         return signin_page(request, next=str(form.get("next", "")), failed=True)
+    limits.by_name.reset(name)  # the owner got in: earlier typos do not count against the next sign-in
     response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
     response.set_cookie(
         SESSION_COOKIE, token, max_age=int(account.SESSION_LIFETIME.total_seconds()), httponly=True, samesite="lax",
@@ -194,6 +245,7 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
         invalid = repo.invalid_documents(lower, upper)
         undeliverable = repo.undeliverable()
         on_hold = repo.claims_on_hold()
+        buyer_responses = repo.buyer_responses_waiting(brussels_today())
     order = list(STATE_COLOURS)
     states = sorted({state for _, state, _ in counts}, key=lambda state: (order.index(state) if state in order else len(order), state))
     table: dict[str, dict[str, int]] = {}
@@ -202,6 +254,7 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
     return _render(
         request, "dashboard.html", admin, start=start, end=end, states=states, table=table, chart=_chart(counts),
         colours=STATE_COLOURS, invalid=invalid, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
+        buyer_responses=buyer_responses, buyer_codes=BUYER_RESPONSE_HOLDS,
     )
 
 
@@ -337,3 +390,77 @@ def search(request: Request, q: str = "") -> Response:
     with request.app.state.database.session_scope() as session:
         results = AdminRepository(session, admin.visible_creditor_ids).search(q[:200])
     return _render(request, "search.html", admin, q=q, results=results, searched=bool(q.strip()), format_ogm=format_ogm)
+
+
+# --- escalation lists ------------------------------------------------------------------------------
+
+
+def _escalation_groups(session, admin: account.Admin) -> list[dict]:
+    """The lists the user's entities have, one per (kind, approving body), in list order."""
+    groups: dict[tuple[str, str], dict] = {}
+    for item in escalation_export.listed(session, admin.visible_creditor_ids):
+        key = (item.entry.kind, item.entry.approving_body)
+        group = groups.setdefault(key, {"kind": key[0], "approving_body": key[1], "items": []})
+        group["items"].append(item)
+    ordered = sorted(groups.values(), key=lambda g: (ESCALATION_KINDS.index(g["kind"]) if g["kind"] in ESCALATION_KINDS else len(ESCALATION_KINDS), g["approving_body"]))
+    for group in ordered:
+        group["totals"] = escalation_export.totals([item.row for item in group["items"]])
+        group["pending"] = sum(1 for item in group["items"] if item.entry.status == "pending")
+    return ordered
+
+
+def _escalations_page(request: Request, admin: account.Admin, *, approved: str | None = None, problem: str | None = None, status_code: int = 200) -> HTMLResponse:
+    with request.app.state.database.session_scope() as session:
+        groups = _escalation_groups(session, admin)
+    return _render(request, "escalations.html", admin, groups=groups, approved=approved, problem=problem, status_code=status_code,
+                   reference_length=APPROVAL_REFERENCE_LENGTH)
+
+
+@router.get("/escalations", response_class=HTMLResponse)
+def escalations(request: Request, approved: str | None = None) -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    return _escalations_page(request, admin, approved=approved)
+
+
+@router.post("/escalations/{entry_id}/approve")
+async def approve_escalation(request: Request, entry_id: uuid.UUID) -> Response:
+    """The financial director's visum, recorded by the same service call as `POST /v1/escalations/{id}/approve`."""
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, "escalation.approve")
+    if refused is not None:
+        return refused
+    reference = " ".join(str(form.get("reference", "")).split())[:APPROVAL_REFERENCE_LENGTH]
+    # Who approved: the signed-in director, with the decision reference when one is given.
+    approved_by = f"{admin.email} ({reference})" if reference else admin.email
+    now = utc_now()
+    try:
+        with request.app.state.database.session_scope() as session:
+            entry = dunning_service.approve_escalation(session, admin.principal, entry_id, approved_by=approved_by, today=dunning_service.local_today(now), now=now)
+            number = ClaimRepository(session).claim_for(entry.claim_id, admin.visible_creditor_ids).number
+    except GatewayError as error:
+        if error.status_code == 404:
+            return _error(request, admin, 404, "error.not_found")
+        detail = "; ".join(f"{p.rule}: {p.message}" for p in error.problems) or str(error)
+        return _escalations_page(request, admin, problem=detail, status_code=error.status_code)
+    return RedirectResponse(f"/admin/escalations?approved={quote(number)}#entry-{entry_id}", status_code=303)
+
+
+@router.get("/escalations/export")
+def export_escalations(request: Request, kind: str, approving_body: str | None = None, format: str = "csv") -> Response:
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    if kind not in ESCALATION_KINDS or format not in EXPORT_MEDIA_TYPES:
+        return _error(request, admin, 404, "error.not_found")
+    with request.app.state.database.session_scope() as session:
+        items = escalation_export.rows(session, admin.visible_creditor_ids, kind=kind, approving_body=approving_body or None)
+    if format == "pdf":
+        content = escalation_export.to_pdf(items, kind=kind, approving_body=approving_body or None, generated_at=utc_now())
+    else:
+        content = escalation_export.to_csv(items).encode("utf-8")
+    name = "-".join(part for part in ("escalations", kind, approving_body) if part)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+    return Response(content, media_type=EXPORT_MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="{safe_name}.{format}"', "X-Content-Type-Options": "nosniff"})
