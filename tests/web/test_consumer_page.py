@@ -35,7 +35,7 @@ from gateway.kit.time import brussels_today, utc_now
 from gateway.services import consumer_page
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim, record_payment
-from gateway.store.models import AuditEvent, Claim, DebtorConsent, DebtorContact, Document
+from gateway.store.models import AuditEvent, Claim, DebtorConsent, DebtorContact, Document, InboundEvent
 from gateway.workers.run import Worker
 from gateway.web.consumer import routes
 from tests.channels.test_sms_provider import serve
@@ -302,9 +302,10 @@ def test_a_new_phone_is_confirmed_with_the_code_sent_by_sms(database, world, pag
     sandbox = SmsSandbox(api_key=SMS_KEY, callback_secret=SMS_SECRET)
     try:
         providers = ProviderRegistry()
-        # Delivery reports of the code go to a closed port: the page does not wait for them.
         providers.add(SmsProvider(SmsClient(sandbox.url, SMS_KEY, timeout_seconds=5), callback_secret=SMS_SECRET, callback_url="http://127.0.0.1:9/v1/callbacks/sms", max_segments=3))
-        with TestClient(create_app(page_settings, database=database, providers=providers), follow_redirects=False) as client:
+        # The code's delivery reports go to public_base_url/my/sms-reports; here a closed port: the page does not wait for them.
+        settings = page_settings.model_copy(update={"public_base_url": "http://127.0.0.1:9"})
+        with TestClient(create_app(settings, database=database, providers=providers), follow_redirects=False) as client:
             an = token(world.an_debtor, world.gent)
             before = last_audit_id(database)
             assert notice(client.post(f"/my/{an}/phone", data={"form_token": form_token(an), "phone": "0470 12 34 56"}))["error"] == "phone_invalid"
@@ -314,7 +315,10 @@ def test_a_new_phone_is_confirmed_with_the_code_sent_by_sms(database, world, pag
             assert notice(again)["notice"] == "sms_sent"
             [message] = sandbox.messages.values()  # the same window: the vendor deduplicated the second request
             code = re.fullmatch(r"Stad Gent : votre code de confirmation est (\d{6})\. Valable 15 minutes\.", message.text).group(1)
-            assert message.to == "+32470123456"
+            assert (message.to, message.callback_url) == ("+32470123456", "http://127.0.0.1:9/my/sms-reports")
+            report, headers = sandbox.signed_report(message.id, "DELIVRD")
+            assert client.post("/my/sms-reports", content=report, headers=headers).status_code == 204
+            assert rows(database, InboundEvent) == []  # dropped: it belongs to no dispatch
             page = client.get(sent.headers["location"]).text
             assert 'id="code-form"' in page and '<input type="hidden" name="phone" value="+32470123456">' in page
             wrong = "000000" if code != "000000" else "111111"

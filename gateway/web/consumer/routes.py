@@ -185,6 +185,16 @@ def stylesheet(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "consumer.css", media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
 
+@router.post("/sms-reports", status_code=204)
+def sms_reports(request: Request) -> Response:
+    """Delivery reports of confirmation codes are taken and dropped: they belong to no dispatch (the
+    SMS callback route would keep retrying them as early reports), and a code that did not arrive
+    is simply asked for again. Nothing is read or stored, so nothing needs verifying."""
+    if (refusal := _client_refusal(request)) is not None:
+        return refusal
+    return Response(status_code=204)
+
+
 @router.get("/confirm/{confirmation}", response_class=HTMLResponse)
 def confirm_email(request: Request, confirmation: str, lang: str | None = None) -> Response:
     """Opening the link sent to the new address is the confirmation: it proves that mailbox got it.
@@ -395,7 +405,8 @@ def _change_phone(request: Request, token: str, subject: personal_link.LinkSubje
     try:
         provider.client.send(
             to=value, text=i18n.translate(language, "sms.code", creditor=creditor, code=code),
-            client_reference=consumer_page.phone_client_reference(subject.debtor_id, value, now), callback_url=provider.callback_url,
+            client_reference=consumer_page.phone_client_reference(subject.debtor_id, value, now),
+            callback_url=f"{request.app.state.settings.public_base_url.rstrip('/')}/my/sms-reports",
         )
     except (RetryableError, TerminalError):
         return _home(token, language, error="send_failed", value=value)
