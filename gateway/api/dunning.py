@@ -209,13 +209,13 @@ def approve_escalation(entry_id: uuid.UUID, body: ApproveIn, database: DatabaseD
 
 
 @router.get(
-    "/escalations/export", summary="Export an escalation list as CSV for the approving body or bailiff (claim, debtor, amounts, OGM, registered reminder evidence, approval)",
-    responses={**ERRORS, 200: {"content": {"text/csv": {}}, "description": "the list as CSV"}}, response_class=Response,
+    "/escalations/export", summary="Export an escalation list as CSV or PDF for the approving body or bailiff (claim, debtor, amounts, OGM, registered reminder evidence, approval; the PDF adds totals)",
+    responses={**ERRORS, 200: {"content": {"text/csv": {}, "application/pdf": {}}, "description": "the list as CSV or PDF"}}, response_class=Response,
 )
 def export_escalations(
     database: DatabaseDep, principal: PrincipalDep,
     kind: Literal["dwangbevel", "dwangschrift", "bailiff", "disconnection"],
-    export_format: Annotated[Literal["csv"], Query(alias="format", description="csv (a PDF export is not built)")] = "csv",
+    export_format: Annotated[Literal["csv", "pdf"], Query(alias="format", description="csv, or pdf for the bailiff (the same values, each approval line and the totals)")] = "csv",
     approving_body: str | None = None,
     status: Literal["pending", "approved"] | None = None,
 ) -> Response:
@@ -223,5 +223,8 @@ def export_escalations(
 
     with database.session_scope() as session:
         items = export.rows(session, principal.visible_creditor_ids, kind=kind, approving_body=approving_body, status=status)
+    if export_format == "pdf":
+        return Response(export.to_pdf(items, kind=kind, approving_body=approving_body, status=status, generated_at=utc_now()), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="escalations-{kind}.pdf"'})
     return Response(export.to_csv(items), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="escalations-{kind}.csv"'})

@@ -10,7 +10,7 @@
     gateway dunning run [--today DATE]       decide and record for every dunnable claim in the database
     gateway dunning scan [--today DATE]      queue one dunning.evaluate job per dunnable claim (for the worker)
     gateway dunning assign CREDITOR TYPE POLICY [--fiscal]   assign a shipped policy (else: by creditor kind)
-    gateway dunning export-list KIND [--approving-body B] -o FILE.csv   an escalation list as CSV for the bailiff
+    gateway dunning export-list KIND [--approving-body B] [--format csv|pdf] -o FILE   an escalation list as CSV or PDF for the bailiff
     gateway dunning plan --policy FILE|ID --claims FILE --as-of DATE [--json]   decisions without a database
 """
 
@@ -281,12 +281,14 @@ def assign_command(creditor_code: str, claim_type: str, policy_id: str, fiscal: 
 @click.argument("kind", type=click.Choice(["dwangbevel", "dwangschrift", "bailiff", "disconnection"]))
 @click.option("--approving-body", default=None, help="only this approving body's entries, e.g. college_van_burgemeester_en_schepenen")
 @click.option("--status", type=click.Choice(["pending", "approved"]), default=None)
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, writable=True), help="CSV file to write")
-def export_list_command(kind: str, approving_body: str | None, status: str | None, output: str) -> None:
-    """Write escalation list KIND (all creditor entities) as CSV with the evidence columns."""
+@click.option("--format", "export_format", type=click.Choice(["csv", "pdf"]), default="csv", show_default=True, help="pdf: the same values plus approval lines and totals")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, writable=True), help="file to write")
+def export_list_command(kind: str, approving_body: str | None, status: str | None, export_format: str, output: str) -> None:
+    """Write escalation list KIND (all creditor entities) as CSV with the evidence columns, or as PDF for the bailiff."""
     from pathlib import Path
 
     from gateway.dunning import export
+    from gateway.kit.time import utc_now
 
     database = _database()
     try:
@@ -294,7 +296,10 @@ def export_list_command(kind: str, approving_body: str | None, status: str | Non
             items = export.rows(session, export.all_creditor_ids(session), kind=kind, approving_body=approving_body, status=status)
     finally:
         database.dispose()
-    Path(output).write_text(export.to_csv(items), encoding="utf-8", newline="")
+    if export_format == "pdf":
+        Path(output).write_bytes(export.to_pdf(items, kind=kind, approving_body=approving_body, status=status, generated_at=utc_now()))
+    else:
+        Path(output).write_text(export.to_csv(items), encoding="utf-8", newline="")
     click.echo(f"{len(items)} {kind} entries written to {output}")
 
 
