@@ -103,8 +103,10 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
         return
     dispatch = delivery.apply_provider_report(session, event.provider_message_id, event.state, detail=event.detail, now=now, max_attempts=task.settings.max_attempts)
     if dispatch is None:
-        stored.error = f"no dispatch with provider message id {event.provider_message_id}"
-        return
+        # A report can beat our own record of the send (the provider calls back before step 3 of
+        # transmit commits, or the worker died in between and the retry has not run yet): try
+        # again later (rolled back, handled_at unset) instead of dropping the report for good.
+        raise RetryableError(f"no dispatch with provider message id {event.provider_message_id} (yet)")
     claim = session.get(Claim, dispatch.claim_id)
     _record(session, claim, "dispatch.reported", {"dispatch_id": str(dispatch.id), "channel": dispatch.channel, "reported": event.state.value, "state": dispatch.state, "source": stored.source, **{k: v for k, v in event.detail.items() if isinstance(v, (str, int))}}, now)
     hold_claim_for_buyer_response(session, claim, dispatch, event.detail, now)  # UQ / RE pause dunning
