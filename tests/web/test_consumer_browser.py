@@ -9,7 +9,7 @@ sandbox; the sandbox's signed callback is stored and applied by the worker, and 
 shows the claim as paid. The Bancontact app itself cannot run here: the deeplink
 (https://pay.bancontact.net/...) is answered inside the browser by a stand-in payer screen whose
 "pay" button asks the sandbox to pay, exactly as `POST /sandbox/payments/{id}/pay` does for a
-person paying in the app. Screenshots: tests/web/screenshots/consumer-*.png.
+person paying in the app. Screenshots: tests/web/screenshots/consumer-*.png (page, phone width, Bancontact QR, paid).
 """
 
 from __future__ import annotations
@@ -174,8 +174,15 @@ def test_the_consumer_opens_the_link_changes_the_email_and_pays_with_bancontact(
 
     context.route("https://pay.bancontact.net/**", bancontact_app)
     page.goto(personal)
+    # On a computer the debtor asks for the Bancontact QR instead, to scan it with the phone.
+    page.locator(f"#claim-{claim_id}").get_by_role("button", name="Toon Bancontact-QR-code").click()
+    [payment] = sandbox.payments.values()
+    [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator(".bancontact-qr svg").screenshot())))
+    assert decoded.text == f"https://pay.bancontact.net/pay/2/{payment.payment_id}"
+    shot(page, "consumer-bancontact-qr")
+    page.goto(personal)
     page.locator(f"#claim-{claim_id}").get_by_role("button", name="Betalen met Bancontact").click()
-    page.wait_for_url("https://pay.bancontact.net/pay/2/*")
+    page.wait_for_url(f"https://pay.bancontact.net/pay/2/{payment.payment_id}")  # the same live payment request
     assert (page.locator("#amount").inner_text(), page.locator("#description").inner_text()) == ("45.00 EUR", "Gemeente Zonnedorp C1")
     page.locator("#pay").click()
     assert page.locator("#result").inner_text() == "SUCCEEDED"

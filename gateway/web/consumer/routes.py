@@ -286,18 +286,20 @@ def _pay(request: Request, token: str, subject: personal_link.LinkSubject, form,
         if not consumer_page.is_payable(claim):
             return _home(token, language)  # paid in the meantime (a second click, the back button): the page shows it
         number, amount = claim.number, claim.amount_open
+        creditor = consumer_page.ConsumerPageRepository(session).creditor(subject.creditor_id)
+        branding = {"creditor_name": creditor.name, "logo": _logo_src(creditor), "brand": creditor.primary_colour if _is_colour(creditor.primary_colour) else None}
     verifier = _bancontact(request)
     if verifier is None:
         return _home(token, language, error="pay_unavailable")
     try:  # outside any transaction: request_payment commits its outbox row before it calls Bancontact
         link = request_payment(database, verifier.client, wanted, callback_url=verifier.callback_url)
     except (GatewayError, RetryableError, TerminalError):
-        return _render(request, "pay.html", language, token=token, number=number, amount=amount, link=None, qr=None, view=None, status_code=503)
+        return _render(request, "pay.html", language, token=token, number=number, amount=amount, link=None, qr=None, status_code=503, **branding)
     if form.get("mode") != "qr" and link.deeplink:
         return _secured(RedirectResponse(link.deeplink, status_code=303))
     qr = _deeplink_svg(link.deeplink) if link.deeplink else None
     expires = link.expires_at.astimezone(BRUSSELS).strftime("%H:%M") if link.expires_at else None
-    return _render(request, "pay.html", language, token=token, number=number, amount=amount, link=link, qr=qr, expires=expires, view=None)
+    return _render(request, "pay.html", language, token=token, number=number, amount=amount, link=link, qr=qr, expires=expires, **branding)
 
 
 def _deeplink_svg(deeplink: str) -> str:
