@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from gateway.api.payloads import ContactIn
 from gateway.channels.email.client import SmtpRelay, send_message
@@ -217,8 +218,11 @@ def confirm_email(request: Request, confirmation: str, lang: str | None = None) 
     verdict = _limits(request).confirm.hit(str(debtor_id))
     if not verdict.allowed:
         return _too_many(verdict)
-    with request.app.state.database.session_scope() as session:
-        known = consumer_page.confirm_contact(session, debtor_id, "email", value, now=now) is not None
+    try:
+        with request.app.state.database.session_scope() as session:
+            known = consumer_page.confirm_contact(session, debtor_id, "email", value, now=now) is not None
+    except IntegrityError:  # opened twice at the same moment (a mail scanner and the person): the other request recorded it
+        known = True
     return _render(request, "confirmed.html", language, confirmed=value if known else None, status_code=200 if known else 404)
 
 
@@ -431,8 +435,11 @@ def _confirm_phone(request: Request, token: str, subject: personal_link.LinkSubj
     now = utc_now()
     if not phone or not consumer_page.phone_code_matches(_secret(request), subject.debtor_id, phone, str(form.get("code") or ""), now=now):
         return _home(token, language, error="code_wrong", phone=phone)
-    with request.app.state.database.session_scope() as session:
-        consumer_page.confirm_contact(session, subject.debtor_id, "phone", phone, now=now)
+    try:
+        with request.app.state.database.session_scope() as session:
+            consumer_page.confirm_contact(session, subject.debtor_id, "phone", phone, now=now)
+    except IntegrityError:  # the same code sent twice at once: the other request recorded the number
+        pass
     return _home(token, language, notice="phone_confirmed", value=phone)
 
 
