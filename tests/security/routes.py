@@ -20,6 +20,7 @@ class Kind(StrEnum):
     CREATE = "create"  # creates for a creditor named in the body: another creditor is refused
     PROVIDER = "provider"  # provider callbacks: authenticated by the provider's signature, not by a key
     STATELESS = "stateless"  # computes an answer from the request alone and stores nothing
+    PERSONAL = "personal"  # the consumer's page: a signed link names one debtor at one creditor
 
 
 # (method, path) -> kind. HEAD follows GET.
@@ -63,7 +64,20 @@ CLASSIFICATION: dict[tuple[str, str], Kind] = {
     ("GET", "/admin/claims/{claim_id}"): Kind.OBJECT,
     ("GET", "/admin/documents/{document_id}"): Kind.OBJECT,
     ("GET", "/admin/search"): Kind.LIST,
+    ("GET", "/admin/escalations"): Kind.LIST,
+    ("POST", "/admin/escalations/{entry_id}/approve"): Kind.OBJECT,
+    ("GET", "/admin/escalations/export"): Kind.LIST,
     ("MOUNT", "/admin/static"): Kind.PUBLIC,
+    ("GET", "/my/static/consumer.css"): Kind.PUBLIC,
+    ("POST", "/my/sms-reports"): Kind.STATELESS,  # confirmation-code delivery reports: read nothing, store nothing
+    ("GET", "/my/confirm/{confirmation}"): Kind.PERSONAL,
+    ("GET", "/my/{token}"): Kind.PERSONAL,
+    ("GET", "/my/{token}/documents/{document_id}"): Kind.PERSONAL,
+    ("POST", "/my/{token}/pay/{claim_id}"): Kind.PERSONAL,
+    ("POST", "/my/{token}/email"): Kind.PERSONAL,
+    ("POST", "/my/{token}/phone"): Kind.PERSONAL,
+    ("POST", "/my/{token}/phone/confirm"): Kind.PERSONAL,
+    ("POST", "/my/{token}/preferences"): Kind.PERSONAL,
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -49,6 +50,7 @@ BODIES = {
 ADMIN_FORMS = {
     ("POST", "/admin/undeliverable/{dispatch_id}/resend"): {"value": "thief@example.com"},
     ("POST", "/admin/undeliverable/{dispatch_id}/unreachable"): {},
+    ("POST", "/admin/escalations/{entry_id}/approve"): {"reference": "stranger"},
 }
 # Rows that signing in, and only signing in, may add or touch.
 SESSION_TABLES = frozenset({"admin_session", "admin_user", "api_key"})
@@ -65,9 +67,12 @@ KEY_ATTACKS = [
 ADMIN_ATTACKS = [("gent", "ocmw-gent"), ("gent", "az-sint-jan"), ("agb-gent", "ocmw-gent"), ("agb-gent", "woonzorg-gent")]
 
 
+PERSONAL_SECRET = "personal-link-secret-for-the-isolation-test"
+
+
 @pytest.fixture
 def app(settings, database):
-    application = create_app(settings, database=database)
+    application = create_app(settings.model_copy(update={"personal_link_secret": PERSONAL_SECRET}), database=database)
     application.dependency_overrides[dunning_api.today] = lambda: TODAY
     return application
 
@@ -158,7 +163,7 @@ def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: 
         assert response.status_code in (401, 404), f"{what}: {response.status_code}"
     elif kind is Kind.STATELESS:
         response = client.request(method, path, content=b"<Invoice/>", headers={**credentials, "Content-Type": "application/xml"})
-        assert response.status_code in (200, 400, 503)  # 503: the official artefacts are not installed here
+        assert response.status_code in (200, 204, 400, 503), f"{what}: {response.status_code}"  # 503: no official artefacts here
         _assert_no_leak(response, victim, what)
     elif kind is Kind.PUBLIC and method == "GET":
         response = client.get(_fill_public(path), headers=headers)
@@ -173,7 +178,7 @@ def _fill_public(path: str) -> str:
 def _list_queries(path: str, victim: Victim) -> list[dict]:
     if path == "/v1/claims":
         return [{}, {"debtor_id": str(victim.debtor_id)}, {"number": victim.claim_number}, {"structured_communication": victim.ogm}]
-    if path == "/v1/escalations/export":
+    if path in ("/v1/escalations/export", "/admin/escalations/export"):
         return [{"kind": "dwangbevel"}]
     if path == "/admin/search":
         return [{"q": victim.claim_number}, {"q": victim.email}, {"q": victim.ogm}, {"q": "Bakkerij"}]
@@ -185,7 +190,8 @@ def _list_queries(path: str, victim: Victim) -> list[dict]:
 def test_keys_never_reach_another_creditors_data(app, client, database, world):
     own_claim = client.post("/v1/claims", content=json.dumps(claim_payload("OWN-1")), headers={**bearer(world.keys["az-sint-jan"]), "Content-Type": "application/json"}).json()
     before = snapshot(database, skip=SESSION_TABLES)
-    routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app) if not p.startswith("/admin") and m != "MOUNT"]
+    routes = [(m, p, CLASSIFICATION[(m, p)]) for m, p in route_table(app)
+              if not p.startswith("/admin") and m != "MOUNT" and CLASSIFICATION[(m, p)] is not Kind.PERSONAL]
     client.requests_made = 0
     for victim_code, attacker in KEY_ATTACKS:
         victim = world.victims[victim_code]
@@ -278,3 +284,69 @@ def test_a_debtor_with_the_same_external_id_at_another_creditor_is_a_different_d
     detail = client.get(f"/v1/claims/{created['id']}", headers=bearer(key)).json()
     assert uuid.UUID(detail["debtor"]["id"]) != victim.debtor_id
     assert client.get(f"/v1/debtors/{victim.debtor_id}", headers=bearer(world.keys["gent"])).json()["name"] == "Bakkerij Janssens BV"
+
+
+def _victim_rows(database, victim: Victim, own: set[uuid.UUID]) -> dict:
+    """Everything of the victim a personal page could touch: its debtors, contacts, consents, claims,
+    payment requests; `own`: the link holders' own debtors, which their pages may change."""
+    with database.engine.connect() as connection:
+        from sqlalchemy import select as sql_select
+
+        from gateway.store.base import Base
+
+        tables = Base.metadata.tables
+        claims = tables["claim"]
+        claim_rows = connection.execute(sql_select(claims).where(claims.c.creditor_id == victim.creditor_id, claims.c.debtor_id.not_in(own))).all()
+        debtor_ids = {row.debtor_id for row in claim_rows}
+        result = {"claim": sorted(map(tuple, claim_rows))}
+        for name, column in (("debtor", "id"), ("debtor_contact", "debtor_id"), ("debtor_consent", "debtor_id")):
+            table = tables[name]
+            result[name] = sorted(map(tuple, connection.execute(sql_select(table).where(table.c[column].in_(debtor_ids))).all()))
+        requests = tables["payment_request"]
+        result["payment_request"] = sorted(map(tuple, connection.execute(sql_select(requests).where(requests.c.claim_id.in_({row.id for row in claim_rows}))).all()))
+        return result
+
+
+def test_a_personal_link_reaches_only_its_own_debtors_data(app, client, database, world):
+    """Generic over the /my routes: a valid link of another debtor (at another creditor, and at the
+    same creditor) is used with the victim's document and claim ids and the victim's identifiers
+    in the form; every object answer is a 404, no page shows the victim, nothing of it changes."""
+    from gateway.kit import personal_link
+    from gateway.kit.time import utc_now
+    from gateway.services import consumer_page
+    from tests.factories import consumer_claim
+
+    victim = world.victims["gent"]
+    secret = PERSONAL_SECRET.encode()
+    tokens = {}
+    own: set[uuid.UUID] = set()
+    for code, number, email in (("az-sint-jan", "AZ-C1", "stranger@telenet.be"), ("gent", "GENT-C1", "neighbour@telenet.be")):
+        payload = consumer_claim(number, email=email)
+        payload["debtor"]["external_id"] = f"C-{code}"
+        if code == "gent":
+            payload["debtor"]["national_register_number"] = "90020100031"
+        created = client.post("/v1/claims", content=json.dumps(payload), headers={**bearer(world.keys[code]), "Content-Type": "application/json"})
+        assert created.status_code == 201, created.text
+        detail = client.get(f"/v1/claims/{created.json()['id']}", headers=bearer(world.keys[code])).json()
+        own.add(uuid.UUID(detail["debtor"]["id"]))
+        tokens[code] = personal_link.issue(secret, uuid.UUID(detail["debtor"]["id"]), world.creditor_ids[code], now=utc_now(), valid_for=timedelta(days=1))
+    routes = [(m, p) for m, p in route_table(app) if CLASSIFICATION.get((m, p)) is Kind.PERSONAL]
+    assert len(routes) >= 8
+    before = _victim_rows(database, victim, own)
+    for code, token in tokens.items():
+        values = {"token": token, "document_id": str(victim.document_id), "claim_id": str(victim.claim_id), "confirmation": "forged.confirmation"}
+        for method, path in routes:
+            url = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+            what = f"{method} {path} with {code}'s link and {victim.code}'s data"
+            if method == "GET":
+                response = client.get(url, follow_redirects=False)
+            else:
+                form = {"form_token": consumer_page.form_token(secret, token), "debtor_id": str(victim.debtor_id), "claim_id": str(victim.claim_id),
+                        "email": "thief@example.com", "phone": "+32470999999", "code": "000000", "mode": "qr"}
+                response = client.post(url, data=form, follow_redirects=False)
+            if "{document_id}" in path or "{claim_id}" in path or "{confirmation}" in path:
+                assert response.status_code == 404, f"{what}: {response.status_code}"
+            else:
+                assert response.status_code in (200, 303, 429), f"{what}: {response.status_code}"
+            _assert_no_leak(response, victim, what, url)
+    assert _victim_rows(database, victim, own) == before
