@@ -16,7 +16,7 @@ last one handled). Checked at the end, from the database:
   (one `reported: sent`, one `reported: delivered` per dispatch), final state `delivered`;
 - repeats were answered `duplicates: 1` and stored nothing.
 
-    python -m bench.bench_callbacks [--dispatches 5000] [--workers 4] [--clients 16] [--api-processes 2]
+    python -m bench.bench_callbacks [--dispatches 5000] [--workers 4] [--clients 16] [--api-processes 2] [--sequential]
 
 Target: >= 500 callbacks/s ingested. The machine this runs on is shared (2 cores; API, client,
 4 workers and PostgreSQL all on it), so the figure is a floor, not a capacity.
@@ -225,7 +225,7 @@ def census(database: Database, dispatches: int) -> dict:
     return {"events": events[0], "jobs": dict(jobs), "states": dict(states), "reported": len(reported), "problems": problems}
 
 
-def run(dispatches: int, workers: int, clients: int, api_processes: int) -> dict:
+def run(dispatches: int, workers: int, clients: int, api_processes: int, sequential: bool = False) -> dict:
     name = f"gateway_bench_callbacks_{os.getpid()}"
     _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     _admin(f"CREATE DATABASE {name}")
@@ -248,11 +248,19 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int) -> dict
                                        env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
             processes.append(api)
             _wait_http(f"http://127.0.0.1:{port}/healthz", api, api_log)
-            for number in range(workers):
-                with open(Path(logs) / f"worker-{number}.log", "ab") as out:
-                    processes.append(subprocess.Popen([sys.executable, "-m", "bench.bench_callbacks", "--worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+
+            def start_workers() -> None:
+                for number in range(workers):
+                    with open(Path(logs) / f"worker-{number}.log", "ab") as out:
+                        processes.append(subprocess.Popen([sys.executable, "-m", "bench.bench_callbacks", "--worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+
+            if not sequential:
+                start_workers()
             started = time.perf_counter()
             post_seconds, answers = post_all(f"http://127.0.0.1:{port}/v1/callbacks/peppol-ap", bodies, clients)
+            if sequential:  # ingest alone above; now the apply alone, timed from the workers' start
+                started = time.perf_counter()
+                start_workers()
             expected = 2 * dispatches
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -274,7 +282,7 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int) -> dict
                 process.kill()
         _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return {
-        "dispatches": dispatches, "workers": workers, "clients": clients, "api_processes": api_processes, "seed_seconds": round(seed_seconds, 1),
+        "dispatches": dispatches, "workers": workers, "clients": clients, "api_processes": api_processes, "sequential": sequential, "seed_seconds": round(seed_seconds, 1),
         "callbacks_posted": len(bodies), "answers": dict(answers), "post_seconds": round(post_seconds, 2),
         "ingest_per_second": round(len(bodies) / post_seconds), "apply_seconds": round(apply_seconds, 2),
         "apply_per_second": round(2 * dispatches / apply_seconds), **result,
@@ -287,6 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=16, help="client threads posting callbacks")
     parser.add_argument("--api-processes", type=int, default=2, help="uvicorn worker processes serving the API")
+    parser.add_argument("--sequential", action="store_true", help="post everything first, then start the workers (ingest and apply measured alone)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     if args.worker:
@@ -298,12 +307,13 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"skipped: PostgreSQL unreachable ({exc})")
         return {}
     load = os.getloadavg()[0]
-    result = run(args.dispatches, args.workers, args.clients, args.api_processes)
+    result = run(args.dispatches, args.workers, args.clients, args.api_processes, args.sequential)
     repeats = (args.dispatches + REPEAT_EVERY - 1) // REPEAT_EVERY
     print(f"seeded {result['dispatches']:,} Peppol dispatches in sent ({result['seed_seconds']} s); load average before the run {load:.1f}")
     print(f"ingest: {result['callbacks_posted']:,} signed callbacks over HTTP ({result['api_processes']} uvicorn processes) from {result['clients']} client threads in {result['post_seconds']} s = "
           f"{result['ingest_per_second']:,} callbacks/s (target >= 500); answers {result['answers']}")
-    print(f"apply: {result['workers']} worker processes handled {2 * result['dispatches']:,} inbox events in {result['apply_seconds']} s from the first POST = "
+    since = "from the workers' start (after all posts)" if result["sequential"] else "from the first POST (workers running while posting)"
+    print(f"apply: {result['workers']} worker processes handled {2 * result['dispatches']:,} inbox events in {result['apply_seconds']} s {since} = "
           f"{result['apply_per_second']:,} events/s")
     print(f"checks: inbound events {result['events']:,}, inbox.apply jobs {result['jobs']}, dispatch states {result['states']}, "
           f"dispatch.reported rows {result['reported']:,}; repeats expected as duplicates: {repeats:,}")
