@@ -18,6 +18,7 @@ from gateway.kit.time import utc_now
 from gateway.store.session import Database
 from gateway.workers import periodic, queue
 from gateway.channels.registry import ProviderRegistry
+from gateway.channels.setup import build_providers
 from gateway.workers.registry import HANDLERS, OWN_TRANSACTIONS, Task
 
 log = logging.getLogger("gateway.worker")
@@ -47,7 +48,8 @@ class Worker:
         load_handlers()
         self.database = database
         self.settings = settings
-        self.providers = providers or ProviderRegistry()
+        # `gateway worker` passes none: the providers come from the settings, as for the demo and the API.
+        self.providers = providers if providers is not None else build_providers(settings)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.stopping = threading.Event()
         # Peppol status-poll answers sit in the inbox as source `peppol/poll`; inbox.apply needs their reader.

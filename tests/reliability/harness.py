@@ -92,7 +92,10 @@ def seed_sms_dispatches(database: Database, count: int, *, start: int = 0) -> li
     with database.session_scope() as session:
         creditor = session.scalar(select(CreditorEntity).where(CreditorEntity.code == "reliability"))
         if creditor is None:
-            creditor = CreditorEntity(code="reliability", kind="municipality", name="Gemeente Betrouwbaar", iban="BE48320070184927", created_at=now)
+            creditor = CreditorEntity(
+                code="reliability", kind="municipality", name="Gemeente Betrouwbaar", enterprise_number="0207451227", vat_number="BE0207451227",
+                iban="BE48320070184927", street="Botermarkt 1", postal_code="9000", city="Gent", country="BE", created_at=now,
+            )
             session.add(creditor)
             session.flush()
         creditor_id = creditor.id
@@ -101,7 +104,7 @@ def seed_sms_dispatches(database: Database, count: int, *, start: int = 0) -> li
         for index in range(offset, min(offset + SEED_CHUNK, start + count)):
             debtor_id, claim_id, document_id, dispatch_id = new_id(), new_id(), new_id(), new_id()
             debtors.append({"id": debtor_id, "creditor_id": creditor_id, "external_id": f"R-{index}", "kind": "consumer", "name": f"Debiteur {index}", "language": "nl", "country": "BE", "created_at": now})
-            base = f"{index:10d}"
+            base = f"{index:010d}"
             claims.append({
                 "id": claim_id, "creditor_id": creditor_id, "debtor_id": debtor_id, "number": f"R{index:07d}", "claim_type": "retribution", "fiscal": False,
                 "currency": "EUR", "issue_date": date(2026, 11, 2), "due_date": date(2026, 12, 2), "structured_communication": base + f"{(int(base) % 97) or 97:02d}",
