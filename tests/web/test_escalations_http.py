@@ -128,7 +128,7 @@ def test_director_sees_the_evidence_and_approves_through_the_dunning_service(cli
                                                                "approved_by": "director@gent.be (college 2027-02-08, besluit 14)"})]
     page = client.get(response.headers["location"])
     assert '<p class="notice" role="status">Approved: F2026-0900</p>' in page.text
-    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"].isoformat()}</dd>' in page.text
+    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"]:%Y-%m-%d %H:%M:%S} UTC</dd>' in page.text
     assert f"/admin/escalations/{entry_id}/approve" not in page.text  # nothing left to approve
 
     again = client.post(f"/admin/escalations/{entry_id}/approve", data={"csrf_token": csrf}, follow_redirects=False)
