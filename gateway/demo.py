@@ -282,7 +282,7 @@ def _print_mail(sink: SmtpSink) -> None:
 def _print_consumer_channels(database: Database, settings, sandboxes: ConsumerSandboxes) -> None:
     """What went out to consumers: SMS, eBox, the paper batch handed to the printer, a personal link."""
     from gateway.channels.paper.drop import close_batch
-    from gateway.services.letters import personal_url
+    from gateway.services.consumer_page import personal_url_for
 
     echo = click.echo
     published = list(sandboxes.ebox.messages.values())
@@ -296,4 +296,4 @@ def _print_consumer_channels(database: Database, settings, sandboxes: ConsumerSa
     with database.session_scope() as session:
         consumer = session.scalar(select(Debtor).where(Debtor.kind == "consumer").order_by(Debtor.name).limit(1))
         if consumer is not None:
-            echo(f"  personal page of {consumer.name}: {personal_url(settings, consumer.id, consumer.creditor_id, now=utc_now())}")
+            echo(f"  personal page of {consumer.name}: {personal_url_for(settings, consumer.id, consumer.creditor_id, utc_now())}")

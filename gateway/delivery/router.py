@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from gateway.domain.claim import Channel
 
-UNUSABLE = {"bounced", "unreachable"}
+# A replaced contact is not wrong, but the debtor asked us to use the new one instead.
+UNUSABLE = {"bounced", "unreachable", "replaced"}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from gateway.domain.transmission import apply_report, transition
 from gateway.errors import RetryableError, TerminalError
 from gateway.kit.time import utc_now
 from gateway.services import letters
+from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
 from gateway.store.session import Database
 from gateway.workers import queue
@@ -90,7 +91,7 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     meta = document.meta or {}
     # A reminder asks for payment by its own new date; an invoice by the claim's due date.
     due_date = meta.get("due_date") or meta.get("new_due_date") or claim.due_date.isoformat()
-    link = letters.personal_url(settings, debtor.id, claim.creditor_id, now=now) if settings and debtor.kind == "consumer" else None
+    link = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings and debtor.kind == "consumer" else None
     content, media_type, pdf = document.content, document.media_type, None
     if dispatch.channel in PDF_CHANNELS and media_type != letters.PDF:
         # A UBL document on paper is printed as its letter; by e-mail the letter goes beside the UBL.

@@ -37,6 +37,7 @@ class ContactValidity(StrEnum):
     VALID = "valid"
     BOUNCED = "bounced"  # hard bounce / UNDELIV: do not use until repaired
     UNREACHABLE = "unreachable"  # marked by an admin
+    REPLACED = "replaced"  # the debtor confirmed another address or number on the personal page
 
 
 class Channel(StrEnum):

@@ -35,8 +35,8 @@ from gateway.channels.payment.bancontact_link import invoice_link
 from gateway.config import Settings
 from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
-from gateway.kit import personal_link
 from gateway.kit.time import brussels_today
+from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DunningStep
 
 PDF = "application/pdf"
@@ -75,14 +75,6 @@ WHAT = {
 def _label(key: str, language: str, **values) -> str:
     table = LABELS[key]
     return table.get(language, table["nl"]).format(**values)
-
-
-def personal_url(settings: Settings, debtor_id, creditor_id, *, now: datetime) -> str | None:
-    """The debtor's personal page, valid `personal_link_valid_days` from now; None when the page is off."""
-    if not settings.personal_link_secret:
-        return None
-    token = personal_link.issue(settings.personal_link_secret.encode(), debtor_id, creditor_id, now=now, valid_for=timedelta(days=settings.personal_link_valid_days))
-    return personal_link.url(settings.public_base_url, token)
 
 
 def masked_contact(value: str) -> str:
@@ -172,7 +164,7 @@ def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: 
     creditor = session.get(CreditorEntity, claim.creditor_id)
     debtor = session.get(Debtor, claim.debtor_id)
     lines = list(session.scalars(select(ClaimLine).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)))
-    url = personal_url(settings, debtor.id, claim.creditor_id, now=now) if settings is not None and debtor.kind == "consumer" else None
+    url = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings is not None and debtor.kind == "consumer" else None
     letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
     if settings is not None and debtor.kind == "consumer":
         letter = replace(letter, bancontact_url=invoice_link(

@@ -14,7 +14,8 @@ from gateway.delivery import service as delivery
 from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
 from gateway.domain.document import DocumentRuleError
 from gateway.errors import RetryableError
-from gateway.services import audit, letters, documents, webhooks
+from gateway.services import audit, documents, letters, webhooks
+from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
 from gateway.workers import periodic
 from gateway.workers.registry import Task, handler
@@ -162,7 +163,7 @@ def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: 
     if route is None:
         return
     session = task.session
-    link = letters.personal_url(task.settings, debtor.id, claim.creditor_id, now=now)
+    link = personal_url_for(task.settings, debtor.id, claim.creditor_id, now)
     if link is None:
         _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "the personal page is off (no personal_link_secret)"}, now)
         return
