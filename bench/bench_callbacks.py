@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def _env(url: str, port: int) -> dict[str, str]:
         "GATEWAY_EBOX_RECEIPT_POLL_SECONDS": "0",
         "GATEWAY_PRINT_BATCH_CLOSE_SECONDS": "0",
         "GATEWAY_PEPPOL_STATUS_POLL_SECONDS": "0",
-        "GATEWAY_WORKER_POLL_SECONDS": "0.05",
+        "GATEWAY_WORKER_POLL_SECONDS": "0.2",
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -204,6 +205,55 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError("the API did not start")
 
 
+def _cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds used so far by these processes (Linux /proc; 0 for any gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _descendants(pid: int) -> set[int]:
+    """The process and its children (uvicorn --workers forks its serving processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _settle(pids: set[int], limit_seconds: float = 60.0) -> float:
+    """Wait until the processes have finished starting (less than 0.05 CPU s in 0.5 s); their CPU seconds then."""
+    deadline = time.monotonic() + limit_seconds
+    before = _cpu_seconds(pids)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_seconds(pids)
+        if now - before < 0.05:
+            return now
+        before = now
+    return before
+
+
+def _backend_pids(database_name: str) -> set[int]:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        return {row[0] for row in connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database_name,))}
+
+
 def census(database: Database, dispatches: int) -> dict:
     """The end state, checked: each event handled once, each dispatch moved once per event."""
     with database.session_scope() as session:
@@ -238,6 +288,7 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
         ap_ids = seed(database, dispatches)
         seed_seconds = time.perf_counter() - seeded
         bodies = callbacks(ap_ids)
+        client_cpu = time.process_time()
         port = _free_port()
         env = _env(url, port)
         with tempfile.TemporaryDirectory() as logs:
@@ -249,18 +300,21 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
             processes.append(api)
             _wait_http(f"http://127.0.0.1:{port}/healthz", api, api_log)
 
-            def start_workers() -> None:
-                for number in range(workers):
-                    with open(Path(logs) / f"worker-{number}.log", "ab") as out:
-                        processes.append(subprocess.Popen([sys.executable, "-m", "bench.bench_callbacks", "--worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
-
-            if not sequential:
-                start_workers()
+            api_base = _cpu_seconds(_descendants(api.pid))  # after start-up: imports are not per-callback cost
+            for number in range(workers):
+                with open(Path(logs) / f"worker-{number}.log", "ab") as out:
+                    processes.append(subprocess.Popen([sys.executable, "-m", "bench.bench_callbacks", "--worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+            worker_pids = {p.pid for p in processes if p is not api}
+            workers_base = _settle(worker_pids)
+            if sequential:  # ingest alone: the workers are paused (idle, outside any transaction) until every POST is answered
+                for pid in worker_pids:
+                    os.kill(pid, signal.SIGSTOP)
             started = time.perf_counter()
             post_seconds, answers = post_all(f"http://127.0.0.1:{port}/v1/callbacks/peppol-ap", bodies, clients)
-            if sequential:  # ingest alone above; now the apply alone, timed from the workers' start
+            if sequential:  # then the apply alone, timed from the moment they resume
                 started = time.perf_counter()
-                start_workers()
+                for pid in worker_pids:
+                    os.kill(pid, signal.SIGCONT)
             expected = 2 * dispatches
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
@@ -270,6 +324,13 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
                     break
                 time.sleep(0.1)
             apply_seconds = time.perf_counter() - started
+            # CPU actually spent, whatever else ran on the machine: a figure the load does not distort much.
+            cpu = {
+                "api": _cpu_seconds(_descendants(api.pid)) - api_base,
+                "workers": _cpu_seconds(worker_pids) - workers_base,
+                "postgres": _cpu_seconds(_backend_pids(name)),
+                "client": time.process_time() - client_cpu,
+            }
         for process in processes:
             process.terminate()
         for process in processes:
@@ -285,7 +346,8 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
         "dispatches": dispatches, "workers": workers, "clients": clients, "api_processes": api_processes, "sequential": sequential, "seed_seconds": round(seed_seconds, 1),
         "callbacks_posted": len(bodies), "answers": dict(answers), "post_seconds": round(post_seconds, 2),
         "ingest_per_second": round(len(bodies) / post_seconds), "apply_seconds": round(apply_seconds, 2),
-        "apply_per_second": round(2 * dispatches / apply_seconds), **result,
+        "apply_per_second": round(2 * dispatches / apply_seconds),
+        "cpu_ms": {part: round(seconds * 1000 / len(bodies if part in ("api", "client") else range(2 * dispatches)), 2) for part, seconds in cpu.items()}, **result,
     }
 
 
@@ -315,6 +377,9 @@ def main(argv: list[str] | None = None) -> dict:
     since = "from the workers' start (after all posts)" if result["sequential"] else "from the first POST (workers running while posting)"
     print(f"apply: {result['workers']} worker processes handled {2 * result['dispatches']:,} inbox events in {result['apply_seconds']} s {since} = "
           f"{result['apply_per_second']:,} events/s")
+    cpu = result["cpu_ms"]
+    print(f"CPU per callback: API {cpu['api']} ms, client {cpu['client']} ms; per applied event: workers {cpu['workers']} ms; "
+          f"PostgreSQL backends (ingest + apply) {cpu['postgres']} ms per event")
     print(f"checks: inbound events {result['events']:,}, inbox.apply jobs {result['jobs']}, dispatch states {result['states']}, "
           f"dispatch.reported rows {result['reported']:,}; repeats expected as duplicates: {repeats:,}")
     if result["answers"].get("duplicates") != repeats or result["answers"].get("stored") != 2 * result["dispatches"]:
