@@ -302,3 +302,29 @@ def test_a_wide_document_at_the_request_limit_costs_bounded_memory(standards_dir
     assert float(seconds) < MAX_SECONDS
     assert int(rss_growth) < 256 * MIB
     print(f"wide document {int(size) / MIB:.1f} MiB: {float(seconds):.2f} s, RSS growth {int(rss_growth) / MIB:.0f} MiB")
+
+
+# --- the access point's status answer (GET /documents/{id}, read by the status poll) -------------
+
+
+def test_access_point_status_answers_refuse_every_attack_in_their_events(outside, standards_dir):
+    """The status poll (gateway/channels/peppol/reconcile.py) reads the same MLR / Invoice Response
+    documents from the AP's GET answer: each hostile event is refused, none becomes a report."""
+    from gateway.channels.peppol.reconcile import reports_in
+
+    discovery = ParticipantDiscovery(DiscoveryConfig(sml_zone="sml.invalid.test", smp=SmpClientConfig(truststore=None)))
+    access_point = AccessPointClient(outside.base, "ap-key", connect_timeout_seconds=2, read_timeout_seconds=5)
+    provider = PeppolProvider(access_point, discovery, callback_secret=SECRET, standards_dir=standards_dir)
+    attacks = cases(outside)
+    events = [{"event_id": f"evt-{name}", "status": "delivered", "mlr": base64.b64encode(document).decode()} for name, (document, _) in attacks.items()]
+    outside.serve["/documents/doc-1"] = json.dumps({"id": "doc-1", "events": events}).encode()
+    answer = access_point.status("doc-1")
+    measured = measure(lambda: reports_in(provider, answer, check=True))
+    _bounded(measured, "AP status answer (status poll)", f"{len(events)} hostile events")
+    reports, refused = measured.result
+    assert reports == []
+    assert len(refused) == len(attacks)
+    for (name, (_, expected)), reason in zip(attacks.items(), refused):
+        prefix = {"unsafe": "mlr: the document declares a DOCTYPE", "malformed": "mlr: not well-formed XML", "harmless": "mlr: not an ApplicationResponse"}[expected]
+        assert reason.startswith(f"'evt-{name}': {prefix}"), (name, reason)
+    assert outside.requests == []
