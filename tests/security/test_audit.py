@@ -51,17 +51,26 @@ def actor_of(database, key: str) -> str:
 # --- append-only ------------------------------------------------------------------------------
 
 
-def test_postgres_refuses_update_and_delete_of_audit_rows_in_raw_sql(database, client):
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("the database trigger is PostgreSQL's; SQLite relies on the ORM guard")
+def test_the_database_refuses_update_delete_and_truncate_of_audit_rows_in_raw_sql(database, client):
     keys = seed_creditors(database)
     client.post("/v1/claims", content=json.dumps(claim_payload("A-1")), headers={**bearer(keys.municipality_key), "Content-Type": "application/json"})
+    if database.engine.dialect.name == "sqlite":  # triggers of migration 0008
+        import sqlite3
+
+        with sqlite3.connect(database.url.split("///", 1)[1]) as connection:
+            [(count, first)] = connection.execute("SELECT count(*), min(id) FROM audit_event").fetchall()
+            assert count >= 2
+            for statement in (f"UPDATE audit_event SET actor = 'someone else' WHERE id = {first}", f"DELETE FROM audit_event WHERE id = {first}", "DELETE FROM audit_event"):
+                with pytest.raises(sqlite3.IntegrityError, match="audit_event is append-only"):
+                    connection.execute(statement)
+            assert connection.execute("SELECT count(*) FROM audit_event").fetchone()[0] == count
+        return
     url = database.engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as connection:
         [(count, first)] = connection.execute("SELECT count(*), min(id) FROM audit_event").fetchall()
         assert count >= 2  # debtor.created, claim.created
         for statement in (f"UPDATE audit_event SET actor = 'someone else' WHERE id = {first}",
-                          f"DELETE FROM audit_event WHERE id = {first}", "DELETE FROM audit_event"):
+                          f"DELETE FROM audit_event WHERE id = {first}", "DELETE FROM audit_event", "TRUNCATE audit_event CASCADE"):
             with pytest.raises(psycopg.errors.RaiseException, match="audit_event is append-only"):
                 connection.execute(statement)
         assert connection.execute("SELECT count(*) FROM audit_event").fetchone()[0] == count
