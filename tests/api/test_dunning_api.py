@@ -283,7 +283,9 @@ def test_escalation_list_exported_as_csv_with_the_registered_reminder_evidence_a
     # another key sees nothing of it; a kind without entries gives the header only; only csv is offered
     assert client.get("/v1/escalations/export", params={"kind": "dwangbevel"}, headers=bearer(seeded.hospital_key)).text.split("\r\n")[1:] == [""]
     assert client.get("/v1/escalations/export", params={"kind": "dwangschrift"}, headers=bearer(key)).text.split("\r\n")[1:] == [""]
-    assert client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "pdf"}, headers=bearer(key)).status_code == 422
+    pdf = client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "pdf"}, headers=bearer(key))
+    assert (pdf.status_code, pdf.headers["content-type"], pdf.content[:5]) == (200, "application/pdf", b"%PDF-")  # its content: tests/dunning/test_export_pdf.py
+    assert client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "xlsx"}, headers=bearer(key)).status_code == 422
 
 
 def test_export_list_cli_writes_the_same_csv(client, seeded, database, clock, tmp_path, monkeypatch):
