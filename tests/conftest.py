@@ -101,4 +101,5 @@ def database(request, tmp_path) -> Database:
 
 @pytest.fixture
 def settings(database: Database, tmp_path) -> Settings:
-    return Settings(database_url=database.url, standards_dir=tmp_path / "no-standards")
+    # Paper letters land in the test's own folder, never in the project's var/print.
+    return Settings(database_url=database.url, standards_dir=tmp_path / "no-standards", print_drop_dir=tmp_path / "print")

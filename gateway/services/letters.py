@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -37,7 +37,7 @@ from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
 from gateway.kit.time import brussels_today
 from gateway.services.consumer_page import personal_url_for
-from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document, DunningStep
+from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document
 
 PDF = "application/pdf"
 TEXT = "text/plain; charset=utf-8"

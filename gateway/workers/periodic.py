@@ -6,10 +6,12 @@ so N workers sweeping at the same moment queue it once (the unique key refuses t
 a savepoint) and a job that ran in this period is not queued again until the next one.
 
     ebox.poll_receipts   read receipts of published eBox messages into the inbox (the eBox does not push)
+    peppol.poll_status   the access point's status of Peppol dispatches left `sent` (lost callbacks)
     print.close_batch    hand the pending paper letters to the print provider as one batch
     dunning.scan         evaluate every dunnable claim (queues one dunning.evaluate per claim)
 
-An interval of 0 (settings) switches a job off; `dunning.scan` is off unless asked for, because
+A job whose channel has no provider does nothing when it runs. An interval of 0 (settings)
+switches a job off; `dunning.scan` is off unless asked for, because
 sending reminders on its own is a decision for the finance department (`gateway dunning run` is
 the manual way).
 """
@@ -27,6 +29,7 @@ from gateway.store.models import Job
 from gateway.workers import queue
 
 EBOX_RECEIPTS = "ebox.poll_receipts"
+PEPPOL_STATUS = "peppol.poll_status"  # handler: gateway/channels/peppol/reconcile.py
 PRINT_BATCH = "print.close_batch"
 DUNNING_SCAN = "dunning.scan"
 
@@ -35,6 +38,7 @@ def schedule(settings: Settings) -> dict[str, int]:
     """Job kind -> interval in seconds, for the jobs switched on."""
     intervals = {
         EBOX_RECEIPTS: settings.ebox_receipt_poll_seconds,
+        PEPPOL_STATUS: settings.peppol_status_poll_seconds,
         PRINT_BATCH: settings.print_batch_close_seconds,
         DUNNING_SCAN: settings.dunning_scan_seconds,
     }

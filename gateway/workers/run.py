@@ -99,10 +99,6 @@ class Worker:
             dispatches = delivery.requeue_stale(session, now=utc_now(), stale_after=stale_after)
         with self.database.session_scope() as session:
             periodic.enqueue_due(session, self.settings, now=utc_now())
-        from gateway.channels.peppol import reconcile as peppol_reconcile
-
-        with self.database.session_scope() as session:
-            peppol_reconcile.enqueue_due(session, self.settings, self.providers, now=utc_now())  # status poll of Peppol dispatches stuck in sent
         return jobs + dispatches
 
     def drain(self, limit: int = 100_000) -> int:

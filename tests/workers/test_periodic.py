@@ -27,8 +27,8 @@ def queued(database):
 
 
 def test_each_job_is_queued_once_per_period_and_zero_switches_it_off(database, settings):
-    settings = settings.model_copy(update={"ebox_receipt_poll_seconds": 900, "print_batch_close_seconds": 3600, "dunning_scan_seconds": 0})
-    assert periodic.schedule(settings) == {"ebox.poll_receipts": 900, "print.close_batch": 3600}  # no dunning scan by default
+    assert periodic.schedule(settings) == {"ebox.poll_receipts": 900, "peppol.poll_status": 900, "print.close_batch": 3600}  # no dunning scan by default
+    settings = settings.model_copy(update={"peppol_status_poll_seconds": 0})
     with database.session_scope() as session:
         assert periodic.enqueue_due(session, settings, now=T0) == ["ebox.poll_receipts", "print.close_batch"]
     for _ in range(3):  # other workers sweeping in the same period
@@ -53,7 +53,7 @@ def test_the_sweep_queues_them_and_the_print_job_closes_a_batch(database, settin
     pdf = b"%PDF-1.7 letter\n%%EOF"
     paper.send(SendRequest(dispatch_id=uuid.uuid4(), idempotency_key="a" * 64, channel="paper", recipient="Kerkstraat 1, 9000 Gent, BE",
                            document_number="INV000001", document_media_type="application/pdf", document=pdf, extra={"debtor_name": "An Peeters"}))
-    worker = Worker(database, settings.model_copy(update={"ebox_receipt_poll_seconds": 0}), name="t", providers=providers)
+    worker = Worker(database, settings.model_copy(update={"ebox_receipt_poll_seconds": 0, "peppol_status_poll_seconds": 0}), name="t", providers=providers)
     worker.sweep()
     assert [kind for kind, _ in queued(database)] == ["print.close_batch"]
     assert worker.drain() == 1
@@ -68,7 +68,7 @@ def test_the_receipt_job_polls_the_ebox_and_the_read_receipt_moves_the_dispatch(
     worker.drain()
     [message] = sandbox.messages.values()
     assert requests.post(f"{sandbox.url}/sandbox/messages/{message.message_id}/read", timeout=5).status_code == 200
-    worker.settings = settings.model_copy(update={"ebox_receipt_poll_seconds": 900, "print_batch_close_seconds": 0})
+    worker.settings = settings.model_copy(update={"ebox_receipt_poll_seconds": 900, "print_batch_close_seconds": 0, "peppol_status_poll_seconds": 0})
     worker.sweep()
     assert worker.drain() == 2  # the poll, then the inbox.apply of the receipt it stored
     with database.session_scope() as session:

@@ -9,8 +9,7 @@ by the same `inbox.apply` worker as a callback: the same table, never backwards,
 `dispatch.reported` history (with `source: peppol/poll`), holds and PD marks.
 
 The job `peppol.poll_status` is queued by the workers' sweep once per
-`peppol_status_poll_seconds` (the dedup key carries the period number, as in
-`gateway.workers.periodic`). It claims nothing: it reads the candidates, commits, calls the AP
+`peppol_status_poll_seconds` (`gateway.workers.periodic`). It claims nothing: it reads the candidates, commits, calls the AP
 outside any transaction, and stores each answer in its own short transaction.
 
 `StatusPollSource` is the verifier the worker finds for source `peppol/poll`. Polls are not
@@ -25,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.channels.base import CallbackEvent, CallbackRejected
@@ -36,9 +34,7 @@ from gateway.delivery import inbox
 from gateway.domain.transmission import DeliveryState as D
 from gateway.errors import RetryableError, TerminalError
 from gateway.kit.time import utc_now
-from gateway.store.models import Dispatch, InboundEvent, Job
-from gateway.workers import queue
-from gateway.workers.periodic import period_key
+from gateway.store.models import Dispatch, InboundEvent
 from gateway.workers.registry import Task, handler
 
 SOURCE = "peppol/poll"
@@ -81,21 +77,6 @@ def add_status_poll(providers: ProviderRegistry) -> None:
     provider = providers.for_channel(CHANNEL)
     if isinstance(provider, PeppolProvider) and SOURCE not in providers.verifiers:
         providers.add_verifier(StatusPollSource(provider))
-
-
-def enqueue_due(session: Session, settings: Settings, providers: ProviderRegistry, *, now: datetime) -> bool:
-    """Queue the poll once per period (any number of sweeping workers queue it once); never without a Peppol provider."""
-    if settings.peppol_status_poll_seconds <= 0 or not isinstance(providers.for_channel(CHANNEL), PeppolProvider):
-        return False
-    key = period_key(POLL, settings.peppol_status_poll_seconds, now)
-    if session.scalar(select(Job.id).where(Job.dedup_key == key)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            queue.enqueue(session, POLL, {}, now=now, dedup_key=key)
-    except IntegrityError:  # another worker queued it between our check and our insert
-        return False
-    return True
 
 
 @dataclass
