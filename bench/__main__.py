@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.bench_intake", "bench.bench_render", "bench.bench_validate", "bench.bench_dunning", "bench.bench_dunning_run", "bench.bench_letters", "bench.bench_callbacks"]
+MODULES = ["bench.bench_intake", "bench.bench_render", "bench.bench_validate", "bench.bench_dunning", "bench.bench_dunning_run", "bench.bench_letters", "bench.bench_callbacks", "bench.bench_workers", "bench.soak"]
 
 if __name__ == "__main__":
     for name in MODULES:

@@ -84,9 +84,10 @@ def phone(index: int) -> str:
     return f"+3247{index:06d}{DELIVERED_DIGITS[index % len(DELIVERED_DIGITS)]}"
 
 
-def seed_sms_dispatches(database: Database, count: int, *, start: int = 0) -> list[str]:
+def seed_sms_dispatches(database: Database, count: int, *, start: int = 0, sent: bool = False) -> list[str]:
     """`count` consumer claims, each with one issued letter and one queued SMS dispatch (and its
-    transmit job), inserted in bulk; returns the dispatches' idempotency keys."""
+    transmit job), inserted in bulk; returns the dispatches' idempotency keys. With `sent`, the
+    dispatches are already accepted by the provider (state sent, message id `sms-seed-<n>`, no job)."""
     now = utc_now()
     keys: list[str] = []
     with database.session_scope() as session:
@@ -119,13 +120,16 @@ def seed_sms_dispatches(database: Database, count: int, *, start: int = 0) -> li
             key = delivery.idempotency_key(document_id, "sms", recipient)
             keys.append(key)
             dispatches.append({
-                "id": dispatch_id, "document_id": document_id, "claim_id": claim_id, "channel": "sms", "recipient": recipient, "state": "queued",
-                "idempotency_key": key, "attempt_count": 0, "routing_reason": "reliability test", "created_at": now, "updated_at": now,
+                "id": dispatch_id, "document_id": document_id, "claim_id": claim_id, "channel": "sms", "recipient": recipient, "state": "sent" if sent else "queued",
+                "idempotency_key": key, "attempt_count": 1 if sent else 0, "provider": "sms" if sent else None,
+                "provider_message_id": f"sms-seed-{index}" if sent else None, "routing_reason": "reliability test", "created_at": now, "updated_at": now,
             })
-            jobs.append(queue.job_row(delivery.TRANSMIT, {"dispatch_id": str(dispatch_id)}, now=now, dedup_key=f"{delivery.TRANSMIT}:{dispatch_id}:1"))
+            if not sent:
+                jobs.append(queue.job_row(delivery.TRANSMIT, {"dispatch_id": str(dispatch_id)}, now=now, dedup_key=f"{delivery.TRANSMIT}:{dispatch_id}:1"))
         with database.session_scope() as session:
             for model, rows in ((Debtor, debtors), (Claim, claims), (Document, documents), (Dispatch, dispatches), (Job, jobs)):
-                session.execute(insert(model), rows)
+                if rows:
+                    session.execute(insert(model), rows)
     return keys
 
 
