@@ -115,6 +115,8 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
 
 def record_success(session: Session, dispatch_id: uuid.UUID, result: SendResult, *, duration_ms: int, now: datetime) -> None:
     dispatch, attempt = _current(session, dispatch_id)
+    if dispatch.state != D.IN_FLIGHT.value:
+        return  # this try's lease expired: the sweeper took it back and a later try owns the dispatch (same key)
     dispatch.state = transition(dispatch.state, result.state).value
     dispatch.provider_message_id = result.provider_message_id
     dispatch.last_error = None
@@ -124,6 +126,8 @@ def record_success(session: Session, dispatch_id: uuid.UUID, result: SendResult,
 
 def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *, settings: Settings, duration_ms: int, now: datetime) -> None:
     dispatch, attempt = _current(session, dispatch_id)
+    if dispatch.state != D.IN_FLIGHT.value:
+        return  # this try's lease expired: the sweeper took it back and a later try owns the dispatch (same key)
     retryable = isinstance(error, RetryableError) and dispatch.attempt_count < settings.max_attempts
     target = D.FAILED_TEMPORARY if retryable else D.FAILED_PERMANENT
     dispatch.state = transition(dispatch.state, target).value
