@@ -105,7 +105,7 @@ def seed_sms_dispatches(database: Database, count: int, *, start: int = 0, sent:
         for index in range(offset, min(offset + SEED_CHUNK, start + count)):
             debtor_id, claim_id, document_id, dispatch_id = new_id(), new_id(), new_id(), new_id()
             debtors.append({"id": debtor_id, "creditor_id": creditor_id, "external_id": f"R-{index}", "kind": "consumer", "name": f"Debiteur {index}", "language": "nl", "country": "BE", "created_at": now})
-            base = f"{index:010d}"
+            base = f"{9_000_000_000 + index:010d}"  # a range of its own: intake assigns OGMs from claim numbers
             claims.append({
                 "id": claim_id, "creditor_id": creditor_id, "debtor_id": debtor_id, "number": f"R{index:07d}", "claim_type": "retribution", "fiscal": False,
                 "currency": "EUR", "issue_date": date(2026, 11, 2), "due_date": date(2026, 12, 2), "structured_communication": base + f"{(int(base) % 97) or 97:02d}",
