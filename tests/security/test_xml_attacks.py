@@ -46,7 +46,8 @@ UNSAFE = "https://gateway.example/problems/unsafe-xml"
 MALFORMED = "https://gateway.example/problems/malformed-xml"
 TOO_LARGE = "https://gateway.example/problems/too-large"
 SECRET = "peppol-callback-secret-for-tests"
-# Generous bounds for a loaded 2-core machine; the measured figures are far below (README).
+# Generous bounds (CPU seconds, so other work on the machine does not count); the measured figures
+# are far below (README).
 MAX_SECONDS = 5.0
 MAX_RSS_GROWTH = 64 * MIB
 
@@ -169,9 +170,9 @@ def test_validate_cli_refuses_a_file_over_the_xml_limit(standards_dir, gateway_e
     with path.open("wb") as handle:
         handle.write(b"<Invoice>")
         handle.truncate(MAX_XML_BYTES + 1)  # a sparse file, 50 MiB + 1 byte
-    started = time.perf_counter()
+    started = time.process_time()
     result = CliRunner().invoke(gateway_cli, ["validate", "--json", str(path)])
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert result.exit_code == 1
     [report] = json.loads(result.output)
     assert [e["rule"] for e in report["errors"]] == ["XML"]
@@ -282,9 +283,9 @@ tiny = b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 validate_document(tiny, standards_dir=Path(sys.argv[1]))  # load the schemas first: measure the document only
 wide = tiny[:-2] + b'>' + b'<b/>' * int(sys.argv[2]) + b'</Invoice>'
 before = reset_peak_rss()
-started = time.perf_counter()
+started = time.process_time()
 report = validate_document(wide, standards_dir=Path(sys.argv[1]))
-print(len(wide), time.perf_counter() - started, peak_rss() - before, [e.rule for e in report.errors])
+print(len(wide), time.process_time() - started, peak_rss() - before, [e.rule for e in report.errors])
 """
 
 
