@@ -65,7 +65,9 @@ def _enqueue_transmit(session: Session, dispatch: Dispatch, *, now: datetime, ru
 
 
 def _lock(session: Session, dispatch_id: uuid.UUID) -> Dispatch | None:
-    query = select(Dispatch).where(Dispatch.id == dispatch_id)
+    # populate_existing: a copy loaded earlier in this session (transmit's get) must be refreshed
+    # from the locked row, or a second worker sees the state from before the first one's claim.
+    query = select(Dispatch).where(Dispatch.id == dispatch_id).execution_options(populate_existing=True)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     return session.scalar(query)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from gateway.channels.base import SendResult
@@ -34,3 +35,21 @@ def test_a_swept_attempt_that_finishes_late_does_not_fail_the_retry(database):
         attempts = session.execute(select(DispatchAttempt.number, DispatchAttempt.outcome).where(DispatchAttempt.dispatch_id == dispatch_id).order_by(DispatchAttempt.number)).all()
     assert (dispatch.state, dispatch.attempt_count, dispatch.provider_message_id) == ("sent", 2, "sms-1")
     assert attempts == [(1, "abandoned"), (2, "sent")]
+
+
+def test_a_dispatch_claimed_by_another_worker_meanwhile_is_not_claimed_twice(database):
+    """Two transmit jobs for one dispatch (the swept one and the sweeper's new one) run at once:
+    the second worker loaded the row before the first one's claim committed. PostgreSQL only:
+    on SQLite one worker process runs per database file."""
+    if database.is_sqlite:
+        pytest.skip("one worker per SQLite file")
+    [key] = harness.seed_sms_dispatches(database, 1)
+    with database.session_scope() as session:
+        dispatch_id = session.scalar(select(Dispatch.id).where(Dispatch.idempotency_key == key))
+    with database.session_scope() as late:
+        assert late.get(Dispatch, dispatch_id).state == "queued"  # loaded before the other claim
+        with database.session_scope() as first:
+            assert delivery.claim_for_send(first, dispatch_id, provider="sms", now=utc_now()) is not None
+        assert delivery.claim_for_send(late, dispatch_id, provider="sms", now=utc_now()) is None
+    with database.session_scope() as session:
+        assert session.scalars(select(DispatchAttempt.number).where(DispatchAttempt.dispatch_id == dispatch_id)).all() == [1]
