@@ -20,11 +20,14 @@ def serve(host: str | None, port: int | None, workers: bool) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.channels.setup import build_providers
     from gateway.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.database_url)
-    uvicorn.run(create_app(settings, run_workers=workers), host=host or settings.host, port=port or settings.port, log_level="info")
+    # The channel providers and callback verifiers come from the settings, as for `gateway worker` and the demo.
+    app = create_app(settings, run_workers=workers, providers=build_providers(settings))
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
 
 
 @click.command()

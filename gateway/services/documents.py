@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
 from gateway.delivery import service as delivery
@@ -71,8 +72,14 @@ def next_number(session: Session, creditor_id: uuid.UUID, prefix: str) -> tuple[
     query = select(DocumentSequence).where(DocumentSequence.creditor_id == creditor_id, DocumentSequence.prefix == prefix)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
+        # A creditor's first document of a kind: two workers may both find no row. Insert it with
+        # ON CONFLICT DO NOTHING (the loser waits for the winner's row, then locks it below)
+        # instead of both inserting and one failing on the primary key.
+        session.execute(
+            postgresql_insert(DocumentSequence).values(creditor_id=creditor_id, prefix=prefix, next_value=1).on_conflict_do_nothing(index_elements=["creditor_id", "prefix"])
+        )
     sequence = session.scalar(query)
-    if sequence is None:
+    if sequence is None:  # SQLite: one writer at a time (BEGIN IMMEDIATE), no race
         sequence = DocumentSequence(creditor_id=creditor_id, prefix=prefix, next_value=1)
         session.add(sequence)
     value = sequence.next_value
