@@ -19,6 +19,7 @@ from gateway.api import events as events_api
 from gateway.api.limits import BodySizeLimit
 from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings, get_settings
+from gateway.delivery.inbox_writer import InboxWriter
 from gateway.store.session import Database
 
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             app.state.worker = worker
             worker_thread.start()
         yield
+        app.state.inbox_writer.close()
         if worker_thread is not None:
             app.state.worker.stop()
             worker_thread.join(timeout=10)
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.settings = settings
     app.state.database = database
     app.state.providers = providers
+    app.state.inbox_writer = InboxWriter(database)  # callbacks are committed in groups (see the module)
     errors.install(app)
     app.include_router(claims_api.router)
     app.include_router(dunning_api.router)

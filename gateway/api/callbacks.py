@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import DatabaseDep, RawBody
+from gateway.api.deps import RawBody
 from gateway.channels.base import CallbackRejected
 from gateway.delivery import inbox
 from gateway.errors import GatewayError, NotFound
@@ -25,16 +25,16 @@ RESPONSES = {401: {"description": "signature or timestamp does not verify; nothi
 
 
 @router.post("/{source}", status_code=202, summary="A provider's delivery report (verified, stored once, applied by a worker)", responses=RESPONSES)
-def receive_callback(source: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
-    return _receive(source, request, database, body)
+def receive_callback(source: str, request: Request, body: RawBody) -> JSONResponse:
+    return _receive(source, request, body)
 
 
 @router.post("/{channel}/{topic}", status_code=202, summary="A provider's report on a topic, e.g. /v1/callbacks/email/bounce (source `email/bounce`)", responses=RESPONSES)
-def receive_topic_callback(channel: str, topic: str, request: Request, database: DatabaseDep, body: RawBody) -> JSONResponse:
-    return _receive(f"{channel}/{topic}", request, database, body)
+def receive_topic_callback(channel: str, topic: str, request: Request, body: RawBody) -> JSONResponse:
+    return _receive(f"{channel}/{topic}", request, body)
 
 
-def _receive(source: str, request: Request, database, body: bytes) -> JSONResponse:
+def _receive(source: str, request: Request, body: bytes) -> JSONResponse:
     verifier = request.app.state.providers.verifiers.get(source)
     if verifier is None:
         raise NotFound(f"no callback endpoint {source!r}")
@@ -44,6 +44,5 @@ def _receive(source: str, request: Request, database, body: bytes) -> JSONRespon
         events = verifier.verify_callback(headers, body, now)
     except CallbackRejected as exc:
         raise CallbackRefused(str(exc)) from exc
-    with database.session_scope() as session:
-        created = sum(inbox.store(session, source, event, headers=headers, body=body, now=now) for event in events)
+    created = request.app.state.inbox_writer.store(inbox.Arrival(source, tuple(events), headers, body, now))
     return JSONResponse({"stored": created, "duplicates": len(events) - created}, status_code=202)
