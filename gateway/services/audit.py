@@ -23,18 +23,7 @@ def record(
     data: dict | None = None,
     at: datetime,
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=at,
-            actor=actor,
-            creditor_id=creditor_id,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            action=action,
-            data=data or {},
-        )
-    )
-    events.publish_from_audit(session, creditor_id=creditor_id, entity_type=entity_type, entity_id=entity_id, action=action, data=data or {}, at=at)
+    record_many(session, [event_row(actor=actor, creditor_id=creditor_id, entity_type=entity_type, entity_id=entity_id, action=action, data=data, at=at)])
 
 
 def event_row(*, actor: str, creditor_id: uuid.UUID | None, entity_type: str, entity_id: uuid.UUID, action: str, data: dict | None = None, at: datetime) -> dict:
@@ -43,9 +32,10 @@ def event_row(*, actor: str, creditor_id: uuid.UUID | None, entity_type: str, en
 
 
 def record_many(session: Session, rows: list[dict]) -> None:
-    """Append many events in one statement (bulk intake)."""
+    """Append events in one statement, at once (a Core INSERT: no unit-of-work bookkeeping; the
+    table has no foreign keys that pending objects would have to satisfy first)."""
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        session.execute(insert(AuditEvent.__table__), rows)
     for row in rows:
         if row["action"] in events.EVENT_TYPES:
             events.publish_from_audit(session, **{name: row[name] for name in ("creditor_id", "entity_type", "entity_id", "action", "data", "at")})

@@ -33,11 +33,13 @@ import time
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from gateway.services import webhooks
 from gateway.store.models import Event
+
+_EVENT = Event.__table__
 
 # audit action -> event type. A dispatch report that carries an Invoice Response is a buyer response.
 EVENT_TYPES = {
@@ -71,19 +73,22 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def publish(session: Session, *, creditor_id: uuid.UUID, type: str, claim_id: uuid.UUID | None, data: dict, now: datetime) -> Event:
+def publish(session: Session, *, creditor_id: uuid.UUID, type: str, claim_id: uuid.UUID | None, data: dict, now: datetime) -> int:
+    """Append an event in the caller's transaction (and its webhook deliveries); returns its id."""
     if _is_postgresql(session):
         # Before the id is drawn, and again on every publish: re-entrant within a transaction, and a
         # rolled-back savepoint (the dunning run uses one per claim) releases what it took.
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:classid, :objid)"), {"classid": FENCE_KEY[0], "objid": FENCE_KEY[1]})
-    event = Event(creditor_id=creditor_id, type=type, claim_id=claim_id, data=data, created_at=now)
-    session.add(event)
-    session.flush()  # the id orders the feed and keys the webhook deliveries
-    webhooks.fan_out(session, event, now=now)
-    return event
+    # A Core INSERT ... RETURNING: the id (which orders the feed) is drawn here, under the fence,
+    # without flushing the rest of the unit of work; claim_id has no foreign key to wait for.
+    event_id = session.execute(
+        insert(_EVENT).values(creditor_id=creditor_id, type=type, claim_id=claim_id, data=data, created_at=now).returning(_EVENT.c.id)
+    ).scalar_one()
+    webhooks.fan_out(session, event_id=event_id, creditor_id=creditor_id, now=now)
+    return event_id
 
 
-def publish_from_audit(session: Session, *, creditor_id: uuid.UUID | None, entity_type: str, entity_id: uuid.UUID, action: str, data: dict, at: datetime) -> Event | None:
+def publish_from_audit(session: Session, *, creditor_id: uuid.UUID | None, entity_type: str, entity_id: uuid.UUID, action: str, data: dict, at: datetime) -> int | None:
     kind = event_type(action, data)
     if kind is None or creditor_id is None:
         return None

@@ -66,10 +66,10 @@ def _enqueue(session: Session, delivery_id: uuid.UUID, attempt: int, *, now: dat
     queue.enqueue(session, DELIVER, {"delivery_id": str(delivery_id)}, now=now, run_after=run_after, dedup_key=f"{DELIVER}:{delivery_id}:{attempt}")
 
 
-def fan_out(session: Session, event: Event, *, now: datetime) -> int:
+def fan_out(session: Session, *, event_id: int, creditor_id: uuid.UUID, now: datetime) -> int:
     """One delivery (and its first job) per active endpoint of the event's creditor."""
-    endpoint_ids = session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.creditor_id == event.creditor_id, WebhookEndpoint.active.is_(True))).all()
-    rows = [{"id": new_id(), "event_id": event.id, "endpoint_id": endpoint_id, "state": "pending", "attempt_count": 0, "created_at": now, "updated_at": now} for endpoint_id in endpoint_ids]
+    endpoint_ids = session.scalars(select(WebhookEndpoint.id).where(WebhookEndpoint.creditor_id == creditor_id, WebhookEndpoint.active.is_(True))).all()
+    rows = [{"id": new_id(), "event_id": event_id, "endpoint_id": endpoint_id, "state": "pending", "attempt_count": 0, "created_at": now, "updated_at": now} for endpoint_id in endpoint_ids]
     if rows:
         session.execute(insert(WebhookDelivery), rows)
         for row in rows:

@@ -11,6 +11,7 @@ fresh transaction; only then is the job marked done. A worker that dies leaves i
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -31,24 +32,38 @@ def enqueue(session: Session, kind: str, payload: dict, *, now: datetime, dedup_
 
 def enqueue_many(session: Session, rows: list[dict]) -> None:
     if rows:
-        session.execute(insert(Job), rows)
+        session.execute(insert(Job.__table__), rows)  # Core: rows from `job_row` are complete, no ORM bookkeeping needed
 
 
-def claim_next(session: Session, worker_id: str, *, now: datetime, kinds: list[str] | None = None) -> Job | None:
-    """Lease the oldest due pending job to `worker_id`. The caller commits right after."""
-    query = select(Job).where(Job.state == "pending", Job.run_after <= now)
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    kind: str
+    payload: dict
+    attempts: int  # including this one
+
+
+_JOB = Job.__table__
+
+
+def claim_next(session: Session, worker_id: str, *, now: datetime, kinds: list[str] | None = None) -> ClaimedJob | None:
+    """Lease the oldest due pending job to `worker_id`. The caller commits right after.
+
+    One statement: the UPDATE's subquery picks the row (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so
+    concurrent workers each get another row and never wait on one another)."""
+    pick = select(_JOB.c.id).where(_JOB.c.state == "pending", _JOB.c.run_after <= now)
     if kinds:
-        query = query.where(Job.kind.in_(kinds))
-    query = query.order_by(Job.run_after, Job.id).limit(1)
+        pick = pick.where(_JOB.c.kind.in_(kinds))
+    pick = pick.order_by(_JOB.c.run_after, _JOB.c.id).limit(1)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    job = session.scalar(query)
-    if job is None:
-        return None
-    job.state, job.locked_by, job.locked_at = "running", worker_id, now
-    job.attempts += 1
-    session.flush()
-    return job
+        pick = pick.with_for_update(skip_locked=True)
+    statement = (
+        update(_JOB).where(_JOB.c.id == pick.scalar_subquery())
+        .values(state="running", locked_by=worker_id, locked_at=now, attempts=_JOB.c.attempts + 1)
+        .returning(_JOB.c.id, _JOB.c.kind, _JOB.c.payload, _JOB.c.attempts)
+    )
+    row = session.execute(statement).first()
+    return ClaimedJob(*row) if row is not None else None
 
 
 def complete(session: Session, job_id: uuid.UUID, *, now: datetime) -> None:

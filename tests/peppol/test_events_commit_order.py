@@ -28,7 +28,7 @@ pytestmark = pytest.mark.parametrize("database", ["postgres"], indirect=True)
 
 
 def publish(session, creditor_id, label: str) -> int:
-    return events.publish(session, creditor_id=creditor_id, type="payment.recorded", claim_id=None, data={"label": label}, now=utc_now()).id
+    return events.publish(session, creditor_id=creditor_id, type="payment.recorded", claim_id=None, data={"label": label}, now=utc_now())
 
 
 def creditor_id(database, code: str = "gent"):
