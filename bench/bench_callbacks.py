@@ -45,12 +45,14 @@ import psycopg
 import requests
 from sqlalchemy import func, insert, select
 
+from bench.loadgen import KeepAliveClient
 from gateway.channels.peppol.provider import sign
 from gateway.kit.ids import new_id
 from gateway.kit.time import utc_now
 from gateway.store.migrate import upgrade
 from gateway.store.models import AuditEvent, Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent, Job
 from gateway.store.session import Database
+from tests.reliability.harness import process_tree
 
 POSTGRES_ADMIN = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,47 +166,29 @@ def callbacks(ap_ids: list[str]) -> list[bytes]:
 
 
 def post_all(url: str, bodies: list[bytes], clients: int) -> tuple[float, Counter]:
-    """POST every body (signed at send time) over `clients` keep-alive connections; returns the seconds taken and the answers.
-
-    A small asyncio HTTP/1.1 client (one request in flight per connection): the load generator
-    shares the machine with what it measures, so it must cost little CPU per request (about a
-    tenth of `requests`)."""
-    return asyncio.run(_post_all(url, bodies, clients))
-
-
-async def _post_all(url: str, bodies: list[bytes], clients: int) -> tuple[float, Counter]:
+    """POST every body (signed at send time) over `clients` keep-alive connections; returns the seconds taken and the answers."""
     parts = urlsplit(url)
-    answers: Counter = Counter()
-    shares = [bodies[n::clients] for n in range(clients)]
 
-    async def run(share: list[bytes]) -> None:
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        try:
-            for body in share:
-                timestamp = str(int(time.time()))
-                head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\nX-Timestamp: {timestamp}\r\n"
-                        f"X-Signature: {sign(SECRET.encode(), timestamp, body)}\r\nContent-Length: {len(body)}\r\n\r\n")
-                writer.write(head.encode() + body)
-                status_line = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                answer = await reader.readexactly(length)
-                status = int(status_line.split()[1])
-                if status != 202:
-                    answers[f"http {status}"] += 1
-                    continue
-                parsed = json.loads(answer)
-                answers["stored"] += parsed["stored"]
-                answers["duplicates"] += parsed["duplicates"]
-        finally:
-            writer.close()
+    def signed(body: bytes) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        return {"Content-Type": "application/json", "X-Timestamp": timestamp, "X-Signature": sign(SECRET.encode(), timestamp, body)}
+
+    async def post() -> list[tuple[int, bytes]]:
+        async with KeepAliveClient(f"{parts.scheme}://{parts.netloc}", clients) as client:
+            return await client.post_all(parts.path, bodies, signed)
 
     started = time.perf_counter()
-    await asyncio.gather(*(run(share) for share in shares))
-    return time.perf_counter() - started, answers
+    responses = asyncio.run(post())
+    seconds = time.perf_counter() - started
+    answers: Counter = Counter()
+    for status, body in responses:
+        if status != 202:
+            answers[f"http {status}"] += 1
+            continue
+        parsed = json.loads(body)
+        answers["stored"] += parsed["stored"]
+        answers["duplicates"] += parsed["duplicates"]
+    return seconds, answers
 
 
 def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -231,24 +215,6 @@ def _cpu_seconds(pids: set[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
-
-
-def _descendants(pid: int) -> set[int]:
-    """The process and its children (uvicorn --workers forks its serving processes)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        found.add(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 def _settle(pids: set[int], limit_seconds: float = 60.0) -> float:
@@ -315,7 +281,7 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
             processes.append(api)
             _wait_http(f"http://127.0.0.1:{port}/healthz", api, api_log)
 
-            api_base = _cpu_seconds(_descendants(api.pid))  # after start-up: imports are not per-callback cost
+            api_base = _cpu_seconds(process_tree(api.pid))  # after start-up: imports are not per-callback cost
             for number in range(workers):
                 with open(Path(logs) / f"worker-{number}.log", "ab") as out:
                     processes.append(subprocess.Popen([sys.executable, "-m", "bench.bench_callbacks", "--worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
@@ -341,7 +307,7 @@ def run(dispatches: int, workers: int, clients: int, api_processes: int, sequent
             apply_seconds = time.perf_counter() - started
             # CPU actually spent, whatever else ran on the machine: a figure the load does not distort much.
             cpu = {
-                "api": _cpu_seconds(_descendants(api.pid)) - api_base,
+                "api": _cpu_seconds(process_tree(api.pid)) - api_base,
                 "workers": _cpu_seconds(worker_pids) - workers_base,
                 "postgres": _cpu_seconds(_backend_pids(name)),
                 "client": time.process_time() - client_cpu,

@@ -177,9 +177,9 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def start_api(env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_api(env: dict[str, str], log: Path, *, processes: int = 1) -> subprocess.Popen:
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "tests.reliability.api_process"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "tests.reliability.api_process", "--workers", str(processes)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{env['GATEWAY_PORT']}/healthz"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -210,11 +210,48 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def rss_kib(pid: int) -> int:
-    """Resident set size of a process from /proc (KiB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident set size of a process from /proc (KiB); 0 for a process that is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def serving_processes(pid: int) -> list[int]:
+    """The processes of a uvicorn server that serve requests: its spawned workers, or itself when
+    it has none (the parent of `--workers N` only supervises; multiprocessing's resource tracker
+    serves nothing)."""
+    children = []
+    for child in sorted(process_tree(pid) - {pid}):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in command:
+            children.append(child)
+    return children or [pid]
+
+
+def process_tree(pid: int) -> set[int]:
+    """The process and its descendants (uvicorn --workers forks its serving processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
 
 
 @dataclass
