@@ -30,6 +30,7 @@ from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
 from gateway.errors import RetryableError, TerminalError
+from gateway.kit.backoff import backoff_delay
 from gateway.kit.time import utc_now
 from gateway.services import letters
 from gateway.services.consumer_page import personal_url_for
@@ -137,7 +138,7 @@ def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *
     dispatch.updated_at = now
     _finish(attempt, outcome=target.value, now=now, duration_ms=duration_ms, error_class=type(error).__name__, excerpt=str(error))
     if retryable:
-        dispatch.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (dispatch.attempt_count - 1))
+        dispatch.next_attempt_at = now + backoff_delay(settings.retry_base_seconds, dispatch.attempt_count)
         _enqueue_transmit(session, dispatch, now=now, run_after=dispatch.next_attempt_at)
     else:
         queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gateway.config import Settings
 from gateway.errors import InvalidInput, NotFound, RetryableError, TerminalError
+from gateway.kit.backoff import backoff_delay
 from gateway.kit.ids import new_id
 from gateway.kit.time import utc_now
 from gateway.store.models import CreditorEntity, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -155,7 +156,7 @@ def record(session: Session, delivery_id: uuid.UUID, outcome: int | Exception, *
     delivery.last_error = f"{type(outcome).__name__}: {outcome}"[:RESPONSE_EXCERPT_CHARS]
     if isinstance(outcome, RetryableError) and delivery.attempt_count < settings.max_attempts:
         delivery.state = attempt.outcome = "retrying"
-        delivery.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (delivery.attempt_count - 1))
+        delivery.next_attempt_at = now + backoff_delay(settings.retry_base_seconds, delivery.attempt_count)
         _enqueue(session, delivery.id, delivery.attempt_count + 1, now=now, run_after=delivery.next_attempt_at)
         return "retrying"
     delivery.state = attempt.outcome = "failed"

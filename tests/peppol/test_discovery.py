@@ -185,6 +185,14 @@ def test_belgian_participant_ids() -> None:
     with pytest.raises(InvalidInput) as caught:
         belgian_participant_ids("0403019262")
     assert caught.value.problems[0].field == "enterprise_number"
+    # A BE VAT number alone gives both ids; with both, 0208 comes from the enterprise number, 9925 from the VAT number.
+    assert belgian_participant_ids(vat_number="BE0403019261") == ("0208:0403019261", "9925:be0403019261")
+    assert belgian_participant_ids("0403019261", vat_number="BE0404603034") == ("0208:0403019261", "9925:be0404603034")
+    assert belgian_participant_ids(vat_number="NL123456789B01") == ()
+    assert belgian_participant_ids() == ()
+    with pytest.raises(InvalidInput) as caught:
+        belgian_participant_ids(vat_number="BE0403019262")
+    assert (caught.value.problems[0].field, caught.value.problems[0].rule) == ("vat_number", "vat_number.invalid")
 
 
 def test_0208_wins_and_9925_is_not_asked(discovery, sandbox, now) -> None:
