@@ -41,6 +41,7 @@ from gateway.workers import queue
 TRANSMIT = "dispatch.transmit"
 FAILED = "dispatch.failed"
 RESPONSE_EXCERPT_CHARS = 2000
+NOT_THROUGH = frozenset({D.FAILED_TEMPORARY, D.FAILED_PERMANENT, D.REJECTED})
 PDF_CHANNELS = frozenset({Channel.EMAIL.value, Channel.PAPER.value, Channel.REGISTERED_PAPER.value})  # enough to diagnose a provider error, small enough to keep every attempt
 
 
@@ -206,7 +207,9 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
     if changed:
         dispatch.state = new_state.value
         dispatch.updated_at = now
-        if detail.get("reason"):
+        # last_error says why a dispatch did not get through; a buyer's clarification on a delivered,
+        # accepted or paid document is not an error (it stays on its dispatch.reported event).
+        if detail.get("reason") and new_state in NOT_THROUGH:
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
             queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
