@@ -9,6 +9,7 @@ import hmac
 import json
 import threading
 import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -22,7 +23,7 @@ from gateway.cli import main
 from gateway.config import get_settings
 from gateway.kit.time import utc_now
 from gateway.services import webhook_endpoints, webhooks
-from gateway.store.models import AuditEvent, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.store.models import AuditEvent, Event, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.workers.run import Worker
 from tests.factories import bearer, claim_payload, seed_creditors
 
@@ -173,6 +174,32 @@ def test_a_503_is_retried_and_then_delivered(database, world, receiver):
     assert [(r["status"], r["valid"]) for r in receiver.received] == [(503, True), (200, True)]
     assert receiver.received[0]["event_id"] == receiver.received[1]["event_id"]
     assert deliveries(database) == [("delivered", 2, [(1, "retrying", 503), (2, "delivered", 200)])]
+
+
+def test_webhook_retries_wait_longer_after_each_failed_try(database, settings, standards_dir, receiver):
+    # A real base (30 s): each retry waits base × 2^(n-1) after the n-th failed try, counted from its end.
+    settings = settings.model_copy(update={"standards_dir": standards_dir, "retry_base_seconds": 30, "max_attempts": 4})
+    keys = seed_creditors(database)
+    worker = Worker(database, settings, name="t")
+    with TestClient(create_app(settings, database=database)) as client:
+        claim_id = issued_claim(client, worker, keys.municipality_key, "W5")
+        add_endpoint(database, receiver)
+        receiver.answers = [503, 429, 500]
+        pay(client, keys.municipality_key, claim_id)
+        delays = []
+        for _ in range(4):
+            worker.drain()
+            with database.session_scope() as session:
+                delivery = session.scalar(select(WebhookDelivery))
+                if delivery.state == "retrying":
+                    last = session.scalar(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id, WebhookAttempt.number == delivery.attempt_count))
+                    [job] = session.scalars(select(Job).where(Job.kind == webhooks.DELIVER, Job.state == "pending")).all()
+                    assert (job.run_after, job.dedup_key) == (delivery.next_attempt_at, f"{webhooks.DELIVER}:{delivery.id}:{delivery.attempt_count + 1}")
+                    delays.append((delivery.attempt_count, delivery.next_attempt_at - last.finished_at))
+                    job.run_after = utc_now()  # due now: the test does not wait out the delay
+    assert delays == [(1, timedelta(seconds=30)), (2, timedelta(seconds=60)), (3, timedelta(seconds=120))]
+    assert [r["status"] for r in receiver.received] == [503, 429, 500, 200]
+    assert deliveries(database) == [("delivered", 4, [(1, "retrying", 503), (2, "retrying", 429), (3, "retrying", 500), (4, "delivered", 200)])]
 
 
 def test_a_400_fails_after_one_attempt(database, world, receiver):
