@@ -38,7 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
-from gateway.config import Settings, get_settings
+from gateway.config import Settings, get_settings, sml_zone
 from gateway.domain.identifiers import IdentifierError, normalize_enterprise_number
 from gateway.errors import InvalidInput, RetryableError, TerminalError
 from gateway.peppol.sml import SmlLookupError, normalize_participant_id, resolve_smp_url, sml_hostname
@@ -150,7 +150,7 @@ class DiscoveryConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscoveryConfig:
         return cls(
-            sml_zone=settings.peppol_sml_zone,
+            sml_zone=sml_zone(settings),
             nameserver=(settings.peppol_dns_host, settings.peppol_dns_port) if settings.peppol_dns_host else None,
             dns_timeout_seconds=settings.peppol_dns_timeout_seconds,
             smp=SmpClientConfig(
