@@ -331,8 +331,9 @@ class ParticipantDiscovery:
                 LookupOutcome.DOCUMENT_TYPE_NOT_SUPPORTED, rule,
                 f"no usable endpoint for {doc.key}: {rule}", smp_url=smp_url,
             )
+        via = f" (SMP redirect to {metadata.redirected_to})" if metadata.redirected_to else ""
         return result(
-            LookupOutcome.REACHABLE, rule, f"AS4 endpoint {endpoint.url}", smp_url=smp_url, endpoint=endpoint,
+            LookupOutcome.REACHABLE, rule, f"AS4 endpoint {endpoint.url}{via}", smp_url=smp_url, endpoint=endpoint,
         )
 
 
