@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,10 +42,15 @@ class Settings(BaseSettings):
     retry_base_seconds: int = 30
     max_attempts: int = 8
 
-    # Peppol discovery (gateway/peppol/discovery.py). SML DNS zone: OpenPeppol production
-    # `participant.sml.prod.tech.peppol.org`, test `participant.sml.test.tech.peppol.org`; the EC zones
-    # `edelivery.tech.ec.europa.eu` / `acc.edelivery.tech.ec.europa.eu` are legacy (channels-and-law.md 6.4).
-    peppol_sml_zone: str = "participant.sml.prod.tech.peppol.org"
+    # Peppol discovery (gateway/peppol/discovery.py). The SML DNS zone of each Peppol network, and which
+    # network this install is on: OpenPeppol production `participant.sml.prod.tech.peppol.org`, test
+    # (acceptance) `participant.sml.test.tech.peppol.org` (channels-and-law.md 6.4; the EC zones
+    # `edelivery.tech.ec.europa.eu` / `acc.edelivery.tech.ec.europa.eu` are the deprecated legacy names).
+    peppol_network: Literal["production", "test"] = "production"
+    peppol_sml_zone_production: str = "participant.sml.prod.tech.peppol.org"
+    peppol_sml_zone_test: str = "participant.sml.test.tech.peppol.org"
+    # Set: this zone whatever the network (the loopback sandbox's zone); empty: the network's zone.
+    peppol_sml_zone: str = ""
     # Empty: the system resolver. Set (with the port) to point discovery at another DNS server, e.g. the sandbox.
     peppol_dns_host: str = ""
     peppol_dns_port: int = 53
@@ -153,6 +159,13 @@ class Settings(BaseSettings):
     # How often the sweep queues the poll (0 switches it off), and how many dispatches one run asks about.
     peppol_status_poll_seconds: int = 900
     peppol_status_poll_batch: int = 200
+
+
+def sml_zone(settings: Settings) -> str:
+    """The SML zone discovery asks: the explicit `peppol_sml_zone`, else the one of `peppol_network`."""
+    if settings.peppol_sml_zone.strip():
+        return settings.peppol_sml_zone.strip()
+    return settings.peppol_sml_zone_production if settings.peppol_network == "production" else settings.peppol_sml_zone_test
 
 
 @lru_cache

@@ -136,12 +136,18 @@ def summarise(database: Database) -> dict:
             "peppol": Counter(session.scalars(select(Dispatch.state).where(Dispatch.channel == "peppol")).all()),
             "buyer_responses": Counter(e.data["response_code"] for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.reported")) if e.data.get("response_kind") == "invoice_response"),
             "failed_jobs": session.scalar(select(func.count()).select_from(Job).where(Job.state == "failed")),
+            "lookups": Counter(e.data["peppol_lookup"]["outcome"] for e in routed if e.data.get("peppol_lookup")),
+            "found": sorted(e.data["peppol_id"] for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "debtor.peppol_id_found"))),
+            "peppol_fallbacks": Counter(
+                e.data["reason"] for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.fallback").order_by(AuditEvent.id))
+                if e.data["reason"].startswith("after peppol failed")
+            ),
         }
 
 
 def start_peppol_network(settings) -> SandboxNetwork:
-    """The sandbox SML/SMP and access point on loopback; every demo debtor with a Peppol id is registered."""
-    ids = sorted({debtor["peppol_id"] for debtor in demo_data.debtors(random.Random(2026)) if debtor.get("peppol_id")})
+    """The sandbox SML/SMP and access point on loopback, with the participants `demo_data.sml_participants` lists."""
+    ids = demo_data.sml_participants(demo_data.debtors(random.Random(2026)))
     callback_url = f"http://{settings.host}:{settings.port}/v1/callbacks/peppol-ap"
     return SandboxNetwork(
         ids, pki_dir=PROJECT_ROOT / "certs-example" / "generated", standards_dir=settings.standards_dir,
@@ -265,6 +271,12 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
     echo("Dispatches by channel: " + (", ".join(f"{channel} {count}" for channel, count in sorted(summary["dispatches"].items())) or "none"))
     echo("Peppol dispatches through the sandbox access point, by state: " + (", ".join(f"{state} {count}" for state, count in sorted(summary["peppol"].items())) or "none"))
     echo("Buyer responses (Peppol Invoice Response): " + (", ".join(f"{code} {count}" for code, count in sorted(summary["buyer_responses"].items())) or "none"))
+    echo("Peppol lookups before routing (business debtors without a Peppol id): " + (", ".join(f"{outcome} {count}" for outcome, count in sorted(summary["lookups"].items())) or "none"))
+    for found in summary["found"]:
+        echo(f"  found {found}: sent over Peppol, the id recorded on the debtor")
+    echo(f"Undeliverable over Peppol, handed to e-mail with PDF + UBL: {sum(summary['peppol_fallbacks'].values())}")
+    for reason, count in summary["peppol_fallbacks"].items():
+        echo(f"  {count} x {reason}")
     echo(f"Jobs still pending: {left}; failed jobs: {summary['failed_jobs']}")
     echo("\nWhere to look:")
     echo(f"  API docs:   {base}/docs")

@@ -38,6 +38,33 @@ def enterprise_number(seed: int) -> str:
     return first8 + f"{97 - int(first8) % 97:02d}"
 
 
+# Business debtors (by index) that show Peppol's other outcomes in the demo. The sandbox access point
+# answers by the last digit of the receiver id (gateway/peppol/sandbox_ap.py); the sandbox SML knows the
+# ids `sml_participants` lists.
+PEPPOL_NOT_SERVICED = 12  # its id ends in 5: EBMS:0004 PEPPOL:NOT_SERVICED, the invoice goes by e-mail
+PEPPOL_MLR_RE = 18  # its id ends in 6: the receiving side rejects it with an MLR RE, the invoice goes by e-mail
+PEPPOL_NOT_REGISTERED = 10  # has a Peppol id the SML does not know: not_registered, the invoice goes by e-mail
+PEPPOL_DISCOVERED = 3  # has no Peppol id but is registered under 0208: found by the lookup before routing
+LAST_DIGIT = {PEPPOL_NOT_SERVICED: "5", PEPPOL_MLR_RE: "6"}
+
+
+def _business_number(index: int) -> str:
+    seed = 1_000_003 * (index + 1)
+    number = enterprise_number(seed)
+    while index in LAST_DIGIT and not number.endswith(LAST_DIGIT[index]):
+        seed += 1
+        number = enterprise_number(seed)
+    return number
+
+
+def sml_participants(debtors: list[dict]) -> list[str]:
+    """The participant ids the demo's sandbox SML/SMP registers: every given Peppol id except the one
+    meant to be unknown, and the 0208 id of the debtor the lookup is meant to find."""
+    ids = {d["peppol_id"] for d in debtors if d.get("peppol_id") and d["external_id"] != f"B-{PEPPOL_NOT_REGISTERED + 1:03d}"}
+    ids |= {f"0208:{d['enterprise_number']}" for d in debtors if d["external_id"] == f"B-{PEPPOL_DISCOVERED + 1:03d}"}
+    return sorted(ids)
+
+
 def national_number(birth: date, counter: int) -> str:
     base = f"{birth:%y%m%d}{counter:03d}"
     value = int(("2" if birth.year >= 2000 else "") + base)
@@ -47,7 +74,7 @@ def national_number(birth: date, counter: int) -> str:
 def debtors(rng: random.Random) -> list[dict]:
     result = []
     for index in range(20):
-        number = enterprise_number(1_000_003 * (index + 1))
+        number = _business_number(index)
         with_peppol = index % 2 == 0
         debtor = {
             "external_id": f"B-{index + 1:03d}",

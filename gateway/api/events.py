@@ -15,6 +15,7 @@ from gateway.services.webhooks import event_view
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
+MAX_EVENT_ID = 2**63 - 1
 ERRORS = {401: {"description": "missing or invalid API key"}, 422: {"description": "a parameter breaks a rule"}}
 
 
@@ -27,9 +28,11 @@ def _decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (ValueError, binascii.Error) as exc:
         raise InvalidInput.single("after", "cursor.invalid", "use the next_cursor value of a previous page") from exc
-    if len(raw) != 8:
+    value = int.from_bytes(raw, "big") if len(raw) == 8 else -1
+    # Event ids are signed 64-bit (BIGINT / SQLite INTEGER): 8 bytes above that are no cursor we gave out.
+    if not 0 <= value <= MAX_EVENT_ID:
         raise InvalidInput.single("after", "cursor.invalid", "use the next_cursor value of a previous page")
-    return int.from_bytes(raw, "big")
+    return value
 
 
 @router.get("/events", summary="Status events of the key's creditors, oldest first, with cursor paging", responses=ERRORS)

@@ -1,7 +1,8 @@
 """Channel choice for a debtor (DESIGN.md section 2, "Routing"). Pure: facts in, decision out.
 
-Business debtors: Peppol when they have a participant id, else e-mail with PDF and UBL, else
-paper. Consumers: eBox with a national number and consent, e-mail with consent and a usable
+Business debtors: Peppol when they have a participant id, or when participant discovery found
+one for them (`PeppolLookupFacts`: the worker asks SML/SMP and passes the answer in; the router
+does no I/O), else e-mail with PDF and UBL, else paper. Consumers: eBox with a national number and consent, e-mail with consent and a usable
 address, SMS for a short reminder (one without fee or interest: the text and the personal link say it
 all) when the consumer consented to SMS and the number is usable, paper otherwise. Every decision
 carries its reason so the claim page can show it. A creditor entity may switch off e-mail, SMS or
@@ -27,6 +28,28 @@ class ContactFacts:
 
 
 @dataclass(frozen=True)
+class PeppolLookupFacts:
+    """What participant discovery answered for a business debtor without a recorded Peppol id.
+
+    `outcome` is one of gateway.peppol.discovery.LookupOutcome's values; `participant_id` is the id
+    found (reachable only); `rule` the lookup's rule id (`sml.not_registered`, `smp.http_500` ...);
+    `tried` the ids asked, in order (0208 before 9925); `attempts` how many lookups failed in a row
+    (lookup_failed only: the worker retries before it lets the router fall back)."""
+
+    outcome: str
+    participant_id: str | None
+    rule: str
+    tried: tuple[str, ...]
+    attempts: int = 1
+
+    def describe(self) -> str:
+        asked = ", ".join(self.tried)
+        if self.outcome == "lookup_failed":
+            return f"Peppol lookup failed {self.attempts} times ({self.rule}; asked {asked})"
+        return f"not on Peppol ({self.outcome}: {self.rule}; asked {asked})"
+
+
+@dataclass(frozen=True)
 class DebtorFacts:
     kind: str  # business | consumer
     peppol_id: str | None
@@ -34,6 +57,7 @@ class DebtorFacts:
     contacts: tuple[ContactFacts, ...]
     consents: dict[str, bool]  # channel -> given
     disabled_channels: frozenset[str] = frozenset()  # the creditor entity's configuration
+    peppol_lookup: PeppolLookupFacts | None = None  # discovery's answer when peppol_id is None
 
 
 @dataclass(frozen=True)
@@ -59,13 +83,19 @@ def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool 
     options: list[RoutingDecision] = []
     email = usable_email(debtor)
     if debtor.kind == "business":
+        lookup = debtor.peppol_lookup
         if debtor.peppol_id:
             options.append(RoutingDecision(Channel.PEPPOL, debtor.peppol_id, "business debtor with a Peppol participant id"))
+        elif lookup is not None and lookup.outcome == "reachable" and lookup.participant_id:
+            found = f"Peppol participant {lookup.participant_id} found by SML/SMP lookup ({lookup.rule}; asked {', '.join(lookup.tried)})"
+            options.append(RoutingDecision(Channel.PEPPOL, lookup.participant_id, found))
+        why_not_peppol = lookup.describe() if lookup is not None and not options else "business debtor without Peppol id"
         if email:
-            reason = "business debtor without Peppol id: e-mail with PDF and UBL" if not options else "Peppol failed: e-mail with PDF and UBL"
+            reason = f"{why_not_peppol}: e-mail with PDF and UBL" if not options else "Peppol failed: e-mail with PDF and UBL"
             options.append(RoutingDecision(Channel.EMAIL, email, reason))
         options = [o for o in options if _usable_channel(debtor, o.channel)]
-        options.append(RoutingDecision(Channel.PAPER, postal_address, "business debtor without Peppol id or usable e-mail" if not options else "no digital channel left: paper"))
+        paper = f"{why_not_peppol} and no usable e-mail: paper" if lookup is not None else "business debtor without Peppol id or usable e-mail"
+        options.append(RoutingDecision(Channel.PAPER, postal_address, paper if not options else "no digital channel left: paper"))
         return options
     if debtor.national_register_number and debtor.consents.get("ebox"):
         options.append(RoutingDecision(Channel.EBOX, debtor.national_register_number, "consumer with eBox consent"))

@@ -30,6 +30,7 @@ from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
 from gateway.errors import RetryableError, TerminalError
+from gateway.kit.backoff import backoff_delay
 from gateway.kit.time import utc_now
 from gateway.services import letters
 from gateway.services.consumer_page import personal_url_for
@@ -40,6 +41,7 @@ from gateway.workers import queue
 TRANSMIT = "dispatch.transmit"
 FAILED = "dispatch.failed"
 RESPONSE_EXCERPT_CHARS = 2000
+NOT_THROUGH = frozenset({D.FAILED_TEMPORARY, D.FAILED_PERMANENT, D.REJECTED})
 PDF_CHANNELS = frozenset({Channel.EMAIL.value, Channel.PAPER.value, Channel.REGISTERED_PAPER.value})  # enough to diagnose a provider error, small enough to keep every attempt
 
 
@@ -137,7 +139,7 @@ def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *
     dispatch.updated_at = now
     _finish(attempt, outcome=target.value, now=now, duration_ms=duration_ms, error_class=type(error).__name__, excerpt=str(error))
     if retryable:
-        dispatch.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (dispatch.attempt_count - 1))
+        dispatch.next_attempt_at = now + backoff_delay(settings.retry_base_seconds, dispatch.attempt_count)
         _enqueue_transmit(session, dispatch, now=now, run_after=dispatch.next_attempt_at)
     else:
         queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
@@ -205,7 +207,9 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
     if changed:
         dispatch.state = new_state.value
         dispatch.updated_at = now
-        if detail.get("reason"):
+        # last_error says why a dispatch did not get through; a buyer's clarification on a delivered,
+        # accepted or paid document is not an error (it stays on its dispatch.reported event).
+        if detail.get("reason") and new_state in NOT_THROUGH:
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
             queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")

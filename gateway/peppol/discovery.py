@@ -19,9 +19,11 @@ Results are cached in memory per (participant, document type). `now` is passed i
 control time: a positive answer is kept `cache_seconds` (never past the endpoint's expiration), a
 final negative one `negative_cache_seconds`, and a failed lookup is not cached at all.
 
-Belgian companies: `lookup_belgian_company(enterprise_number, ...)` tries `0208:<enterprise number>`
-before `9925:be<enterprise number>` (channels-and-law.md 6.3: 0208 is the default, mandatory for
-every Belgian company from 2026; the VAT-based 9925 is optional and additional).
+Belgian companies: `lookup_belgian_company(enterprise_number, ..., vat_number=...)` tries
+`0208:<enterprise number>` before `9925:be<VAT digits>` (channels-and-law.md 6.3: 0208 is the
+default, mandatory for every Belgian company from 2026; the VAT-based 9925 is optional and
+additional). The `claim.issue` worker does this for a business debtor without a Peppol id before
+it routes the claim (gateway/workers/tasks.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
-from gateway.config import Settings, get_settings
+from gateway.config import Settings, get_settings, sml_zone
 from gateway.domain.identifiers import IdentifierError, normalize_enterprise_number
 from gateway.errors import InvalidInput, RetryableError, TerminalError
 from gateway.peppol.sml import SmlLookupError, normalize_participant_id, resolve_smp_url, sml_hostname
@@ -148,7 +150,7 @@ class DiscoveryConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> DiscoveryConfig:
         return cls(
-            sml_zone=settings.peppol_sml_zone,
+            sml_zone=sml_zone(settings),
             nameserver=(settings.peppol_dns_host, settings.peppol_dns_port) if settings.peppol_dns_host else None,
             dns_timeout_seconds=settings.peppol_dns_timeout_seconds,
             smp=SmpClientConfig(
@@ -176,17 +178,33 @@ def document_type_for(document_type: DocumentType | str) -> DocumentType:
         ) from None
 
 
-def belgian_participant_ids(enterprise_number: str) -> tuple[str, str]:
-    """The two Peppol ids of a Belgian company, in the order to try them: 0208 then 9925.
+def belgian_participant_ids(enterprise_number: str | None = None, *, vat_number: str | None = None) -> tuple[str, ...]:
+    """The Peppol ids of a Belgian company, in the order to try them: 0208 then 9925.
 
-    0208 = KBO/BCE enterprise number, 10 digits (`0208:0403019261`); 9925 = BE VAT number, `BE` + the
-    same 10 digits, lower-cased as participant ids are compared case-insensitively (`9925:be0403019261`).
+    0208 = KBO/BCE enterprise number, 10 digits (`0208:0403019261`); 9925 = BE VAT number, `BE` + 10
+    digits, lower-cased as participant ids are compared case-insensitively (`9925:be0403019261`).
+    A Belgian VAT number is `BE` + the enterprise number, so either one gives both ids; when both are
+    given, 0208 comes from the enterprise number and 9925 from the VAT number. A VAT number of another
+    country gives no Belgian id (empty tuple when nothing Belgian is known).
     """
-    try:
-        number = normalize_enterprise_number(enterprise_number)
-    except IdentifierError as exc:
-        raise InvalidInput.single("enterprise_number", exc.rule, exc.message) from exc
-    return f"0208:{number}", f"9925:be{number}"
+    number = None
+    if enterprise_number:
+        try:
+            number = normalize_enterprise_number(enterprise_number)
+        except IdentifierError as exc:
+            raise InvalidInput.single("enterprise_number", exc.rule, exc.message) from exc
+    vat_digits = None
+    if vat_number:
+        compact = "".join(ch for ch in vat_number if ch.isalnum()).upper()
+        if compact.startswith("BE"):
+            try:
+                vat_digits = normalize_enterprise_number(compact[2:])
+            except IdentifierError as exc:
+                raise InvalidInput.single("vat_number", "vat_number.invalid", exc.message) from exc
+    number = number or vat_digits
+    if number is None:
+        return ()
+    return f"0208:{number}", f"9925:be{vat_digits or number}"
 
 
 class ParticipantDiscovery:
@@ -227,15 +245,22 @@ class ParticipantDiscovery:
         return result
 
     def lookup_belgian_company(
-        self, enterprise_number: str, document_type: DocumentType | str, *, now: datetime
+        self, enterprise_number: str | None, document_type: DocumentType | str, *, now: datetime, vat_number: str | None = None
     ) -> LookupResult:
-        """Try `0208:<number>`, then `9925:be<number>`; the first reachable one wins.
+        """Try `0208:<number>`, then `9925:be<number>` (see `belgian_participant_ids`); the first reachable one wins."""
+        participant_ids = belgian_participant_ids(enterprise_number, vat_number=vat_number)
+        if not participant_ids:
+            raise InvalidInput.single("enterprise_number", "peppol.belgian_id_missing", "neither a Belgian enterprise number nor a BE VAT number")
+        return self.lookup_first(participant_ids, document_type, now=now)
 
-        With neither reachable: `lookup_failed` if either lookup failed (a retry may still find the
-        company), else `document_type_not_supported` if either id is registered, else `not_registered`.
-        """
+    def lookup_first(self, participant_ids: tuple[str, ...], document_type: DocumentType | str, *, now: datetime) -> LookupResult:
+        """Look the ids up in order; the first reachable one wins and the later ones are not asked.
+
+        With none reachable: `lookup_failed` if any lookup failed (a retry may still find the
+        company), else `document_type_not_supported` if any id is registered, else `not_registered`.
+        `tried` lists the ids asked."""
         results: list[LookupResult] = []
-        for pid in belgian_participant_ids(enterprise_number):
+        for pid in participant_ids:
             results.append(self.lookup(pid, document_type, now=now))
             if results[-1].outcome is LookupOutcome.REACHABLE:
                 break
@@ -306,8 +331,9 @@ class ParticipantDiscovery:
                 LookupOutcome.DOCUMENT_TYPE_NOT_SUPPORTED, rule,
                 f"no usable endpoint for {doc.key}: {rule}", smp_url=smp_url,
             )
+        via = f" (SMP redirect to {metadata.redirected_to})" if metadata.redirected_to else ""
         return result(
-            LookupOutcome.REACHABLE, rule, f"AS4 endpoint {endpoint.url}", smp_url=smp_url, endpoint=endpoint,
+            LookupOutcome.REACHABLE, rule, f"AS4 endpoint {endpoint.url}{via}", smp_url=smp_url, endpoint=endpoint,
         )
 
 

@@ -75,11 +75,20 @@ def _as_text(result: LookupResult) -> str:
     show_default=True,
     help="Document type to look up.",
 )
+@click.option(
+    "--network",
+    type=click.Choice(["production", "test"]),
+    default=None,
+    help="Peppol network whose SML zone to ask (default: GATEWAY_PEPPOL_NETWORK; GATEWAY_PEPPOL_SML_ZONE, when set, wins).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def lookup_command(ctx: click.Context, participant_id: str, document_type: str, as_json: bool) -> None:
+def lookup_command(ctx: click.Context, participant_id: str, document_type: str, network: str | None, as_json: bool) -> None:
     """Look PARTICIPANT_ID up in the Peppol SML/SMP. Exit 0 reachable, 1 not reachable, 3 retry later."""
-    discovery = ParticipantDiscovery(DiscoveryConfig.from_settings(get_settings()))
+    settings = get_settings()
+    if network is not None:
+        settings = settings.model_copy(update={"peppol_network": network})
+    discovery = ParticipantDiscovery(DiscoveryConfig.from_settings(settings))
     now = utc_now()
     try:
         if ":" in participant_id:

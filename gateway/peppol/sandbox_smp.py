@@ -80,6 +80,11 @@ class SandboxParticipant:
     endpoint_url: str = DEFAULT_AP_ENDPOINT
     # Published as the endpoint's ServiceExpirationDate when set.
     expiration: datetime | None = None
+    # Set: the SignedServiceMetadata is an SMP 1.x Redirect to this SMP base URL (the href names the same
+    # participant and document type there), with CertificateUID `redirect_certificate_uid`, by default
+    # the subject DN of this sandbox's SMP signer (written C=...,O=...,CN=..., as Peppol SMPs do).
+    redirect_to: str | None = None
+    redirect_certificate_uid: str | None = None
 
     def __post_init__(self) -> None:
         if self.signature not in SIGNATURE_MODES:
@@ -309,8 +314,20 @@ class SandboxSmp:
         etree.SubElement(endpoint, f"{{{SMP_NS}}}TechnicalContactUrl").text = "https://gateway.example/support"
         return root
 
+    def redirect_service_metadata(self, participant: SandboxParticipant, key: str) -> etree._Element:
+        root = etree.Element(f"{{{SMP_NS}}}SignedServiceMetadata", nsmap={"smp": SMP_NS, "ids": IDS_NS})
+        href = service_metadata_url(participant.redirect_to or "", participant.participant_id, DOCUMENT_TYPES[key].identifier)
+        redirect = etree.SubElement(etree.SubElement(root, f"{{{SMP_NS}}}ServiceMetadata"), f"{{{SMP_NS}}}Redirect", href=href)
+        signer = x509.load_pem_x509_certificate(self.pki.smp_signer_cert.read_bytes())
+        uid = participant.redirect_certificate_uid or x509.Name(list(reversed(signer.subject.rdns))).rfc4514_string()
+        etree.SubElement(redirect, f"{{{SMP_NS}}}CertificateUID").text = uid
+        return root
+
     def signed_service_metadata(self, participant: SandboxParticipant, key: str) -> bytes:
-        root = self.unsigned_service_metadata(participant, key)
+        if participant.redirect_to:
+            root = self.redirect_service_metadata(participant, key)
+        else:
+            root = self.unsigned_service_metadata(participant, key)
         if participant.signature == "unsigned":
             return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
         signer_pki = self.untrusted_pki if participant.signature == "untrusted" else self.pki

@@ -11,6 +11,9 @@ Flow for one participant and document type:
 2. `GET {smp}/{participant}/services/{urlenc("busdox-docid-qns::<doctype>")}` -> SignedServiceMetadata.
    Its enveloped XML-DSig signature must verify and its certificate must chain to the configured
    SMP CA (the truststore); otherwise the answer is refused. Only the signed content is read.
+   If the SMP delegates the participant to another SMP (`smp:Redirect`, SMP 1.x), the redirect is
+   followed once: its `href` is fetched and must be signed under the same truststore by the
+   certificate the Redirect names in `CertificateUID`; a second Redirect is refused.
 3. Pick the endpoint for our process and the AS4 transport profile, active at `now`, and parse
    its AP certificate.
 
@@ -30,6 +33,7 @@ from urllib.parse import quote, unquote
 
 import requests
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 from signxml.exceptions import InvalidCertificate, InvalidInput, InvalidSignature
@@ -165,6 +169,22 @@ class ServiceMetadata:
     participant_id: str
     document_type_id: str
     processes: tuple[Process, ...]
+    redirected_to: str | None = None  # the Redirect href this metadata was read from, if any
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """SMP 1.x `smp:ServiceMetadata/smp:Redirect`: the participant's metadata lives at `href`, signed by
+    the SMP whose signing certificate `certificate_uid` names."""
+
+    href: str
+    certificate_uid: str
+
+
+@dataclass(frozen=True)
+class VerifiedMetadata:
+    signed: etree._Element  # the SignedServiceMetadata as signed: read nothing else
+    signing_certificate: x509.Certificate
 
 
 def service_group_url(smp_url: str, participant_id: str) -> str:
@@ -226,7 +246,13 @@ def parse_service_group(body: bytes, participant_id: str) -> ServiceGroup:
 
 
 def verify_signed_service_metadata(body: bytes, *, truststore: Path | None, now: datetime) -> etree._Element:
-    """Check the enveloped XML-DSig signature of a SignedServiceMetadata; return the signed element.
+    """Check the enveloped XML-DSig signature of a SignedServiceMetadata; return the signed element
+    (see `verify_signed_answer`, which also says who signed)."""
+    return verify_signed_answer(body, truststore=truststore, now=now).signed
+
+
+def verify_signed_answer(body: bytes, *, truststore: Path | None, now: datetime) -> VerifiedMetadata:
+    """Check the enveloped XML-DSig signature of a SignedServiceMetadata; return the signed element and its signer.
 
     SMP 1.x: "the SignedServiceMetadata ... MUST be signed by the SMP" with an enveloped signature
     (ds:Signature a child of SignedServiceMetadata, one Reference with URI="" over the whole
@@ -263,7 +289,48 @@ def verify_signed_service_metadata(body: bytes, *, truststore: Path | None, now:
     signed = result.signed_xml
     if signed is None or signed.tag != f"{{{SMP_NS}}}SignedServiceMetadata":
         raise SmpAnswerRefused("smp.signature_scope", "the signature does not cover the whole SignedServiceMetadata")
-    return signed
+    return VerifiedMetadata(signed, _signing_certificate(result.signature_xml, result.signature_key))
+
+
+def _signing_certificate(signature: etree._Element, public_key_pem: bytes) -> x509.Certificate:
+    """The KeyInfo certificate whose key made the signature (signxml has verified it and its chain)."""
+    for element in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS):
+        certificate = x509.load_der_x509_certificate(base64.b64decode("".join((element.text or "").split())))
+        if certificate.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo) == public_key_pem:
+            return certificate
+    raise SmpAnswerRefused("smp.signature_untrusted", "the signing certificate is not in the signature's KeyInfo")
+
+
+def parse_redirect(signed: etree._Element) -> Redirect | None:
+    """The signed `smp:Redirect`, or None when the SMP answered with the metadata itself.
+
+    SMP 1.x: `Redirect/@href` is the URL of the metadata at the destination SMP and
+    `Redirect/CertificateUID` the Subject Unique Identifier of the destination SMP's signing
+    certificate, which Peppol SMPs publish as its subject DN (`C=NO,O=...,CN=PNO000179`)."""
+    element = signed.find("smp:ServiceMetadata/smp:Redirect", NS)
+    if element is None:
+        return None
+    href = (element.get("href") or "").strip()
+    uid = (element.findtext("smp:CertificateUID", default="", namespaces=NS) or "").strip()
+    if not href or not uid:
+        raise SmpAnswerRefused("smp.redirect_malformed", "a Redirect needs an href and a CertificateUID")
+    return Redirect(href=href, certificate_uid=uid)
+
+
+def certificate_matches_uid(certificate: x509.Certificate, certificate_uid: str) -> bool:
+    """Whether `certificate_uid` (a DN string) names this certificate's subject.
+
+    SMPs write the DN in either order (RFC 4514 `CN=...,O=...,C=...` or X.500 `C=...,O=...,CN=...`),
+    so the attributes are compared as a set; values case-insensitively (X.520 caseIgnoreMatch)."""
+    try:
+        named = x509.Name.from_rfc4514_string(certificate_uid)
+    except ValueError:
+        return False
+
+    def attributes(name: x509.Name) -> list[tuple[str, str]]:
+        return sorted((attribute.oid.dotted_string, str(attribute.value).strip().casefold()) for attribute in name)
+
+    return bool(attributes(named)) and attributes(named) == attributes(certificate.subject)
 
 
 def _datetime(element: etree._Element | None) -> datetime | None:
@@ -296,13 +363,13 @@ def parse_service_metadata(signed: etree._Element, participant_id: str, document
     ids:DocumentIdentifier, smp:ProcessList/smp:Process (ids:ProcessIdentifier,
     smp:ServiceEndpointList/smp:Endpoint[@transportProfile] with wsa:EndpointReference/wsa:Address,
     smp:Certificate (base64 DER), optional smp:ServiceActivationDate / smp:ServiceExpirationDate).
-    A `smp:Redirect` (the SMP delegating to another SMP) is not followed yet and is refused.
+    A `smp:Redirect` is not metadata: `SmpClient.service_metadata` follows it (`parse_redirect`).
     """
     service_metadata = signed.find("smp:ServiceMetadata", NS)
     if service_metadata is None:
         raise SmpAnswerRefused("smp.malformed_xml", "SignedServiceMetadata has no ServiceMetadata")
     if service_metadata.find("smp:Redirect", NS) is not None:
-        raise SmpAnswerRefused("smp.redirect_not_supported", "SMP answered with a Redirect, which is not followed")
+        raise SmpAnswerRefused("smp.redirect_unexpected", "a Redirect holds no ServiceInformation: follow it (SmpClient.service_metadata)")
     information = service_metadata.find("smp:ServiceInformation", NS)
     if information is None:
         raise SmpAnswerRefused("smp.malformed_xml", "ServiceMetadata has no ServiceInformation")
@@ -429,5 +496,27 @@ class SmpClient:
         body = self._get(service_metadata_url(smp_url, participant_id, document_type.identifier))
         if body is None:
             return None
-        signed = verify_signed_service_metadata(body, truststore=self.config.truststore, now=now)
-        return parse_service_metadata(signed, participant_id, document_type.identifier)
+        verified = verify_signed_answer(body, truststore=self.config.truststore, now=now)
+        redirect = parse_redirect(verified.signed)
+        if redirect is None:
+            return parse_service_metadata(verified.signed, participant_id, document_type.identifier)
+        return self._follow(redirect, participant_id, document_type, now=now)
+
+    def _follow(self, redirect: Redirect, participant_id: str, document_type: DocumentType, *, now: datetime) -> ServiceMetadata | None:
+        """SMP 1.x Redirect: fetch `href` once (the same https rule), verify it under the same truststore,
+        require its signer to be the certificate `CertificateUID` names, and refuse a second Redirect
+        (SMP 1.4.0: redirection is limited to one degree)."""
+        body = self._get(redirect.href)
+        if body is None:
+            return None  # the destination SMP has no metadata for this document type (404)
+        verified = verify_signed_answer(body, truststore=self.config.truststore, now=now)
+        if not certificate_matches_uid(verified.signing_certificate, redirect.certificate_uid):
+            raise SmpAnswerRefused(
+                "smp.redirect_certificate_mismatch",
+                f"the SMP redirected to {redirect.href} signs as {verified.signing_certificate.subject.rfc4514_string()!r}, "
+                f"the Redirect names {redirect.certificate_uid!r}",
+            )
+        if parse_redirect(verified.signed) is not None:
+            raise SmpAnswerRefused("smp.redirect_twice", f"the SMP at {redirect.href} redirects again; only one redirect is followed")
+        metadata = parse_service_metadata(verified.signed, participant_id, document_type.identifier)
+        return ServiceMetadata(metadata.participant_id, metadata.document_type_id, metadata.processes, redirected_to=redirect.href)

@@ -5,7 +5,9 @@ secret over `timestamp + "." + body`, sent as `X-Gateway-Signature`, with the Un
 `X-Gateway-Timestamp`; receivers should refuse timestamps far from their clock. Delivery
 follows rule 5: claim the row, commit, POST outside the transaction, record the outcome.
 2xx is delivered; 5xx, 429, timeouts and connection errors are retried with exponential backoff
-until `settings.max_attempts`; any other status fails the delivery at once.
+(`retry_base_seconds` × 2^(n-1) after the n-th failed try) until `settings.max_attempts`; any other
+status fails the delivery at once. A delivery whose endpoint was disabled or removed before its try
+is `cancelled` without a request (endpoint management: `gateway.services.webhook_endpoints`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,17 +25,17 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from gateway.config import Settings
-from gateway.errors import InvalidInput, NotFound, RetryableError, TerminalError
+from gateway.errors import RetryableError, TerminalError
+from gateway.kit.backoff import backoff_delay
 from gateway.kit.ids import new_id
 from gateway.kit.time import utc_now
-from gateway.store.models import CreditorEntity, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.store.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.store.session import Database
 from gateway.workers import queue
 
 DELIVER = "webhook.deliver"
 TIMEOUT_SECONDS = 10  # a receiver that needs longer should answer 2xx first and work afterwards
 RESPONSE_EXCERPT_CHARS = 2000  # enough to diagnose a receiver error, small enough to keep every attempt
-SECRET_BYTES = 32  # 256-bit shared secret, the HMAC-SHA256 key size
 
 
 def event_view(event: Event) -> dict:
@@ -47,18 +48,6 @@ def event_view(event: Event) -> dict:
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def add_endpoint(session: Session, creditor_code: str, url: str, *, now: datetime) -> WebhookEndpoint:
-    if not url.startswith(("https://", "http://")):
-        raise InvalidInput.single("url", "url.scheme", "use an http(s) URL")
-    creditor = session.scalar(select(CreditorEntity).where(CreditorEntity.code == creditor_code))
-    if creditor is None:
-        raise NotFound(f"no creditor entity with code {creditor_code}")
-    endpoint = WebhookEndpoint(creditor_id=creditor.id, url=url, secret=secrets.token_hex(SECRET_BYTES), active=True, created_at=now)
-    session.add(endpoint)
-    session.flush()
-    return endpoint
 
 
 def _enqueue(session: Session, delivery_id: uuid.UUID, attempt: int, *, now: datetime, run_after: datetime | None = None) -> None:
@@ -107,6 +96,11 @@ def claim(session: Session, delivery_id: uuid.UUID, *, now: datetime, stale_afte
     elif delivery.state not in ("pending", "retrying"):
         return None
     endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+    if not endpoint.active:
+        # Disabled or removed since this delivery was queued: nothing more goes to it.
+        reason = "endpoint removed" if endpoint.removed_at is not None else "endpoint disabled"
+        delivery.state, delivery.updated_at, delivery.next_attempt_at, delivery.last_error = "cancelled", now, None, reason
+        return None
     event = session.get(Event, delivery.event_id)
     delivery.state, delivery.updated_at = "in_flight", now
     delivery.attempt_count += 1
@@ -155,7 +149,7 @@ def record(session: Session, delivery_id: uuid.UUID, outcome: int | Exception, *
     delivery.last_error = f"{type(outcome).__name__}: {outcome}"[:RESPONSE_EXCERPT_CHARS]
     if isinstance(outcome, RetryableError) and delivery.attempt_count < settings.max_attempts:
         delivery.state = attempt.outcome = "retrying"
-        delivery.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (delivery.attempt_count - 1))
+        delivery.next_attempt_at = now + backoff_delay(settings.retry_base_seconds, delivery.attempt_count)
         _enqueue(session, delivery.id, delivery.attempt_count + 1, now=now, run_after=delivery.next_attempt_at)
         return "retrying"
     delivery.state = attempt.outcome = "failed"

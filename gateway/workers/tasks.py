@@ -11,17 +11,20 @@ from sqlalchemy.orm import Session, object_session
 from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
 from gateway.delivery import service as delivery
-from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
+from gateway.delivery.router import ContactFacts, DebtorFacts, PeppolLookupFacts, choose_channel, repair_channel
+from gateway.domain.claim import Channel
 from gateway.domain.document import DocumentRuleError
-from gateway.errors import RetryableError
+from gateway.errors import InvalidInput, RetryableError
+from gateway.kit.backoff import backoff_delay
+from gateway.peppol.discovery import LookupOutcome, LookupResult, belgian_participant_ids
 from gateway.services import audit, documents, letters, webhooks
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
-from gateway.workers import periodic
+from gateway.workers import periodic, queue
 from gateway.workers.registry import Task, handler
 
 
-def debtor_facts(debtor: Debtor) -> DebtorFacts:
+def debtor_facts(debtor: Debtor, *, peppol_lookup: PeppolLookupFacts | None = None) -> DebtorFacts:
     creditor = object_session(debtor).get(CreditorEntity, debtor.creditor_id)
     return DebtorFacts(
         kind=debtor.kind,
@@ -30,6 +33,7 @@ def debtor_facts(debtor: Debtor) -> DebtorFacts:
         contacts=tuple(ContactFacts(c.kind, c.value, c.validity) for c in debtor.contacts),
         consents={c.channel: c.given for c in debtor.consents},
         disabled_channels=frozenset(creditor.disabled_channels or ()),
+        peppol_lookup=peppol_lookup if not debtor.peppol_id else None,
     )
 
 
@@ -41,19 +45,41 @@ def _record(session: Session, claim: Claim, action: str, data: dict, now: dateti
     audit.record(session, actor="worker", creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=action, data=data, at=now)
 
 
-@handler("claim.issue")
+ISSUE = "claim.issue"
+# claim.issue issues the invoice, so that is the document type discovery is asked about.
+ROUTING_LOOKUP_DOCUMENT_TYPE = "invoice"
+
+
+@handler(ISSUE)
 def issue_claim(task: Task, payload: dict, now: datetime) -> None:
     """Route a new claim, issue its invoice and queue the dispatch.
 
+    Business debtor without a Peppol id: participant discovery first (0208 before 9925). Reachable:
+    Peppol with the id found, which is recorded on the debtor. Not registered / document type not
+    supported: the router goes on to e-mail (PDF + UBL) or paper and says why. Lookup failed
+    (DNS / SMP down): nothing is issued yet; the claim is routed again later with backoff, and
+    after `max_attempts` failed lookups the router falls back and says so.
     Business debtor: a BIS 3.0 invoice, dispatched only when the official validation is clean.
     Consumer: a PDF letter (with the EPC QR and the personal link), the same bytes on every channel."""
+    claim_id = uuid.UUID(payload["claim_id"])
+    lookup = peppol_lookup_before_routing(task, claim_id, now)
     session = task.session
-    claim = session.get(Claim, uuid.UUID(payload["claim_id"]))
+    claim = session.get(Claim, claim_id)
     if claim is None or claim.status != "open":
         return
     debtor = session.get(Debtor, claim.debtor_id)
-    decision = choose_channel(debtor_facts(debtor), postal_address(debtor))
-    _record(session, claim, "claim.routed", {"channel": decision.channel.value, "recipient": decision.recipient, "reason": decision.reason}, now)
+    attempt = int(payload.get("lookup_attempt", 1))
+    if lookup is not None and lookup.is_retryable and not debtor.peppol_id and attempt < task.settings.max_attempts:
+        _route_again_later(session, claim, lookup, attempt=attempt, settings=task.settings, now=now)
+        return
+    facts = debtor_facts(debtor, peppol_lookup=lookup_facts(lookup, attempt) if lookup is not None else None)
+    decision = choose_channel(facts, postal_address(debtor))
+    routed = {"channel": decision.channel.value, "recipient": decision.recipient, "reason": decision.reason}
+    if facts.peppol_lookup is not None:
+        routed["peppol_lookup"] = {"outcome": facts.peppol_lookup.outcome, "rule": lookup.reason, "tried": list(lookup.tried), "attempts": attempt}
+    _record(session, claim, "claim.routed", routed, now)
+    if facts.peppol_lookup is not None and decision.channel is Channel.PEPPOL:
+        _record_found_peppol_id(session, debtor, claim, lookup, now)
     try:
         if debtor.kind != "business":
             letter = documents.issue_consumer_invoice(session, claim, now=now, settings=task.settings)
@@ -72,6 +98,59 @@ def issue_claim(task: Task, payload: dict, now: datetime) -> None:
         delivery.queue_dispatch(
             session, document_id=document.id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=decision.reason, now=now
         )
+
+
+def peppol_lookup_before_routing(task: Task, claim_id: uuid.UUID, now: datetime) -> LookupResult | None:
+    """Discovery's answer for the claim's business debtor without a Peppol id, or None (nothing to ask).
+
+    The Peppol provider's discovery (and its cache) is used; without a Peppol provider there is no
+    Peppol channel to find. Runs before the task's own transaction opens: one short read, then DNS
+    and HTTP with no transaction open (a lookup may take seconds; SQLite would hold its write lock)."""
+    provider = task.providers.for_channel(Channel.PEPPOL.value) if task.providers is not None else None
+    discovery = getattr(provider, "discovery", None)
+    if discovery is None or task.database is None:
+        return None
+    with task.database.session_scope() as session:
+        claim = session.get(Claim, claim_id)
+        debtor = session.get(Debtor, claim.debtor_id) if claim is not None and claim.status == "open" else None
+        if debtor is None or debtor.kind != "business" or debtor.peppol_id:
+            return None
+        try:
+            participant_ids = belgian_participant_ids(debtor.enterprise_number, vat_number=debtor.vat_number)
+        except InvalidInput:
+            return None  # stored identifiers were checked at intake; an old odd one just means no lookup
+    if not participant_ids:
+        return None
+    return discovery.lookup_first(participant_ids, ROUTING_LOOKUP_DOCUMENT_TYPE, now=now)
+
+
+def lookup_facts(result: LookupResult, attempts: int) -> PeppolLookupFacts:
+    reachable = result.outcome is LookupOutcome.REACHABLE
+    return PeppolLookupFacts(
+        outcome=result.outcome.value, participant_id=result.participant_id if reachable else None, rule=result.reason,
+        tried=result.tried, attempts=attempts,
+    )
+
+
+def _route_again_later(session: Session, claim: Claim, lookup: LookupResult, *, attempt: int, settings, now: datetime) -> None:
+    """A failed lookup says nothing about the debtor: ask again after a backoff, not fall back on a DNS hiccup.
+
+    One claim.issue job per try (the dedup key carries the try number), as dispatch.transmit does."""
+    run_after = now + backoff_delay(settings.retry_base_seconds, attempt)
+    _record(session, claim, "claim.routing_deferred", {
+        "reason": f"Peppol lookup failed ({lookup.reason}): routed again at {run_after.isoformat()}", "rule": lookup.reason, "detail": lookup.detail,
+        "tried": list(lookup.tried), "attempt": attempt, "max_attempts": settings.max_attempts, "next_try_at": run_after.isoformat(),
+    }, now)
+    queue.enqueue(session, ISSUE, {"claim_id": str(claim.id), "lookup_attempt": attempt + 1}, now=now, run_after=run_after, dedup_key=f"{ISSUE}:{claim.id}:lookup:{attempt + 1}")
+
+
+def _record_found_peppol_id(session: Session, debtor: Debtor, claim: Claim, lookup: LookupResult, now: datetime) -> None:
+    """The id discovery found becomes the debtor's: later documents (reminders, credit notes) go there directly."""
+    debtor.peppol_id, debtor.updated_at = lookup.participant_id, now
+    audit.record(session, actor="worker", creditor_id=debtor.creditor_id, entity_type="debtor", entity_id=debtor.id, action="debtor.peppol_id_found", data={
+        "peppol_id": lookup.participant_id, "tried": list(lookup.tried), "rule": lookup.reason, "smp_url": lookup.smp_url,
+        "endpoint": lookup.endpoint.url if lookup.endpoint is not None else None, "claim_id": str(claim.id),
+    }, at=now)
 
 
 @handler(delivery.TRANSMIT, own_transactions=True)

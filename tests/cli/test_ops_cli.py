@@ -100,13 +100,23 @@ def test_demo_runs_end_to_end():
     assert "Idempotency-Key replay returned the first response: yes" in out
     assert "BAD-OGM: HTTP 422 [('structured_communication', 'ogm.checksum')]" in out
     assert "E-mail typo warnings (stored as given, suggestion returned): 2" in out
-    assert "First channel chosen per claim: ebox 5, email 21, paper 14, peppol 21" in out
+    assert "First channel chosen per claim: ebox 5, email 20, paper 14, peppol 22" in out
     assert "Documents issued: invoice 61 (31 UBL clean under the official XSD + CEN + Peppol rules, 30 PDF letters for consumers); refused: 0" in out
-    assert "Dispatches by channel: ebox 5, email 21, paper 14, peppol 21" in out
-    assert "Peppol dispatches through the sandbox access point, by state: accepted 7, delivered 6, paid 4, rejected 4" in out
-    assert "Buyer responses (Peppol Invoice Response): AP 11, PD 4, RE 4, UQ 6" in out
+    assert "Dispatches by channel: ebox 5, email 26, paper 14, peppol 22" in out
+    assert "Peppol dispatches through the sandbox access point, by state: accepted 3, delivered 7, failed_permanent 6, paid 4, rejected 2" in out
+    assert "Buyer responses (Peppol Invoice Response): AP 7, PD 4, RE 2, UQ 7" in out
+    # Peppol's other outcomes: a debtor found by the lookup, and three kinds of undeliverable handed to e-mail.
+    assert "Peppol lookups before routing (business debtors without a Peppol id): not_registered 9, reachable 1\n" in out
+    assert "  found 0208:0500001247: sent over Peppol, the id recorded on the debtor\n" in out
+    assert "Undeliverable over Peppol, handed to e-mail with PDF + UBL: 6\n" in out
+    for reason in (
+        "PeppolNotReachable: 0208:0300003380: not_registered: sml.not_registered",
+        "Rejected: the document fails validation; BV: [BR-CO-15]-Invoice total amount with VAT = Invoice total amount without VAT + Invoice total VAT amount.",
+        "EBMS:0004 PEPPOL:NOT_SERVICED: the receiving access point does not serve this participant and document type",
+    ):
+        assert f"  2 x after peppol failed ({reason}): Peppol failed: e-mail with PDF and UBL\n" in out
     assert "Jobs still pending: 0; failed jobs: 0" in out
-    assert "E-mails sent through the local SMTP sink (127.0.0.1:" in out and "): 21\n" in out
+    assert "E-mails sent through the local SMTP sink (127.0.0.1:" in out and "): 26\n" in out
     assert "eBox publications through the eBox sandbox: 5\n" in out
     assert "Paper letters handed to the print provider: 14 in var/print/batches/" in out
     assert f"  personal page of An Mertens: http://127.0.0.1:{env['GATEWAY_PORT']}/my/v1." in out

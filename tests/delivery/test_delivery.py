@@ -56,6 +56,16 @@ def attempts(database):
         return [(a.number, a.outcome, a.error_class) for a in session.scalars(select(DispatchAttempt).order_by(DispatchAttempt.created_at))]
 
 
+def backoff(database, dispatch_id) -> tuple[timedelta, int]:
+    """(next_attempt_at - end of the last attempt, the try the pending transmit job is for), checking the job waits until next_attempt_at."""
+    with database.session_scope() as session:
+        dispatch = session.get(Dispatch, dispatch_id)
+        last = session.scalar(select(DispatchAttempt).where(DispatchAttempt.dispatch_id == dispatch_id, DispatchAttempt.number == dispatch.attempt_count))
+        [job] = session.scalars(select(Job).where(Job.kind == delivery.TRANSMIT, Job.state == "pending")).all()
+        assert job.run_after == dispatch.next_attempt_at
+        return dispatch.next_attempt_at - last.finished_at, int(job.dedup_key.rsplit(":", 1)[1])
+
+
 def make_due(database):
     with database.session_scope() as session:
         for job in session.scalars(select(Job).where(Job.state == "pending")):
@@ -80,8 +90,14 @@ def test_retryable_failures_back_off_then_succeed_with_the_same_key(database, wo
     [dispatch] = dispatches(database)
     assert (dispatch.state, dispatch.attempt_count, dispatch.last_error) == ("failed_temporary", 1, "RetryableError: HTTP 503")
     assert timedelta(seconds=29) < dispatch.next_attempt_at - utc_now() <= timedelta(seconds=30)
+    # The delay doubles with each failed try: 30 s after the first, 60 s after the second (30 s × 2^(n-1)),
+    # counted from the end of the failed attempt, and the next transmit job waits exactly that long.
+    assert backoff(database, dispatch.id) == (timedelta(seconds=30), 2)
     make_due(database)
     worker.drain()
+    [dispatch] = dispatches(database)
+    assert (dispatch.state, dispatch.attempt_count, dispatch.last_error) == ("failed_temporary", 2, "RetryableError: HTTP 429")
+    assert backoff(database, dispatch.id) == (timedelta(seconds=60), 3)
     make_due(database)
     worker.drain()
     [dispatch] = dispatches(database)

@@ -74,3 +74,27 @@ def test_a_creditor_can_switch_off_consumer_channels_but_not_peppol_or_paper():
     assert repair_channel(DebtorFacts("consumer", None, None, (phone,), {}, frozenset({"sms"})), "email") is None
     business = DebtorFacts("business", "0208:0403019261", None, (email,), {}, frozenset({"email"}))
     assert [d.channel for d in candidates(business, ADDRESS)] == [Channel.PEPPOL, Channel.PAPER]
+
+
+def test_a_business_without_peppol_id_routes_on_what_discovery_answered():
+    from gateway.delivery.router import PeppolLookupFacts
+
+    email = ContactFacts("email", "a@b.be", "valid")
+    tried = ("0208:0403019261", "9925:be0403019261")
+
+    def business(lookup, contacts=(email,)):
+        return DebtorFacts("business", None, None, tuple(contacts), {}, peppol_lookup=lookup)
+
+    found = choose_channel(business(PeppolLookupFacts("reachable", "9925:be0403019261", "smp.endpoint_found", tried)), ADDRESS)
+    assert (found.channel, found.recipient, found.reason) == (
+        Channel.PEPPOL, "9925:be0403019261", "Peppol participant 9925:be0403019261 found by SML/SMP lookup (smp.endpoint_found; asked 0208:0403019261, 9925:be0403019261)")
+    # the found id is then a recipient like any other: tried, the next one is e-mail
+    after = choose_channel(business(PeppolLookupFacts("reachable", "9925:be0403019261", "smp.endpoint_found", tried)), ADDRESS, tried=frozenset({("peppol", "9925:be0403019261")}))
+    assert (after.channel, after.reason) == (Channel.EMAIL, "Peppol failed: e-mail with PDF and UBL")
+    absent = choose_channel(business(PeppolLookupFacts("not_registered", None, "sml.not_registered", tried)), ADDRESS)
+    assert (absent.channel, absent.reason) == (Channel.EMAIL, "not on Peppol (not_registered: sml.not_registered; asked 0208:0403019261, 9925:be0403019261): e-mail with PDF and UBL")
+    failing = choose_channel(business(PeppolLookupFacts("lookup_failed", None, "smp.http_500", tried[:1], attempts=8), contacts=()), ADDRESS)
+    assert (failing.channel, failing.reason) == (Channel.PAPER, "Peppol lookup failed 8 times (smp.http_500; asked 0208:0403019261) and no usable e-mail: paper")
+    # a recorded Peppol id wins over any lookup (the worker asks only when there is none)
+    recorded = DebtorFacts("business", "0208:0403019261", None, (email,), {}, peppol_lookup=PeppolLookupFacts("not_registered", None, "sml.not_registered", tried))
+    assert choose_channel(recorded, ADDRESS).reason == "business debtor with a Peppol participant id"

@@ -5,32 +5,22 @@ UBL -> validation -> sandbox access point over HTTP -> signed callbacks over HTT
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from gateway.api.payloads import ClaimIn
 from gateway.app import create_app
 from gateway.channels.peppol.client import AccessPointClient
-from gateway.channels.peppol.provider import PeppolProvider, sign
-from gateway.channels.registry import ProviderRegistry
-from gateway.demo import BackgroundServer
+from gateway.channels.peppol.provider import sign
 from gateway.kit.time import utc_now
-from gateway.peppol.discovery import ParticipantDiscovery
-from gateway.peppol.sandbox_ap import SandboxAccessPoint
 from gateway.peppol.sandbox_smp import PeppolSandbox, SandboxParticipant
-from gateway.services.auth import authenticate
-from gateway.services.claims import create_claim
-from gateway.store.models import AuditEvent, Claim, ClaimHold, Dispatch, Document, InboundEvent, Job
-from gateway.workers.run import Worker
+from gateway.store.models import AuditEvent, Claim, ClaimHold, Document, InboundEvent, Job
 from tests.factories import claim_payload, seed_creditors
-from tests.peppol.fixtures_discovery import discovery_config, test_pki, untrusted_pki  # noqa: F401 - fixtures
+from tests.peppol.fixtures_discovery import test_pki, untrusted_pki  # noqa: F401 - fixtures
+from tests.peppol.peppol_world import API_KEY, SECRET, World, buyer_responses, create, dispatches, make_due, peppol_by_recipient, settle
 
-SECRET = "peppol-ap-test-secret"
-API_KEY = "sandbox-ap-key"
 # Valid Belgian enterprise numbers whose last digit picks the sandbox outcome.
 BY_DIGIT = {
     "0": "0410000390", "1": "0410000291", "2": "0410000192", "3": "0410000093", "4": "0410000984",
@@ -47,41 +37,6 @@ EXPECTED = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class World:
-    def __init__(self, database, settings, keys, smp, pki) -> None:
-        self.database, self.settings, self.keys = database, settings, keys
-        self.providers = ProviderRegistry()
-        self.smp, self.pki = smp, pki
-        self.ap: SandboxAccessPoint | None = None
-        self.server: BackgroundServer | None = None
-
-    def start_ap(self, callback_url: str | None) -> SandboxAccessPoint:
-        self.ap = SandboxAccessPoint(standards_dir=self.settings.standards_dir, secret=SECRET, callback_url=callback_url, api_key=API_KEY).start()
-        client = AccessPointClient(self.ap.base_url, API_KEY, connect_timeout_seconds=2, read_timeout_seconds=10)
-        self.providers.add(PeppolProvider(client, ParticipantDiscovery(discovery_config(self.smp, self.pki)), callback_secret=SECRET, standards_dir=self.settings.standards_dir))
-        self.worker = Worker(self.database, self.settings, name="t", providers=self.providers)
-        return self.ap
-
-    def serve(self) -> str:
-        """The gateway API on a real port, so the sandbox's callbacks travel over HTTP."""
-        port = free_port()
-        self.server = BackgroundServer(create_app(self.settings, database=self.database, providers=self.providers), "127.0.0.1", port)
-        self.server.start()
-        return f"http://127.0.0.1:{port}/v1/callbacks/peppol-ap"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-        if self.ap is not None:
-            self.ap.stop()
-
-
 @pytest.fixture
 def world(database, settings, standards_dir, test_pki, untrusted_pki):  # noqa: F811
     settings = settings.model_copy(update={"standards_dir": standards_dir, "max_attempts": 3})
@@ -96,37 +51,7 @@ def issue(world: World, number: str, enterprise_number: str) -> None:
     payload = claim_payload(number)
     payload["debtor"] = {**payload["debtor"], "external_id": f"D-{enterprise_number}", "enterprise_number": enterprise_number,
                          "vat_number": f"BE{enterprise_number}", "peppol_id": f"0208:{enterprise_number}"}
-    with world.database.session_scope() as session:
-        create_claim(session, authenticate(session, world.keys.municipality_key), ClaimIn.model_validate(payload), now=utc_now())
-
-
-def dispatches(database) -> list[Dispatch]:
-    with database.session_scope() as session:
-        return session.scalars(select(Dispatch).order_by(Dispatch.created_at, Dispatch.channel)).all()
-
-
-def peppol_by_recipient(database) -> dict[str, Dispatch]:
-    return {d.recipient: d for d in dispatches(database) if d.channel == "peppol"}
-
-
-def buyer_responses(database) -> list[tuple[str, str, str]]:
-    with database.session_scope() as session:
-        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.reported").order_by(AuditEvent.id)).all()
-        return [(e.data["dispatch_id"], e.data["response_code"], e.data.get("reason", "")) for e in events if e.data.get("response_kind") == "invoice_response"]
-
-
-def make_due(database) -> None:
-    with database.session_scope() as session:
-        for job in session.scalars(select(Job).where(Job.state == "pending")):
-            job.run_after = utc_now()
-
-
-def settle(world: World) -> None:
-    """Send, let the sandbox call back, apply the callbacks."""
-    world.worker.drain()
-    assert world.ap.wait_idle(60)
-    time.sleep(0.05)
-    world.worker.drain()
+    create(world, payload)
 
 
 def test_each_sandbox_outcome_ends_in_its_exact_state_over_http(database, world):

@@ -39,7 +39,8 @@ from fixtures_discovery import (  # noqa: F401 - fixtures
     tls_sandbox,
     untrusted_pki,
 )
-from gateway.config import Settings
+from gateway.config import Settings, sml_zone
+from pydantic import ValidationError
 from gateway.errors import InvalidInput, RetryableError, TerminalError
 from gateway.peppol.discovery import (
     DiscoveryConfig,
@@ -185,6 +186,14 @@ def test_belgian_participant_ids() -> None:
     with pytest.raises(InvalidInput) as caught:
         belgian_participant_ids("0403019262")
     assert caught.value.problems[0].field == "enterprise_number"
+    # A BE VAT number alone gives both ids; with both, 0208 comes from the enterprise number, 9925 from the VAT number.
+    assert belgian_participant_ids(vat_number="BE0403019261") == ("0208:0403019261", "9925:be0403019261")
+    assert belgian_participant_ids("0403019261", vat_number="BE0404603034") == ("0208:0403019261", "9925:be0404603034")
+    assert belgian_participant_ids(vat_number="NL123456789B01") == ()
+    assert belgian_participant_ids() == ()
+    with pytest.raises(InvalidInput) as caught:
+        belgian_participant_ids(vat_number="BE0403019262")
+    assert (caught.value.problems[0].field, caught.value.problems[0].rule) == ("vat_number", "vat_number.invalid")
 
 
 def test_0208_wins_and_9925_is_not_asked(discovery, sandbox, now) -> None:
@@ -310,6 +319,36 @@ def test_defaults_use_the_openpeppol_production_zone_the_system_resolver_and_htt
     assert config.smp.require_https is True
     assert config.smp.truststore is None  # never a test root by default
     assert config.smp.tls_ca_bundle is None
+
+
+def test_the_network_setting_switches_between_the_production_and_the_test_sml_zone(monkeypatch) -> None:
+    for name in ("GATEWAY_PEPPOL_NETWORK", "GATEWAY_PEPPOL_SML_ZONE", "GATEWAY_PEPPOL_SML_ZONE_PRODUCTION", "GATEWAY_PEPPOL_SML_ZONE_TEST"):
+        monkeypatch.delenv(name, raising=False)
+    # channels-and-law.md 6.4: the OpenPeppol zones (the EC edelivery.tech.ec.europa.eu names are legacy).
+    assert sml_zone(Settings()) == "participant.sml.prod.tech.peppol.org"
+    assert sml_zone(Settings(peppol_network="test")) == "participant.sml.test.tech.peppol.org"
+    monkeypatch.setenv("GATEWAY_PEPPOL_NETWORK", "test")
+    assert DiscoveryConfig.from_settings(Settings()).sml_zone == "participant.sml.test.tech.peppol.org"
+    # Each network's zone is a setting of its own; an explicit zone (the loopback sandbox) wins over both.
+    monkeypatch.setenv("GATEWAY_PEPPOL_SML_ZONE_TEST", "sml.acceptance.example")
+    assert sml_zone(Settings()) == "sml.acceptance.example"
+    monkeypatch.setenv("GATEWAY_PEPPOL_SML_ZONE", "participant.sml.sandbox.test")
+    assert sml_zone(Settings()) == "participant.sml.sandbox.test"
+    monkeypatch.setenv("GATEWAY_PEPPOL_NETWORK", "staging")
+    with pytest.raises(ValidationError, match="peppol_network"):
+        Settings()
+
+
+def test_cli_network_option_picks_the_zone(sandbox) -> None:
+    env = {**os.environ, **sandbox.settings_env(), "GATEWAY_PEPPOL_SML_ZONE": "", "GATEWAY_PEPPOL_SML_ZONE_TEST": sandbox.zone,
+           "GATEWAY_PEPPOL_SML_ZONE_PRODUCTION": "participant.sml.prod.invalid"}
+    run = lambda *args: subprocess.run([str(GATEWAY), "peppol", "lookup", REACHABLE, "--json", *args], env=env, capture_output=True, text=True, timeout=60)  # noqa: E731
+    on_test = run("--network", "test")
+    assert on_test.returncode == 0, on_test.stderr
+    assert json.loads(on_test.stdout)["outcome"] == "reachable"
+    # The production zone (here a name under .invalid the sandbox DNS does not serve) does not know it.
+    on_production = run("--network", "production")
+    assert (on_production.returncode, json.loads(on_production.stdout)["reason"]) == (1, "sml.not_registered")
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from gateway.peppol.smp import (
     INVOICE,
     REMINDER,
     SMP_NS,
-    WSA_NS,
     SmpAnswerRefused,
     SmpClient,
     SmpUnavailable,
@@ -296,11 +295,3 @@ def test_client_requires_https_unless_told_otherwise(sandbox, test_pki) -> None:
         strict.service_group(sandbox.smp.base_url, REACHABLE)
     assert caught.value.rule == "smp.https_required"
     assert sandbox.smp.requests == []  # refused before anything was sent
-
-
-def test_redirect_answers_are_refused_not_followed(sandbox, test_pki, now) -> None:
-    root = etree.Element(f"{{{SMP_NS}}}SignedServiceMetadata", nsmap={"smp": SMP_NS, "wsa": WSA_NS})
-    etree.SubElement(etree.SubElement(root, f"{{{SMP_NS}}}ServiceMetadata"), f"{{{SMP_NS}}}Redirect", href="https://elsewhere.example/")
-    with pytest.raises(SmpAnswerRefused) as caught:
-        parse_service_metadata(root, REACHABLE, INVOICE_ID)
-    assert caught.value.rule == "smp.redirect_not_supported"

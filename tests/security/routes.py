@@ -50,6 +50,11 @@ CLASSIFICATION: dict[tuple[str, str], Kind] = {
     ("POST", "/v1/callbacks/{source}"): Kind.PROVIDER,
     ("POST", "/v1/callbacks/{channel}/{topic}"): Kind.PROVIDER,
     ("GET", "/v1/events"): Kind.LIST,
+    ("GET", "/v1/webhook-endpoints"): Kind.LIST,
+    ("POST", "/v1/webhook-endpoints"): Kind.CREATE,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/disable"): Kind.OBJECT,
+    ("POST", "/v1/webhook-endpoints/{endpoint_id}/enable"): Kind.OBJECT,
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id}"): Kind.OBJECT,
     ("POST", "/v1/validate"): Kind.STATELESS,
     ("GET", "/admin"): Kind.PUBLIC,  # a redirect to the dashboard
     ("GET", "/admin/"): Kind.PUBLIC,

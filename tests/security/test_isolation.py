@@ -35,6 +35,7 @@ from tests.web.seed import PASSWORD
 PARAMS = {
     "claim_id": lambda v: v.claim_id, "debtor_id": lambda v: v.debtor_id, "document_id": lambda v: v.document_id,
     "hold_id": lambda v: v.hold_id, "entry_id": lambda v: v.entry_id, "dispatch_id": lambda v: v.dispatch_id,
+    "endpoint_id": lambda v: v.webhook_id,
 }
 # Valid bodies, so that a refusal can only come from the ownership check, not from validation.
 BODIES = {
@@ -113,7 +114,7 @@ def _markers(victim: Victim) -> list[str]:
     """Strings that must never appear in an answer to another creditor."""
     digits = re.sub(r"\D", "", victim.ogm)
     return [victim.claim_number, victim.email, str(victim.claim_id), str(victim.debtor_id), str(victim.escalated_claim_id),
-            str(victim.document_id), str(victim.dispatch_id), str(victim.entry_id), str(victim.creditor_id), digits]
+            str(victim.document_id), str(victim.dispatch_id), str(victim.entry_id), str(victim.creditor_id), str(victim.webhook_id), digits]
 
 
 def _assert_no_leak(response, victim: Victim, what: str, asked: str = "") -> None:
@@ -153,6 +154,8 @@ def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: 
     elif kind is Kind.CREATE:
         payload = claim_payload("STOLEN-1", creditor=victim.code)
         body = {"claims": [payload]} if path.endswith("/batch") else payload
+        if path == "/v1/webhook-endpoints":
+            body = {"creditor": victim.code, "url": "https://attacker.example/hooks"}
         response = client.request(method, path, content=json.dumps(body), headers=headers)
         problems = response.json()["results"][0]["problem"]["errors"] if path.endswith("/batch") else response.json()["errors"]
         assert [(p["field"], p["rule"]) for p in problems] == [("creditor", "creditor.unknown")], f"{what}: {response.text}"

@@ -21,7 +21,7 @@ from datetime import date
 from sqlalchemy import select
 
 from gateway.kit.time import utc_now
-from gateway.services import auth, webhooks
+from gateway.services import auth, webhook_endpoints
 from gateway.store.models import Claim, CreditorEntity, EscalationEntry
 from gateway.store.session import Database
 from gateway.web import account
@@ -109,7 +109,7 @@ def _seed_victim(client, database: Database, world: World, code: str, index: int
     with database.session_scope() as session:
         bounced, document, dispatch = _claim_with_failed_dispatch(session, code, f"{prefix}-BOUNCE-{index}", email, now=utc_now(), sequence=1)
         entry = session.scalar(select(EscalationEntry).where(EscalationEntry.claim_id == escalated_id))
-        endpoint = webhooks.add_endpoint(session, code, f"http://127.0.0.1:9/{code}/hook", now=utc_now())
+        endpoint = webhook_endpoints.add_by_code(session, code, f"http://127.0.0.1:9/{code}/hook", now=utc_now())
         stored = session.get(Claim, uuid.UUID(claim["id"]))
         return Victim(
             code=code, creditor_id=world.creditor_ids[code], claim_id=stored.id, claim_number=stored.number, ogm=claim["structured_communication"],

@@ -38,7 +38,11 @@ class WebhookEndpoint(RecordMixin, Base):
     url: Mapped[str] = mapped_column(String(2048))
     # Shared with the receiver, who verifies X-Gateway-Signature with it; shown once on creation.
     secret: Mapped[str] = mapped_column(String(128))
+    # False: disabled (nothing is sent to it; `gateway webhooks enable` / the API turn it back on).
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Removed endpoints keep their row (their deliveries and attempts point at it); inactive for good.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebhookDelivery(RecordMixin, Base):
@@ -47,7 +51,8 @@ class WebhookDelivery(RecordMixin, Base):
 
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoint.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending, in_flight, retrying, delivered, failed
+    # pending, in_flight, retrying, delivered, failed; cancelled: its endpoint was disabled or removed before it went out
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
