@@ -20,6 +20,7 @@ from gateway.peppol.discovery import LookupOutcome, LookupResult, belgian_partic
 from gateway.services import audit, documents, letters, webhooks
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
+from gateway.store.repositories.claims import ClaimRepository
 from gateway.workers import periodic, queue
 from gateway.workers.registry import Task, handler
 
@@ -64,8 +65,13 @@ def issue_claim(task: Task, payload: dict, now: datetime) -> None:
     claim_id = uuid.UUID(payload["claim_id"])
     lookup = peppol_lookup_before_routing(task, claim_id, now)
     session = task.session
-    claim = session.get(Claim, claim_id)
+    repository = ClaimRepository(session)
+    claim = repository.lock_claim(claim_id)
     if claim is None or claim.status != "open":
+        return
+    if repository.invoice_of(claim.id) is not None:
+        # Issued by another try of this job: a slow worker whose lease expired is replaced by a new
+        # try while it still runs. The claim's row lock orders the two; the second finds the invoice.
         return
     debtor = session.get(Debtor, claim.debtor_id)
     attempt = int(payload.get("lookup_attempt", 1))

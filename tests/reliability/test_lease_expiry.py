@@ -53,3 +53,86 @@ def test_a_dispatch_claimed_by_another_worker_meanwhile_is_not_claimed_twice(dat
         assert delivery.claim_for_send(late, dispatch_id, provider="sms", now=utc_now()) is None
     with database.session_scope() as session:
         assert session.scalars(select(DispatchAttempt.number).where(DispatchAttempt.dispatch_id == dispatch_id)).all() == [1]
+
+
+def _consumer_claim_with_issue_job(database, settings):
+    from gateway.api.payloads import ClaimIn
+    from gateway.services.auth import authenticate
+    from gateway.services.claims import create_claim
+    from tests.factories import consumer_claim, seed_creditors
+
+    keys = seed_creditors(database)
+    with database.session_scope() as session:
+        intake = create_claim(session, authenticate(session, keys.municipality_key), ClaimIn.model_validate(consumer_claim("L-1")), now=utc_now())
+    return intake.claim.id
+
+
+def _issue(database, settings, claim_id) -> None:
+    from gateway.channels.registry import ProviderRegistry
+    from gateway.workers.registry import Task
+    from gateway.workers.tasks import issue_claim
+
+    with database.session_scope() as session:
+        issue_claim(Task(session, settings, database, ProviderRegistry()), {"claim_id": str(claim_id)}, utc_now())
+
+
+def _invoices(database, claim_id) -> list[tuple[str, str]]:
+    from gateway.store.models import Document
+
+    with database.session_scope() as session:
+        return session.execute(select(Document.kind, Document.number).where(Document.claim_id == claim_id)).all()
+
+
+def test_a_claim_issued_by_a_late_try_of_its_job_is_not_issued_twice(database, settings):
+    """The slow try committed first; the try that replaced it finds the invoice and issues nothing."""
+    claim_id = _consumer_claim_with_issue_job(database, settings)
+    _issue(database, settings, claim_id)
+    _issue(database, settings, claim_id)
+    assert _invoices(database, claim_id) == [("invoice", "INV000001")]
+
+
+def test_two_tries_of_one_issue_job_at_once_issue_one_invoice(database, settings):
+    """PostgreSQL: the second try waits on the claim's row lock while the first issues, then sees
+    the invoice (the crash test found two invoices for one claim when the lease expired mid-issue)."""
+    import threading
+
+    from sqlalchemy import text
+
+    if database.is_sqlite:
+        pytest.skip("one worker per SQLite file; writers are serialised")
+    claim_id = _consumer_claim_with_issue_job(database, settings)
+    with database.session_scope() as holder:  # the first try, mid-transaction, holding the claim
+        holder.execute(text("SELECT id FROM claim WHERE id = :id FOR UPDATE"), {"id": claim_id})
+        errors: list[BaseException] = []
+
+        def second_try() -> None:
+            try:
+                _issue(database, settings, claim_id)
+            except BaseException as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+
+        second = threading.Thread(target=second_try)
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive()  # waiting for the claim's lock
+        from gateway.services import documents
+        from gateway.store.models import Claim
+
+        documents.issue_consumer_invoice(holder, holder.get(Claim, claim_id), now=utc_now(), settings=settings)
+    second.join(timeout=30)
+    assert errors == []  # it found the invoice; it did not run into the unique index
+    assert _invoices(database, claim_id) == [("invoice", "INV000001")]
+
+
+def test_the_database_refuses_a_second_invoice_for_a_claim(database, settings):
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.services import documents
+    from gateway.store.models import Claim
+
+    claim_id = _consumer_claim_with_issue_job(database, settings)
+    _issue(database, settings, claim_id)
+    with pytest.raises(IntegrityError, match="uq_document_one_invoice_per_claim|UNIQUE constraint failed: document.claim_id"):
+        with database.session_scope() as session:
+            documents.issue_consumer_invoice(session, session.get(Claim, claim_id), now=utc_now(), settings=settings)
+    assert _invoices(database, claim_id) == [("invoice", "INV000001")]

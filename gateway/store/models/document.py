@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
+from sqlalchemy import event, ForeignKey, Index, Integer, JSON, LargeBinary, String, text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.errors import Conflict
@@ -28,6 +28,9 @@ class Document(RecordMixin, Base):
     __table_args__ = (
         UniqueConstraint("creditor_id", "prefix", "sequence"),
         UniqueConstraint("creditor_id", "number"),
+        # A claim has one invoice; corrections are credit notes. Backs the check in claim.issue
+        # against two tries of the same job (a slow one whose lease expired, and its replacement).
+        Index("uq_document_one_invoice_per_claim", "claim_id", unique=True, postgresql_where=text("kind = 'invoice'"), sqlite_where=text("kind = 'invoice'")),
     )
 
     claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("claim.id"), index=True)

@@ -77,6 +77,16 @@ class ClaimRepository:
             query = query.with_for_update()
         return self.session.scalar(query)
 
+    def lock_claim(self, claim_id: uuid.UUID) -> Claim | None:
+        """The claim under its row lock (PostgreSQL; SQLite serialises writers), freshly read."""
+        query = select(Claim).where(Claim.id == claim_id).execution_options(populate_existing=True)
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def invoice_of(self, claim_id: uuid.UUID) -> Document | None:
+        return self.session.scalar(select(Document).where(Document.claim_id == claim_id, Document.kind == "invoice"))
+
     def list_claims(
         self,
         creditor_ids: frozenset[uuid.UUID],
