@@ -1,5 +1,6 @@
 """Crash safety: worker processes SIGKILLed at random moments while they send SMS dispatches to
-the sandbox over loopback HTTP; replacements are started until every dispatch is final.
+the sandbox over loopback HTTP, and while they issue, validate and send Peppol invoices through
+the sandbox access point; replacements are started until every dispatch is final.
 
 What must hold at the end (issue 8, "Crash safety"):
 - the sandbox created exactly one message per dispatch, under the dispatch's idempotency key
@@ -22,10 +23,19 @@ import multiprocessing
 import os
 import random
 import time
+from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
+from gateway.api.payloads import ClaimIn
+from gateway.kit.time import utc_now
+from gateway.peppol.sandbox_ap import SandboxNetwork
+from gateway.services.auth import authenticate
+from gateway.services.claims import create_claim
+from gateway.store.models import Claim, Dispatch, Document
 from gateway.store.session import Database
+from tests.factories import claim_payload, seed_creditors
 from tests.reliability import harness
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -42,7 +52,9 @@ SETTLE_TIMEOUT_SECONDS = 90
 @pytest.fixture(scope="module")
 def forkserver():
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["tests.reliability.harness", "gateway.workers.run", "gateway.workers.tasks", "gateway.channels.sms.provider"])
+    # Imported once, before any fork (Saxon is not: it starts threads, which a fork would not carry).
+    context.set_forkserver_preload(["tests.reliability.harness", "gateway.workers.run", "gateway.workers.tasks", "gateway.channels.sms.provider",
+                                    "gateway.channels.peppol.provider", "gateway.peppol.discovery"])
     return context
 
 
@@ -127,3 +139,125 @@ def test_sigkilled_workers_neither_lose_nor_duplicate_anything(tmp_path, forkser
     # the provider's answer and our record, i.e. resubmissions, depends on the machine's load: 4-13
     # per run here; the deterministic case is in tests/delivery and test_lease_expiry.)
     assert kills_mid_job >= 5 and abandoned >= 1
+
+
+# --- Peppol: issue, validate, look up and submit under SIGKILL -----------------------------------
+
+PEPPOL_CLAIMS = 40
+PEPPOL_KILLS = 24
+# A new worker spends its first seconds importing and compiling the official Schematron (3-7 s
+# here): kills come less often than in the SMS run, so that some land on issuance, validation and
+# submission rather than all on start-up.
+PEPPOL_KILL_INTERVAL_SECONDS = (1.5, 5.0)
+PEPPOL_SETTLE_TIMEOUT_SECONDS = 240
+AP_SECRET = "reliability-peppol-callback-secret"
+
+
+def enterprise_numbers(count: int, last_digit: str) -> list[str]:
+    """Valid Belgian enterprise numbers (mod 97) ending in `last_digit`: the sandbox AP picks the
+    outcome by the receiver's last digit ("2": delivered, with an MLR AP)."""
+    numbers, base = [], 4_100_000
+    while len(numbers) < count:
+        base += 1
+        number = f"0{base:07d}{97 - base % 97:02d}"
+        if number.endswith(last_digit):
+            numbers.append(number)
+    return numbers
+
+
+def test_sigkilled_workers_issue_and_send_each_peppol_invoice_once(tmp_path, forkserver, standards_dir):
+    if not harness.postgres_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL is required under CI=true")
+        pytest.skip("PostgreSQL unreachable")
+    started = time.monotonic()
+    rng = random.Random(SEED + 1)
+    numbers = enterprise_numbers(PEPPOL_CLAIMS, "2")
+    workers: list = []
+    api = network = None
+    with harness.fresh_postgres("crash_peppol") as url:
+        database = Database(url)
+        try:
+            keys = seed_creditors(database)
+            with database.session_scope() as session:
+                principal = authenticate(session, keys.municipality_key)
+                for index, number in enumerate(numbers):
+                    payload = claim_payload(f"P{index:05d}")
+                    payload["debtor"] = {**payload["debtor"], "external_id": f"B-{number}", "enterprise_number": number, "vat_number": f"BE{number}",
+                                         "peppol_id": f"0208:{number}", "contacts": []}
+                    create_claim(session, principal, ClaimIn.model_validate(payload), now=utc_now())
+            api_port = harness.free_port()
+            network = SandboxNetwork([f"0208:{number}" for number in numbers], pki_dir=tmp_path / "pki", standards_dir=standards_dir,
+                                     callback_url=f"http://127.0.0.1:{api_port}/v1/callbacks/peppol-ap", secret=AP_SECRET).start()
+            peppol = {f"GATEWAY_{name.upper()}": str(value) for name, value in network.settings_update().items()}
+            env = harness.process_env(
+                url, sms_url="http://127.0.0.1:9", api_port=api_port, worker_stale_after_seconds=STALE_AFTER_SECONDS, retry_base_seconds=1,
+                worker_poll_seconds=0.05, standards_dir=standards_dir, **{key.removeprefix("GATEWAY_").lower(): value for key, value in peppol.items()},
+            )
+            api = harness.start_api(env, tmp_path / "api.log")
+            values = harness.worker_settings(env)
+
+            def spawn():
+                process = forkserver.Process(target=harness.run_worker, args=(values,), daemon=True)
+                process.start()
+                return process
+
+            workers = [spawn() for _ in range(WORKERS)]
+            kills = kills_mid_job = 0
+            while kills < PEPPOL_KILLS:
+                time.sleep(rng.uniform(*PEPPOL_KILL_INTERVAL_SECONDS))
+                victim = rng.randrange(WORKERS)
+                workers[victim].kill()  # SIGKILL
+                workers[victim].join(10)
+                kills += 1
+                kills_mid_job += harness.running_jobs_of(database, workers[victim].pid) > 0
+                workers[victim] = spawn()
+            kill_phase_seconds = time.monotonic() - started
+
+            def peppol_states() -> Counter:
+                with database.session_scope() as session:
+                    return Counter(session.scalars(select(Dispatch.state).where(Dispatch.channel == "peppol")))
+
+            def settled() -> bool:
+                return peppol_states() == Counter({"delivered": PEPPOL_CLAIMS}) and network.ap.wait_idle(0.1) and not any(
+                    st in ("pending", "running") for (_, st) in harness.census(database).jobs
+                )
+
+            assert harness.wait_for(settled, timeout=PEPPOL_SETTLE_TIMEOUT_SECONDS, interval=1.0), (peppol_states(), harness.census(database))
+            final = harness.census(database)
+            with database.session_scope() as session:
+                invoices = session.execute(select(Document.claim_id, Document.sequence).where(Document.kind == "invoice")).all()
+                sent = session.execute(select(Dispatch.idempotency_key, Dispatch.provider_message_id).where(Dispatch.channel == "peppol")).all()
+                claims = session.scalar(select(Claim.id).limit(1)) is not None
+            ap_documents = {document.idempotency_key: document.id for document in network.ap.documents.values()}
+            ap_requests = network.ap.requests
+            refused = list(network.ap.refused)
+        finally:
+            for process in workers:
+                process.kill()
+                process.join(10)
+            if api is not None:
+                harness.stop(api)
+            if network is not None:
+                network.stop()
+            database.dispose()
+
+    # Each claim issued once: one invoice per claim, numbers consecutive (a killed issuance rolled back whole).
+    assert len(invoices) == PEPPOL_CLAIMS and len({claim_id for claim_id, _ in invoices}) == PEPPOL_CLAIMS and claims
+    sequence = sorted(number for _, number in invoices)
+    assert sequence == list(range(sequence[0], sequence[0] + PEPPOL_CLAIMS))
+    # Each dispatch reached the access point exactly once, under its own key, and knows its document id.
+    assert dict(sent) == ap_documents
+    assert len(ap_documents) == PEPPOL_CLAIMS
+    # Every callback (MLR AP, then delivered) answered 2xx, stored once, applied; nothing stuck.
+    assert refused == []
+    assert set(final.attempt_outcomes) <= {"sent", "abandoned"} and final.attempt_outcomes["sent"] == PEPPOL_CLAIMS
+    assert {state for (_, state) in final.jobs} == {"done"}, final.failed_jobs
+    assert (final.inbound_unhandled, final.inbound_errors) == (0, [])
+    print(
+        f"\npeppol crash safety: {kills} SIGKILLs ({kills_mid_job} while the worker held a job) over {WORKERS} workers, "
+        f"{PEPPOL_CLAIMS} invoices issued, validated and sent once; {ap_requests} AP requests, "
+        f"{final.attempt_outcomes.get('abandoned', 0)} attempts abandoned, {final.inbound_events} callbacks; "
+        f"kill phase {kill_phase_seconds:.1f} s, total {time.monotonic() - started:.1f} s"
+    )
+    assert kills_mid_job >= 3
