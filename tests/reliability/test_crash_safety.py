@@ -58,6 +58,37 @@ def forkserver():
     return context
 
 
+class Workers:
+    """`WORKERS` worker processes forked from the forkserver (each runs what `gateway worker`
+    runs), SIGKILLed one at a time at seeded random moments and replaced at once."""
+
+    def __init__(self, forkserver, settings_values: dict, database: Database) -> None:
+        self.forkserver, self.settings_values, self.database = forkserver, settings_values, database
+        self.processes = [self._spawn() for _ in range(WORKERS)]
+
+    def _spawn(self):
+        process = self.forkserver.Process(target=harness.run_worker, args=(self.settings_values,), daemon=True)
+        process.start()
+        return process
+
+    def kill_repeatedly(self, kills: int, interval_seconds: tuple[float, float], rng: random.Random) -> int:
+        """Kill `kills` times; returns how many kills hit a worker that held a job."""
+        mid_job = 0
+        for _ in range(kills):
+            time.sleep(rng.uniform(*interval_seconds))
+            victim = rng.randrange(WORKERS)
+            self.processes[victim].kill()  # SIGKILL
+            self.processes[victim].join(10)
+            mid_job += harness.running_jobs_of(self.database, self.processes[victim].pid) > 0
+            self.processes[victim] = self._spawn()
+        return mid_job
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.join(10)
+
+
 def test_sigkilled_workers_neither_lose_nor_duplicate_anything(tmp_path, forkserver):
     if not harness.postgres_available():
         if os.environ.get("CI") == "true":
@@ -66,7 +97,7 @@ def test_sigkilled_workers_neither_lose_nor_duplicate_anything(tmp_path, forkser
     started = time.monotonic()
     rng = random.Random(SEED)
     sandbox = harness.CountingSmsSandbox(api_key=harness.SMS_API_KEY, callback_secret=harness.SMS_SECRET, accept_delay_seconds=0.02, report_delay_seconds=0.05)
-    workers: list = []
+    workers: Workers | None = None
     api = None
     with harness.fresh_postgres("crash") as url:
         database = Database(url)
@@ -77,23 +108,8 @@ def test_sigkilled_workers_neither_lose_nor_duplicate_anything(tmp_path, forkser
                 worker_stale_after_seconds=STALE_AFTER_SECONDS, retry_base_seconds=1, worker_poll_seconds=0.05,
             )
             api = harness.start_api(env, tmp_path / "api.log")
-            values = harness.worker_settings(env)
-
-            def spawn():
-                process = forkserver.Process(target=harness.run_worker, args=(values,), daemon=True)
-                process.start()
-                return process
-
-            workers = [spawn() for _ in range(WORKERS)]
-            kills = kills_mid_job = 0
-            while kills < KILLS:
-                time.sleep(rng.uniform(*KILL_INTERVAL_SECONDS))
-                victim = rng.randrange(WORKERS)
-                workers[victim].kill()  # SIGKILL
-                workers[victim].join(10)
-                kills += 1
-                kills_mid_job += harness.running_jobs_of(database, workers[victim].pid) > 0
-                workers[victim] = spawn()
+            workers = Workers(forkserver, harness.worker_settings(env), database)
+            kills, kills_mid_job = KILLS, workers.kill_repeatedly(KILLS, KILL_INTERVAL_SECONDS, rng)
             kill_phase_seconds = time.monotonic() - started
 
             def settled() -> bool:
@@ -106,9 +122,8 @@ def test_sigkilled_workers_neither_lose_nor_duplicate_anything(tmp_path, forkser
             sandbox.wait_for_reports()
             final = harness.census(database)
         finally:
-            for process in workers:
-                process.kill()
-                process.join(10)
+            if workers is not None:
+                workers.stop()
             if api is not None:
                 harness.stop(api)
             sandbox.close()
@@ -173,7 +188,7 @@ def test_sigkilled_workers_issue_and_send_each_peppol_invoice_once(tmp_path, for
     started = time.monotonic()
     rng = random.Random(SEED + 1)
     numbers = enterprise_numbers(PEPPOL_CLAIMS, "2")
-    workers: list = []
+    workers: Workers | None = None
     api = network = None
     with harness.fresh_postgres("crash_peppol") as url:
         database = Database(url)
@@ -189,29 +204,13 @@ def test_sigkilled_workers_issue_and_send_each_peppol_invoice_once(tmp_path, for
             api_port = harness.free_port()
             network = SandboxNetwork([f"0208:{number}" for number in numbers], pki_dir=tmp_path / "pki", standards_dir=standards_dir,
                                      callback_url=f"http://127.0.0.1:{api_port}/v1/callbacks/peppol-ap", secret=AP_SECRET).start()
-            peppol = {f"GATEWAY_{name.upper()}": str(value) for name, value in network.settings_update().items()}
             env = harness.process_env(
                 url, sms_url="http://127.0.0.1:9", api_port=api_port, worker_stale_after_seconds=STALE_AFTER_SECONDS, retry_base_seconds=1,
-                worker_poll_seconds=0.05, standards_dir=standards_dir, **{key.removeprefix("GATEWAY_").lower(): value for key, value in peppol.items()},
+                worker_poll_seconds=0.05, standards_dir=standards_dir, **network.settings_update(),
             )
             api = harness.start_api(env, tmp_path / "api.log")
-            values = harness.worker_settings(env)
-
-            def spawn():
-                process = forkserver.Process(target=harness.run_worker, args=(values,), daemon=True)
-                process.start()
-                return process
-
-            workers = [spawn() for _ in range(WORKERS)]
-            kills = kills_mid_job = 0
-            while kills < PEPPOL_KILLS:
-                time.sleep(rng.uniform(*PEPPOL_KILL_INTERVAL_SECONDS))
-                victim = rng.randrange(WORKERS)
-                workers[victim].kill()  # SIGKILL
-                workers[victim].join(10)
-                kills += 1
-                kills_mid_job += harness.running_jobs_of(database, workers[victim].pid) > 0
-                workers[victim] = spawn()
+            workers = Workers(forkserver, harness.worker_settings(env), database)
+            kills, kills_mid_job = PEPPOL_KILLS, workers.kill_repeatedly(PEPPOL_KILLS, PEPPOL_KILL_INTERVAL_SECONDS, rng)
             kill_phase_seconds = time.monotonic() - started
 
             def peppol_states() -> Counter:
@@ -233,9 +232,8 @@ def test_sigkilled_workers_issue_and_send_each_peppol_invoice_once(tmp_path, for
             ap_requests = network.ap.requests
             refused = list(network.ap.refused)
         finally:
-            for process in workers:
-                process.kill()
-                process.join(10)
+            if workers is not None:
+                workers.stop()
             if api is not None:
                 harness.stop(api)
             if network is not None:
