@@ -29,7 +29,7 @@ from gateway.config import Settings
 from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
-from gateway.errors import RetryableError, TerminalError
+from gateway.errors import InvalidContact, RetryableError, TerminalError
 from gateway.kit.time import utc_now
 from gateway.services import letters
 from gateway.services.consumer_page import personal_url_for
@@ -140,7 +140,17 @@ def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *
         dispatch.next_attempt_at = now + timedelta(seconds=settings.retry_base_seconds * 2 ** (dispatch.attempt_count - 1))
         _enqueue_transmit(session, dispatch, now=now, run_after=dispatch.next_attempt_at)
     else:
-        queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+        _enqueue_failed(session, dispatch, contact_at_fault=isinstance(error, InvalidContact), now=now)
+
+
+def _enqueue_failed(session: Session, dispatch: Dispatch, *, contact_at_fault: bool, now: datetime) -> None:
+    """Hand a permanently failed dispatch to the router (`dispatch.failed`, gateway/workers/tasks.py).
+
+    `contact_at_fault` says whether the debtor's contact itself is wrong (an `InvalidContact` on
+    sending, a report with `contact_invalid`: hard bounce, SMS UNDELIV); only then is the contact
+    marked invalid. A job without the key (queued before it existed) blames nobody."""
+    payload = {"dispatch_id": str(dispatch.id), "contact_at_fault": contact_at_fault}
+    queue.enqueue(session, FAILED, payload, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
 
 
 def _current(session: Session, dispatch_id: uuid.UUID) -> tuple[Dispatch, DispatchAttempt]:
@@ -208,7 +218,8 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
         if detail.get("reason"):
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
-            queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+            # The report says whether the contact is to blame (a soft failure out of attempts never is).
+            _enqueue_failed(session, dispatch, contact_at_fault=bool(detail.get("contact_invalid")), now=now)
         elif new_state is D.FAILED_TEMPORARY:
             _enqueue_transmit(session, dispatch, now=now, run_after=now + timedelta(seconds=60))
     return dispatch

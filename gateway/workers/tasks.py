@@ -113,18 +113,25 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
     hold_claim_for_buyer_response(session, claim, dispatch, event.detail, now)  # UQ / RE pause dunning
 
 
-# A permanent failure marks the contact it used as unusable (DESIGN.md section 2, "Feedback").
+# A permanent failure of the debtor's own contact marks it unusable (DESIGN.md section 2, "Feedback").
 INVALID_CONTACT = {"email": ("email", "bounced"), "sms": ("phone", "unreachable")}
 
 
 @handler(delivery.FAILED)
 def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
-    """Mark the contact invalid and route the same document to the next channel."""
+    """Route the same document to the next channel; mark the contact invalid only when it is to blame.
+
+    `payload["contact_at_fault"]` (delivery.service: an `InvalidContact` on sending, or a report
+    with `contact_invalid`: hard bounce, SMS UNDELIV) decides. A failure on our side (DKIM key,
+    a message we could not compose, an operator REJECTD, a policy block) still falls back, so the
+    debtor gets the document, but keeps the contact and asks for no repair; the fallback's audit
+    record says which of the two it was."""
     session = task.session
     failed = session.get(Dispatch, uuid.UUID(payload["dispatch_id"]))
     claim = session.get(Claim, failed.claim_id)
     debtor = session.get(Debtor, claim.debtor_id)
-    if failed.channel in INVALID_CONTACT:
+    contact_at_fault = bool(payload.get("contact_at_fault"))
+    if contact_at_fault and failed.channel in INVALID_CONTACT:
         kind, validity = INVALID_CONTACT[failed.channel]
         for contact in debtor.contacts:
             if contact.kind == kind and contact.value.lower() == failed.recipient.lower() and contact.validity != validity:
@@ -135,16 +142,21 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
     )
     if claim.status not in ("open", "partially_paid"):
         return
-    if session.get(Document, failed.document_id).kind == "contact_repair":
+    document = session.get(Document, failed.document_id)
+    if document.kind == "contact_repair":
         return  # a repair notice that failed has no next channel: the document it was about has its own fallback
-    _ask_for_contact_repair(task, failed, claim, debtor, now)
-    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(session.get(Document, failed.document_id)))
+    if contact_at_fault:
+        _ask_for_contact_repair(task, failed, claim, debtor, now)
+    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document))
+    blame = {"contact_invalidated": contact_at_fault}
+    if not contact_at_fault:
+        blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
     if decision is None:
-        _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id)}, now)
+        _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id), **blame}, now)
         return
     reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
     nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
-    _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason}, now)
+    _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason, **blame}, now)
 
 
 def is_short_reminder(document: Document) -> bool:

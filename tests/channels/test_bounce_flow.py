@@ -162,3 +162,17 @@ def test_a_bounce_over_smtp_to_the_receiver_has_the_same_result(database, flow):
     assert_bounced_to_paper(database, dispatch.id)
     [(source, external_id, handled, error)] = inbound(database)
     assert (source, external_id, handled, error) == ("email/bounce", f"{dispatch.id}:failed_permanent:<bounce-1@mx.janssens.be>", True, None)
+
+
+def test_a_soft_bounce_out_of_attempts_ends_the_dispatch_but_keeps_the_address(database, flow):
+    client, worker, _, dispatch, verp = flow
+    with database.session_scope() as session:  # as if this were the last of max_attempts (3) tries
+        session.get(type(dispatch), dispatch.id).attempt_count = 3
+    body = dsn(to=verp, message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>", status="4.2.2", diagnostic="452 4.2.2 Mailbox full")
+    assert post(client, body).json() == {"stored": 1, "duplicates": 0}
+    worker.drain()
+    email_dispatch, paper = dispatches(database)
+    assert (email_dispatch.state, email_dispatch.last_error) == ("failed_permanent", "bounce: 4.2.2 mailbox_full 452 4.2.2 Mailbox full")
+    assert (paper.channel, paper.state) == ("paper", "queued")
+    with database.session_scope() as session:
+        assert session.scalar(select(DebtorContact)).validity == "unverified"  # a full mailbox is not a wrong address

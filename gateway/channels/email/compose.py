@@ -46,14 +46,14 @@ from stdnum import iban as std_iban
 
 from gateway.channels.email.verp import return_path
 from gateway.domain.claim import LANGUAGES
-from gateway.domain.identifiers import IdentifierError, format_ogm, normalize_iban, normalize_ogm
+from gateway.domain.identifiers import URL_TAIL, IdentifierError, format_ogm, normalize_iban, normalize_ogm
 from gateway.errors import InvalidInput
 
 _COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # A URL goes into an href/src attribute and a text part; https only, no quotes, spaces or
 # angle brackets (autoescape covers HTML, not the URL scheme).
 # Plain http only for loopback (the local demo's personal page); never for a public host.
-_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)[^\s\"'<>\\]{1,2000}")
+_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)" + URL_TAIL)
 _MIME_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 CENT = Decimal("0.01")
 MAX_SUBJECT = 200  # characters; RFC 5322 section 2.1.1 folds longer lines, mail clients cut near here
