@@ -5,8 +5,10 @@ paper. Consumers: eBox with a national number and consent, e-mail with consent a
 address, SMS for a short reminder (one without fee or interest: the text and the personal link say it
 all) when the consumer consented to SMS and the number is usable, paper otherwise. Every decision
 carries its reason so the claim page can show it. A creditor entity may switch off e-mail, SMS or
-eBox (`disabled_channels`); Peppol and paper stay. Registered steps are tied to registered paper
-by the dunning handler before the router is asked.
+eBox (`disabled_channels`); Peppol and paper stay. A dunning step may require a channel
+(`requirement`: "registered" or "paper", DESIGN.md section 2): only the channels that satisfy it
+are candidates, on the first send and on every fallback, so a registered step never ends up as an
+ordinary letter or an e-mail.
 """
 
 from __future__ import annotations
@@ -92,12 +94,39 @@ def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool 
     return options
 
 
+# The channels that satisfy a step's requirement, best first. Registered delivery by e-mail or eBox
+# needs a qualified registered delivery (QeRDS) provider (docs/channels-and-law.md section 2.6),
+# which the gateway has not got: registered paper is the only registered channel.
+REQUIRED_CHANNELS: dict[str, tuple[Channel, ...]] = {
+    "registered": (Channel.REGISTERED_PAPER,),
+    "paper": (Channel.PAPER,),
+}
+
+
+def required_candidates(requirement: str, postal_address: str) -> list[RoutingDecision]:
+    if requirement not in REQUIRED_CHANNELS:
+        raise ValueError(f"unknown channel requirement {requirement!r}; known: {', '.join(REQUIRED_CHANNELS)}")
+    return [RoutingDecision(channel, postal_address, f"the dunning step requires a {requirement} channel") for channel in REQUIRED_CHANNELS[requirement]]
+
+
 def choose_channel(
-    debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset(), short_message: bool = False
+    debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset(), short_message: bool = False,
+    requirement: str | None = None,
 ) -> RoutingDecision | None:
-    """The best channel not yet tried for this document (by channel and recipient), or None."""
-    options = candidates(debtor, postal_address, short_message=short_message)
+    """The best channel not yet tried for this document (by channel and recipient), or None.
+
+    With a `requirement` only the channels that satisfy it count (`REQUIRED_CHANNELS`)."""
+    options = required_candidates(requirement, postal_address) if requirement else candidates(debtor, postal_address, short_message=short_message)
     return next((d for d in options if (d.channel.value, d.recipient) not in tried), None)
+
+
+def no_channel_reason(requirement: str | None, tried: frozenset[tuple[str, str]]) -> str:
+    """Why `choose_channel` found nothing, for the `dispatch.no_channel_left` record."""
+    tried_channels = ", ".join(sorted({channel for channel, _ in tried}))
+    if requirement:
+        allowed = " or ".join(c.value for c in REQUIRED_CHANNELS[requirement])
+        return f"the dunning step requires a {requirement} channel ({allowed}) and every one has failed (tried: {tried_channels})"
+    return f"every channel the debtor can be reached on has been tried (tried: {tried_channels})"
 
 
 def _usable_channel(debtor: DebtorFacts, channel: Channel) -> bool:

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, object_session
 from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
 from gateway.delivery import service as delivery
-from gateway.delivery.router import ContactFacts, DebtorFacts, choose_channel, repair_channel
+from gateway.delivery.router import REQUIRED_CHANNELS, ContactFacts, DebtorFacts, choose_channel, no_channel_reason, repair_channel
 from gateway.domain.document import DocumentRuleError
 from gateway.errors import RetryableError
 from gateway.services import audit, documents, letters, webhooks
 from gateway.services.consumer_page import personal_url_for
-from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
+from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, DunningStep, InboundEvent
 from gateway.workers import periodic
 from gateway.workers.registry import Task, handler
 
@@ -147,16 +147,28 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
         return  # a repair notice that failed has no next channel: the document it was about has its own fallback
     if contact_at_fault:
         _ask_for_contact_repair(task, failed, claim, debtor, now)
-    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document))
+    requirement = channel_requirement(session, document)
+    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document), requirement=requirement)
     blame = {"contact_invalidated": contact_at_fault}
     if not contact_at_fault:
         blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
     if decision is None:
-        _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id), **blame}, now)
+        _record(session, claim, "dispatch.no_channel_left", {
+            "failed_dispatch_id": str(failed.id), "requirement": requirement, "reason": no_channel_reason(requirement, tried), **blame,
+        }, now)
         return
     reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
     nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
     _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason, **blame}, now)
+
+
+def channel_requirement(session: Session, document: Document) -> str | None:
+    """The channel requirement ("registered", "paper") of the dunning step a reminder or fee
+    invoice was issued for; None for anything else. A fallback must honour it as the first send did."""
+    step_id = (document.meta or {}).get("dunning_step_id")
+    step = session.get(DunningStep, uuid.UUID(step_id)) if step_id else None
+    # "any", "electronic" and "in_person" are not channel restrictions the router enforces.
+    return step.channel_requirement if step is not None and step.channel_requirement in REQUIRED_CHANNELS else None
 
 
 def is_short_reminder(document: Document) -> bool:

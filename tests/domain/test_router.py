@@ -1,4 +1,6 @@
-from gateway.delivery.router import ContactFacts, DebtorFacts, candidates, choose_channel, repair_channel
+import pytest
+
+from gateway.delivery.router import ContactFacts, DebtorFacts, candidates, choose_channel, no_channel_reason, repair_channel
 from gateway.domain.claim import Channel
 
 ADDRESS = "Markt 1, 9000 Gent, BE"
@@ -74,3 +76,20 @@ def test_a_creditor_can_switch_off_consumer_channels_but_not_peppol_or_paper():
     assert repair_channel(DebtorFacts("consumer", None, None, (phone,), {}, frozenset({"sms"})), "email") is None
     business = DebtorFacts("business", "0208:0403019261", None, (email,), {}, frozenset({"email"}))
     assert [d.channel for d in candidates(business, ADDRESS)] == [Channel.PEPPOL, Channel.PAPER]
+
+
+def test_a_registered_requirement_allows_only_registered_paper_on_every_try():
+    email = ContactFacts("email", "an@telenet.be", "valid")
+    consumer = facts(nrn="85073003328", contacts=[email], consents={"email": True, "ebox": True})
+    first = choose_channel(consumer, ADDRESS, requirement="registered")
+    assert (first.channel, first.recipient, first.reason) == (Channel.REGISTERED_PAPER, ADDRESS, "the dunning step requires a registered channel")
+    # registered paper failed: e-mail, eBox and ordinary paper do not satisfy the step
+    assert choose_channel(consumer, ADDRESS, tried=frozenset({("registered_paper", ADDRESS)}), requirement="registered") is None
+    assert no_channel_reason("registered", frozenset({("registered_paper", ADDRESS)})) == (
+        "the dunning step requires a registered channel (registered_paper) and every one has failed (tried: registered_paper)"
+    )
+    paper = choose_channel(consumer, ADDRESS, requirement="paper")
+    assert (paper.channel, paper.recipient) == (Channel.PAPER, ADDRESS)
+    assert choose_channel(consumer, ADDRESS, tried=frozenset({("paper", ADDRESS)}), requirement="paper") is None
+    with pytest.raises(ValueError, match="unknown channel requirement 'electronic'"):
+        choose_channel(consumer, ADDRESS, requirement="electronic")
