@@ -30,10 +30,10 @@ from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
 from gateway.errors import InvalidContact, RetryableError, TerminalError
-from gateway.kit.time import utc_now
+from gateway.kit.time import brussels_today, utc_now
 from gateway.services import letters
 from gateway.services.consumer_page import personal_url_for
-from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
+from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
 from gateway.store.session import Database
 from gateway.workers import queue
 
@@ -111,8 +111,21 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
             "due_date": due_date, "ogm": claim.structured_communication, "claim_number": claim.number, "payment_url": link,
             "debtor_name": debtor.name, "creditor_iban": creditor.iban, "creditor_logo_url": creditor.logo_url,
             "creditor_colour": creditor.primary_colour, "pdf": pdf,
+            # A reminder's legal content beside the letter (Book XIX first reminder: enterprise number,
+            # the invoice it is about with its description and due date, the fees that will follow).
+            "creditor_enterprise_number": creditor.enterprise_number, "issue_date": brussels_today(document.issued_at).isoformat(),
+            "reminder_step": meta.get("step"), "fees_to_follow": meta.get("fees_to_follow") or [],
+            "invoice_number": meta.get("references"), "invoice_due_date": claim.due_date.isoformat(), "description": _description(session, claim),
         },
     )
+
+
+def _description(session: Session, claim: Claim) -> str:
+    """What the claim is for, in a few words: its first line (and how many more)."""
+    lines = session.scalars(select(ClaimLine.description).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)).all()
+    if not lines:
+        return claim.number
+    return lines[0] if len(lines) == 1 else f"{lines[0]} (+{len(lines) - 1})"
 
 
 def record_success(session: Session, dispatch_id: uuid.UUID, result: SendResult, *, duration_ms: int, now: datetime) -> None:

@@ -419,6 +419,8 @@ def issue_consumer_reminder(
             document = letters.issue_letter(session, claim, facts, sequence=sequence, prefix=PREFIXES["reminder"], settings=settings, now=now, meta={
                 "step": step.step, "dunning_step_id": str(step.id), "new_due_date": step.new_due_date.isoformat(), "fee": str(step.fee),
                 "interest": str(interest), "fee_structured_communication": fee_ogm, "rate_version": step.rate_version,
+                # what the letter states, kept for the other channels (a first reminder by SMS says the same, Book XIX)
+                "references": facts.invoice_number, "fees_to_follow": [[number, str(fee)] for number, fee in facts.fees_to_follow],
             }, rule_set_version=step.rule_set_version)
     except DocumentRuleError as error:
         record("document.refused", {"kind": "reminder", "step": step.step, "dedup_key": step.dedup_key, "rules": [p.rule for p in error.problems], "message": error.message})
