@@ -115,6 +115,8 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
             # the invoice it is about with its description and due date, the fees that will follow).
             "creditor_enterprise_number": creditor.enterprise_number, "issue_date": brussels_today(document.issued_at).isoformat(),
             "reminder_step": meta.get("step"), "fees_to_follow": meta.get("fees_to_follow") or [],
+            "fee": meta.get("fee"), "interest": meta.get("interest"), "fee_ogm": meta.get("fee_structured_communication"),
+            "creditor_logo": creditor.logo, "creditor_logo_media_type": creditor.logo_media_type,  # the letters' logo, inline in e-mails
             "invoice_number": meta.get("references"), "invoice_due_date": claim.due_date.isoformat(), "description": _description(session, claim),
         },
     )

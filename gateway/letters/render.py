@@ -202,12 +202,12 @@ def _weasy():
 
         fonts = FontConfiguration()
         css = resources.files("gateway.letters").joinpath("templates", "letter.css").read_text(encoding="utf-8")
-        stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=_data_only_fetcher())
+        stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=data_only_fetcher())
         cached = _per_thread.weasy = (weasyprint, fonts, stylesheet)
     return cached
 
 
-def _data_only_fetcher():
+def data_only_fetcher():
     from weasyprint.urls import URLFetcher
 
     class DataOnlyFetcher(URLFetcher):
@@ -238,7 +238,7 @@ def render_letter(letter: LetterInput) -> bytes:
     """The letter as an A4 PDF; raises `DocumentRuleError` naming the field and the rule."""
     html = render_html(letter)
     weasyprint, fonts, stylesheet = _weasy()
-    fetcher = _data_only_fetcher()
+    fetcher = data_only_fetcher()
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render(stylesheets=[stylesheet], font_config=fonts)
     # A content-derived file identifier instead of a random one: same input, same bytes.
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")

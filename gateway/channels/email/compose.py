@@ -99,8 +99,9 @@ class MailInput:
     creditor_iban: str | None = None
     payment_url: str | None = None
     reply_to: str | None = None
-    reminder_fee: Decimal | None = None
-    legal_notice: str | None = None  # e.g. the Book XIX fee announcement, computed by dunning
+    reminder_fee: Decimal | None = None  # a consumer reminder's fee and interest, paid apart ...
+    fee_ogm: str | None = None  # ... under their own structured communication
+    legal_notice: str | None = None  # e.g. the Book XIX announcement of the fees that follow (provider.legal_notice)
     epc_qr_png: bytes | None = None  # from gateway.channels.payment.epc_qr.render_png
     attachments: tuple[Attachment, ...] = ()
 
@@ -192,6 +193,11 @@ def _validate(mail: MailInput) -> str:
         if not _MIME_TYPE_RE.fullmatch(attachment.mime_type):
             raise _invalid("attachments", "attachment.mime_type", f"not a MIME type: {attachment.mime_type!r}")
         _check_no_line_breaks("attachments", attachment.filename)
+    if mail.fee_ogm is not None:
+        try:
+            normalize_ogm(mail.fee_ogm)
+        except IdentifierError as exc:
+            raise _invalid("fee_ogm", exc.rule, exc.message) from exc
     try:
         return format_ogm(normalize_ogm(mail.ogm))
     except IdentifierError as exc:
@@ -216,6 +222,7 @@ def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None) -
         "document_number": mail.document_number,
         "amount": format_amount(mail.amount, language),
         "reminder_fee": format_amount(mail.reminder_fee, language) if mail.reminder_fee else "",
+        "fee_ogm": format_ogm(normalize_ogm(mail.fee_ogm)) if mail.fee_ogm else "",
         "due_date": format_date(mail.due_date, language),
         "ogm": ogm,
         "creditor_iban": iban or "",
