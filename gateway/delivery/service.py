@@ -31,7 +31,8 @@ from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
 from gateway.errors import InvalidContact, RetryableError, TerminalError
 from gateway.kit.time import brussels_today, utc_now
-from gateway.services import letters
+from gateway.channels.payment.bancontact_link import invoice_link
+from gateway.services import letters, payments
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
 from gateway.store.session import Database
@@ -94,6 +95,15 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     # A reminder asks for payment by its own new date; an invoice by the claim's due date.
     due_date = meta.get("due_date") or meta.get("new_due_date") or claim.due_date.isoformat()
     link = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings and debtor.kind == "consumer" else None
+    bancontact_url = bancontact_qr_url = None
+    if settings and debtor.kind == "consumer" and document.kind in ("invoice", "reminder") and claim.amount_open > 0:
+        # Its payment request's stable link (leads to a live Bancontact payment whenever it is followed)
+        # and the long-lived invoice link the Bancontact app scans as a QR (booked by its OGM reference).
+        bancontact_url = payments.pay_url_for(settings, document.id)
+        bancontact_qr_url = invoice_link(
+            settings.bancontact_payment_profile_id, amount=claim.amount_open, reference=claim.structured_communication,
+            description=f"{creditor.name} {document.number}",
+        )
     content, media_type, pdf = document.content, document.media_type, None
     if dispatch.channel in PDF_CHANNELS and media_type != letters.PDF:
         # A UBL document on paper is printed as its letter; by e-mail the letter goes beside the UBL.
@@ -117,6 +127,7 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
             "reminder_step": meta.get("step"), "fees_to_follow": meta.get("fees_to_follow") or [],
             "fee": meta.get("fee"), "interest": meta.get("interest"), "fee_ogm": meta.get("fee_structured_communication"),
             "creditor_logo": creditor.logo, "creditor_logo_media_type": creditor.logo_media_type,  # the letters' logo, inline in e-mails
+            "bancontact_url": bancontact_url, "bancontact_qr_url": bancontact_qr_url,
             "invoice_number": meta.get("references"), "invoice_due_date": claim.due_date.isoformat(), "description": _description(session, claim),
         },
     )

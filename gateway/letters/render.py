@@ -83,7 +83,8 @@ class LetterInput:
     registered: bool = False  # a registered letter: marked on the letter and in the manifest
     fees_to_follow: tuple[LetterLine, ...] = ()  # what the next steps will cost (Book XIX: a first reminder must state them)
     personal_url: str | None = None  # the debtor's personal page (printed as text)
-    bancontact_url: str | None = None
+    bancontact_url: str | None = None  # printed: the document's stable pay link (or the invoice link)
+    bancontact_qr_url: str | None = None  # drawn as a QR: the Bancontact invoice link the app scans
     note: str | None = None
 
 
@@ -110,7 +111,7 @@ def _check(letter: LetterInput) -> str:
         raise _refuse("debtor.address_lines", "debtor_address.missing", "a letter needs the debtor's name and postal address")
     if letter.kind == "reminder" and (letter.step is None or letter.step < 1):
         raise _refuse("step", "step.missing", "a reminder letter states its step number (1 or more)")
-    for field, url in (("personal_url", letter.personal_url), ("bancontact_url", letter.bancontact_url)):
+    for field, url in (("personal_url", letter.personal_url), ("bancontact_url", letter.bancontact_url), ("bancontact_qr_url", letter.bancontact_qr_url)):
         if url is not None and not _URL_RE.fullmatch(url):
             raise _refuse(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     _check_amount("total_due", letter.total_due)
@@ -154,6 +155,16 @@ def _data_uri(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _qr_svg(text: str) -> bytes:
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make_qr(text, error="m").save(buffer, kind="svg", scale=4, border=4, xmldecl=False)
+    return buffer.getvalue()
+
+
 def _enterprise(number: str | None) -> str | None:
     if not number:
         return None
@@ -168,6 +179,7 @@ def _view(letter: LetterInput, ogm_digits: str, payload: str) -> dict:
         "colour": letter.creditor_colour,
         "logo_src": _data_uri(letter.logo_media_type, letter.logo) if letter.logo else None,
         "qr_src": _data_uri("image/svg+xml", epc_qr.render_svg(payload)),
+        "bancontact_qr_src": _data_uri("image/svg+xml", _qr_svg(letter.bancontact_qr_url)) if letter.bancontact_qr_url else None,
         "qr_size_mm": QR_SIZE_MM,
         "ogm": format_ogm(ogm_digits),
         "iban": std_iban.format(letter.creditor_iban),

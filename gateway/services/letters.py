@@ -23,6 +23,7 @@ the letter beside the amount that stays open under the claim's OGM.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,7 +36,9 @@ from gateway.channels.payment.bancontact_link import invoice_link
 from gateway.config import Settings
 from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
+from gateway.kit.ids import new_id
 from gateway.kit.time import brussels_today
+from gateway.services import payments
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document
 
@@ -157,8 +160,16 @@ def _address(street: str | None, postal_code: str | None, city: str | None, coun
     return tuple(line for line in lines if line)
 
 
-def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime) -> tuple[bytes, str, str | None]:
-    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings."""
+def render_pdf(
+    session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime, document_id: uuid.UUID | None = None,
+) -> tuple[bytes, str, str | None]:
+    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings.
+
+    A consumer letter carries Bancontact twice (issue 5): the QR is the long-lived invoice link
+    (the Bancontact app scans it and pays at once, days after printing; the payment comes back
+    with our OGM as reference and is booked by it), and the printed link is the document's stable
+    pay link (`payments.pay_url_for`), which leads to a live payment request; without one (no
+    secret or no Bancontact API) the invoice link is printed instead."""
     from gateway.letters.render import letter_epc_payload, render_letter
 
     creditor = session.get(CreditorEntity, claim.creditor_id)
@@ -167,9 +178,11 @@ def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: 
     url = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings is not None and debtor.kind == "consumer" else None
     letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
     if settings is not None and debtor.kind == "consumer":
-        letter = replace(letter, bancontact_url=invoice_link(
+        template_link = invoice_link(
             settings.bancontact_payment_profile_id, amount=letter.total_due, reference=letter.ogm, description=f"{creditor.name} {facts.number}",
-        ))
+        )
+        pay_url = payments.pay_url_for(settings, document_id) if document_id is not None else None
+        letter = replace(letter, bancontact_url=pay_url or template_link, bancontact_qr_url=template_link)
     return render_letter(letter), letter_epc_payload(letter), url
 
 
@@ -177,10 +190,14 @@ def issue_letter(
     session: Session, claim: Claim, facts: LetterFacts, *, sequence: int, prefix: str, settings: Settings, now: datetime, meta: dict,
     rule_set_version: str | None = None,
 ) -> Document:
-    """Render and store a letter under an already taken number (the caller's savepoint gives it back on error)."""
-    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now)
+    """Render and store a letter under an already taken number (the caller's savepoint gives it back on error).
+
+    Its Bancontact payment request is queued with it (one per invoice or reminder, made by the
+    worker through the outbox once this transaction commits)."""
+    document_id = new_id()  # known before rendering: the letter prints its own pay link
+    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now, document_id=document_id)
     document = Document(
-        claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
+        id=document_id, claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
         media_type=PDF, content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), issued_at=now, rule_set_version=rule_set_version,
         meta={
             "format": "letter-pdf", "language": session.get(Debtor, claim.debtor_id).language, "payable": str(claim.amount_open),
@@ -192,6 +209,8 @@ def issue_letter(
     )
     session.add(document)
     session.flush()
+    if facts.own_lines is None and claim.amount_open > 0:
+        payments.queue_payment_request(session, settings, claim_id=claim.id, document_id=document.id, now=now)
     return document
 
 

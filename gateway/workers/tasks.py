@@ -13,8 +13,8 @@ from gateway.delivery import inbox
 from gateway.delivery import service as delivery
 from gateway.delivery.router import REQUIRED_CHANNELS, ContactFacts, DebtorFacts, choose_channel, no_channel_reason, repair_channel
 from gateway.domain.document import DocumentRuleError
-from gateway.errors import RetryableError
-from gateway.services import audit, documents, letters, webhooks
+from gateway.errors import Conflict, RetryableError, TerminalError
+from gateway.services import audit, documents, letters, payments, webhooks
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, DunningStep, InboundEvent
 from gateway.workers import periodic
@@ -201,6 +201,34 @@ def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: 
         return  # asked already for this failed dispatch
     repair = delivery.queue_dispatch(session, document_id=notice.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)
     _record(session, claim, "contact_repair.requested", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(repair.id), "channel": route.channel.value, "contact": failed.recipient}, now)
+
+
+@handler(payments.PAYMENT_REQUEST, own_transactions=True)
+def make_payment_request(task: Task, payload: dict, now: datetime) -> None:
+    """The Bancontact payment request of a new invoice or reminder (issue 5: one per claim or reminder).
+
+    Made through the outbox (`bancontact.request_payment`: the `payment_request` row is committed
+    before Bancontact is called, a lost answer is reconciled by reference), outside any
+    transaction of ours. A claim paid or closed in the meantime needs none; a request another
+    worker is creating right now is retried later; a refusal stays on the row (`failed`)."""
+    from gateway.channels.payment.bancontact import PaymentBeingCreated, request_payment
+
+    verifier = task.providers.verifiers.get("bancontact") if task.providers is not None else None
+    if verifier is None or getattr(verifier, "client", None) is None:
+        return  # Bancontact is not configured in this process: the stable pay link makes one when followed
+    claim_id, document_id = uuid.UUID(payload["claim_id"]), uuid.UUID(payload["document_id"])
+    with task.database.session_scope() as session:
+        claim = session.get(Claim, claim_id)
+        if claim is None or claim.status not in ("open", "partially_paid"):
+            return
+    try:
+        request_payment(task.database, verifier.client, claim_id, callback_url=verifier.callback_url, document_id=document_id, now=now)
+    except PaymentBeingCreated as error:
+        raise RetryableError(str(error)) from error
+    except Conflict:
+        return  # paid or closed between the check and the lock: nothing to ask for
+    except TerminalError:
+        return  # recorded on the outbox row (state failed, last_error); the pay link makes a new one when followed
 
 
 @handler(periodic.EBOX_RECEIPTS, own_transactions=True)

@@ -243,8 +243,8 @@ def test_an_undeliverable_sms_reminder_goes_on_paper_and_its_clock_waits(databas
         assert (step.status, step.channel, step.dispatch_id) == ("sent", "paper", fallback.id)
     # the first reminder with Book XIX's content (sms/provider.py FIRST_REMINDER), in 3 GSM-7 parts
     assert sms.text.startswith(
-        f"Stad Gent (KBO 0207.451.227): eerste herinnering REM000001 voor factuur INV000001 (Retributie containerpark, vervallen op 02/12/2026). "
-        f"Open saldo EUR 45,00. U hebt {(due - date(2026, 12, 7)).days} dagen, tot {due:%d/%m/%Y}, om kosteloos te betalen met mededeling "
+        f"Stad Gent (KBO 0207.451.227): eerste herinnering REM000001, factuur INV000001 (Retributie containerpark, vervallen 02/12/2026). "
+        f"Open saldo EUR 45,00. Betaal kosteloos binnen {(due - date(2026, 12, 7)).days} dagen, tot {due:%d/%m/%Y}, met mededeling "
         f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++. Daarna: herinnering 2 kost EUR 15,00. {base_url}/my/"
     )
     assert sms.segments == 3

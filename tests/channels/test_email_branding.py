@@ -50,7 +50,7 @@ def received(sink, index: int = -1):
 def inline_logo(message) -> tuple[bytes, str]:
     [logo] = [part for part in message.walk() if part.get_filename() == "logo.png"]
     assert (logo.get_content_type(), logo.get_content_disposition()) == ("image/png", "inline")
-    return logo.get_content(), logo["Content-ID"].strip("<>")
+    return logo.get_content(), logo["Content-ID"].strip().strip("<>")
 
 
 def test_the_stored_svg_logo_goes_inline_as_png(database, flow):

@@ -7,7 +7,7 @@ Structure (RFC 2046 section 5.1, RFC 2387 for multipart/related):
         text/plain; charset=utf-8
         multipart/related            only when an inline logo or QR image is given
           text/html; charset=utf-8
-          image/png (Content-ID)     logo, EPC QR
+          image/png (Content-ID)     logo, Bancontact QR, EPC QR
       application/pdf                the document
       application/xml                its UBL
 
@@ -103,6 +103,8 @@ class MailInput:
     fee_ogm: str | None = None  # ... under their own structured communication
     legal_notice: str | None = None  # e.g. the Book XIX announcement of the fees that follow (provider.legal_notice)
     epc_qr_png: bytes | None = None  # from gateway.channels.payment.epc_qr.render_png
+    bancontact_url: str | None = None  # the document's stable pay link (gateway.kit.pay_link)
+    bancontact_qr_png: bytes | None = None  # the Bancontact invoice link as a QR the app scans
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -179,7 +181,7 @@ def _validate(mail: MailInput) -> str:
         raise _invalid("language", "language.unsupported", f"language is one of {', '.join(LANGUAGES)}")
     if not _COLOUR_RE.fullmatch(mail.creditor.colour):  # it lands in a style attribute
         raise _invalid("creditor.colour", "colour.format", "colour is #rrggbb")
-    for field, url in (("payment_url", mail.payment_url), ("creditor.logo_url", mail.creditor.logo_url)):
+    for field, url in (("payment_url", mail.payment_url), ("creditor.logo_url", mail.creditor.logo_url), ("bancontact_url", mail.bancontact_url)):
         if url is not None and not _URL_RE.fullmatch(url):
             raise _invalid(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     for field, amount in (("amount", mail.amount), ("reminder_fee", mail.reminder_fee)):
@@ -204,7 +206,7 @@ def _validate(mail: MailInput) -> str:
         raise _invalid("ogm", exc.rule, exc.message) from exc
 
 
-def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None) -> dict:
+def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None, bancontact_qr_src: str | None = None) -> dict:
     language = mail.language
     iban = None
     if mail.creditor_iban:
@@ -227,6 +229,8 @@ def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None) -
         "ogm": ogm,
         "creditor_iban": iban or "",
         "payment_url": mail.payment_url or "",
+        "bancontact_url": mail.bancontact_url or "",
+        "bancontact_qr_src": bancontact_qr_src,
         "legal_notice": mail.legal_notice or "",
     }
 
@@ -256,8 +260,9 @@ def compose(
 
     logo_cid = f"logo.{mail.dispatch_id}@{message_domain}" if mail.creditor.logo_png else None
     qr_cid = f"epc-qr.{mail.dispatch_id}@{message_domain}" if mail.epc_qr_png else None
+    bancontact_cid = f"bancontact-qr.{mail.dispatch_id}@{message_domain}" if mail.bancontact_qr_png else None
     logo_src = f"cid:{logo_cid}" if logo_cid else mail.creditor.logo_url  # RFC 2392 cid: URL
-    view = _view(mail, ogm, logo_src, f"cid:{qr_cid}" if qr_cid else None)
+    view = _view(mail, ogm, logo_src, f"cid:{qr_cid}" if qr_cid else None, f"cid:{bancontact_cid}" if bancontact_cid else None)
 
     html_env, text_env = _environments()
     name = f"{mail.kind.value}.{mail.language}"
@@ -282,7 +287,8 @@ def compose(
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     html_part = message.get_payload()[-1]
-    for cid, png, filename in ((logo_cid, mail.creditor.logo_png, "logo.png"), (qr_cid, mail.epc_qr_png, "epc-qr.png")):
+    inline = ((logo_cid, mail.creditor.logo_png, "logo.png"), (bancontact_cid, mail.bancontact_qr_png, "bancontact-qr.png"), (qr_cid, mail.epc_qr_png, "epc-qr.png"))
+    for cid, png, filename in inline:
         if cid and png:
             html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=filename, disposition="inline")
     for attachment in mail.attachments:

@@ -12,10 +12,13 @@ a retry after a crash carries the same Message-ID and mail clients show one mess
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable
+
+import segno
 
 from gateway.channels.base import SendRequest, SendResult
 from gateway.channels.email import dkim_signing
@@ -91,6 +94,13 @@ def legal_notice(language: str, *, step: int | None, due_date: date, fees_to_fol
     return " ".join(parts) or None
 
 
+def qr_png(text: str) -> bytes:
+    """A plain QR code (the Bancontact invoice link) as PNG, drawn here: the mail loads no remote image."""
+    buffer = io.BytesIO()
+    segno.make_qr(text, error="m").save(buffer, kind="png", scale=3, border=4)
+    return buffer.getvalue()
+
+
 def inline_logo(extra: dict) -> bytes | None:
     """The entity's stored logo (the one on its letters) as the PNG the mail carries inline."""
     data, media_type = extra.get("creditor_logo"), extra.get("creditor_logo_media_type")
@@ -125,7 +135,10 @@ def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
     if kind is MailKind.REMINDER and extra.get("reminder_step") is not None:
         notice = legal_notice(language, step=extra["reminder_step"], due_date=due_date, fees_to_follow=extra.get("fees_to_follow") or [])
     logo_png = inline_logo(extra)
+    bancontact_qr = extra.get("bancontact_qr_url")
     return MailInput(
+        bancontact_url=extra.get("bancontact_url") or None,
+        bancontact_qr_png=qr_png(bancontact_qr) if bancontact_qr else None,
         epc_qr_png=epc_qr_png(request.sender_name, extra.get("creditor_iban"), amount, ogm),
         kind=kind,
         language=request.language,

@@ -51,22 +51,23 @@ REMINDER = {
 # creditor's name and enterprise number; what the debt is for and its due date (an invoice number
 # alone is not enough); the outstanding balance; the term of at least 14 days before any cost; and
 # the damages that will be claimed after it (here, as on the letter: the fees of the later steps).
-# GSM-7 only: with the personal link it fits in 3 parts (459 characters) for an ordinary name
-# and a description cut at DESCRIPTION_CHARS; a longer text is refused (terminal, not the debtor's
-# fault) and the router sends the letter on paper instead.
+# GSM-7 only: with the personal link and the Bancontact pay link it fits in 3 parts (459
+# characters) for an ordinary name, a public base URL of about 25 characters and a description cut
+# at DESCRIPTION_CHARS; a longer text is refused (terminal, not the debtor's fault) and the router
+# sends the letter on paper instead.
 FIRST_REMINDER = {
-    "nl": "{sender} (KBO {enterprise}): eerste herinnering {number} voor factuur {invoice} ({description}, vervallen op {invoice_due}). "
-          "Open saldo EUR {amount}. U hebt {days} dagen, tot {due}, om kosteloos te betalen met mededeling {ogm}. Daarna: {fees}.",
-    "fr": "{sender} (BCE {enterprise}): premier rappel {number} pour la facture {invoice} ({description}, echue le {invoice_due}). "
-          "Solde ouvert EUR {amount}. Vous avez {days} jours, jusqu'au {due}, pour payer sans frais avec la communication {ogm}. Ensuite: {fees}.",
-    "de": "{sender} (Unternehmensnr. {enterprise}): erste Mahnung {number} zur Rechnung {invoice} ({description}, fällig am {invoice_due}). "
-          "Offener Betrag EUR {amount}. Sie haben {days} Tage, bis {due}, um kostenfrei zu zahlen, Mitteilung {ogm}. Danach: {fees}.",
-    "en": "{sender} (enterprise no. {enterprise}): first reminder {number} for invoice {invoice} ({description}, due {invoice_due}). "
-          "Balance EUR {amount}. You have {days} days, until {due}, to pay free of charge with reference {ogm}. After that: {fees}.",
+    "nl": "{sender} (KBO {enterprise}): eerste herinnering {number}, factuur {invoice} ({description}, vervallen {invoice_due}). "
+          "Open saldo EUR {amount}. Betaal kosteloos binnen {days} dagen, tot {due}, met mededeling {ogm}. Daarna: {fees}.",
+    "fr": "{sender} (BCE {enterprise}): premier rappel {number}, facture {invoice} ({description}, echue le {invoice_due}). "
+          "Solde EUR {amount}. Payez sans frais dans les {days} jours, jusqu'au {due}, communication {ogm}. Ensuite: {fees}.",
+    "de": "{sender} (Unt.-Nr. {enterprise}): erste Mahnung {number}, Rechnung {invoice} ({description}, fällig {invoice_due}). "
+          "Offen EUR {amount}. Zahlen Sie kostenfrei binnen {days} Tagen, bis {due}, Mitteilung {ogm}. Danach: {fees}.",
+    "en": "{sender} (enterprise no. {enterprise}): first reminder {number}, invoice {invoice} ({description}, due {invoice_due}). "
+          "Balance EUR {amount}. Pay free of charge within {days} days, by {due}, reference {ogm}. After that: {fees}.",
 }
 NEXT_FEE = {"nl": "herinnering {step} kost EUR {fee}", "fr": "frais du rappel {step} EUR {fee}", "de": "Mahnung {step} kostet EUR {fee}", "en": "reminder {step} costs EUR {fee}"}
 NO_FEES = {"nl": "geen kosten", "fr": "pas de frais", "de": "keine Kosten", "en": "no costs"}
-DESCRIPTION_CHARS = 40
+DESCRIPTION_CHARS = 30
 
 
 def _local_amount(amount: str, language: str) -> str:
@@ -131,6 +132,8 @@ def sms_text(request: SendRequest) -> str:
     link = extra.get("payment_url") or extra.get("payment_link")
     if link:
         text += f" {link}"
+    if extra.get("bancontact_url"):  # the document's payment request, by its stable pay link (gateway.kit.pay_link)
+        text += f" Bancontact: {extra['bancontact_url']}"
     return text
 
 
