@@ -133,15 +133,27 @@ def _usable_channel(debtor: DebtorFacts, channel: Channel) -> bool:
     return channel.value not in debtor.disabled_channels
 
 
-def repair_channel(debtor: DebtorFacts, failed_channel: str) -> RoutingDecision | None:
-    """Where to ask the debtor to repair a contact that just failed (DESIGN.md section 2, "Feedback").
+# Where a repair request goes after a contact of this kind failed (DESIGN.md section 2, "Feedback"):
+# the other electronic contact, if the debtor has a usable one and did not refuse that channel.
+REPAIR_ROUTES = {
+    Channel.EMAIL.value: (Channel.SMS, "phone", "sms", "the e-mail address bounced, the number is usable"),
+    Channel.SMS.value: (Channel.EMAIL, "email", "email", "the number is unreachable, the e-mail address is usable"),
+}
 
-    After an e-mail bounce: an SMS to a usable number, unless the debtor refused SMS. Other
-    failures (eBox without a digital user, an unreachable number, Peppol) are not a wrong contact
-    the debtor can fix from a message, so no repair message is sent for them."""
-    if debtor.kind != "consumer" or failed_channel != Channel.EMAIL.value or debtor.consents.get("sms") is False:
+
+def repair_channel(debtor: DebtorFacts, failed_channel: str, postal_address: str) -> RoutingDecision | None:
+    """Where to ask the debtor to repair a contact that just failed.
+
+    After an e-mail bounce: an SMS to a usable number; after an unreachable number: an e-mail to a
+    usable address; in both cases unless the debtor refused that channel (a consent given `False`;
+    no consent at all does not forbid a service message about the contact) or the creditor switched
+    it off. With no such contact: `paper`, a note enclosed with the paper letter that carries the
+    document anyway. eBox without a digital user and Peppol are no contact the debtor fixes from a
+    message: None."""
+    if debtor.kind != "consumer" or failed_channel not in REPAIR_ROUTES:
         return None
-    phone = usable_contact(debtor, "phone")
-    if not phone or not _usable_channel(debtor, Channel.SMS):
-        return None
-    return RoutingDecision(Channel.SMS, phone, "contact repair: the e-mail address bounced, the number is usable")
+    channel, contact_kind, consent, why = REPAIR_ROUTES[failed_channel]
+    contact = usable_contact(debtor, contact_kind)
+    if contact and debtor.consents.get(consent) is not False and _usable_channel(debtor, channel):
+        return RoutingDecision(channel, contact, f"contact repair: {why}")
+    return RoutingDecision(Channel.PAPER, postal_address, "contact repair: no other usable contact: a note enclosed with the paper letter")

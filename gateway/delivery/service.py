@@ -32,6 +32,7 @@ from gateway.domain.transmission import apply_report, transition
 from gateway.errors import InvalidContact, RetryableError, TerminalError
 from gateway.kit.time import brussels_today, utc_now
 from gateway.channels.payment.bancontact_link import invoice_link
+from gateway.letters import render
 from gateway.services import letters, payments
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
@@ -110,6 +111,9 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
         pdf = letters.pdf_rendition(session, document, registered=dispatch.channel == Channel.REGISTERED_PAPER.value)
         if pdf is not None and dispatch.channel != Channel.EMAIL.value:
             content, media_type, pdf = pdf, letters.PDF, None
+    if dispatch.channel in (Channel.PAPER.value, Channel.REGISTERED_PAPER.value) and media_type == letters.PDF:
+        # a contact-repair note for a debtor with no other contact is printed after the letter, in one envelope
+        content = render.with_enclosures(content, letters.enclosures_for(session, dispatch.id, claim.id))
     return SendRequest(
         dispatch_id=dispatch.id, idempotency_key=dispatch.idempotency_key, channel=dispatch.channel, recipient=dispatch.recipient,
         document_number=document.number, document_media_type=media_type, document=content,

@@ -255,3 +255,54 @@ def render_letter(letter: LetterInput) -> bytes:
     # A content-derived file identifier instead of a random one: same input, same bytes.
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
     return document.write_pdf(pdf_identifier=identifier)
+
+
+NOTE_TITLES = {"nl": "Uw contactgegevens", "fr": "Vos coordonnées", "de": "Ihre Kontaktdaten", "en": "Your contact details"}
+
+
+def render_note(*, language: str, creditor_name: str, colour: str, logo: bytes | None, logo_media_type: str | None, text: str) -> bytes:
+    """A one-page note (a contact-repair request) enclosed with a paper letter: the creditor's
+    letterhead, a title and the text (which carries the personal link). Pure; the same input gives
+    the same bytes; fetches nothing. Raises `DocumentRuleError` naming the field."""
+    if language not in LANGUAGES:
+        raise _refuse("language", "language.unsupported", f"language is one of {', '.join(LANGUAGES)}, got {language!r}")
+    if not _COLOUR_RE.fullmatch(colour or ""):
+        raise _refuse("creditor_colour", "colour.format", f"creditor_colour is #rrggbb, got {colour!r}")
+    if logo is not None and logo_check.sniff(logo) != logo_media_type:
+        raise _refuse("logo_media_type", "logo.media_type", f"the logo bytes are not {logo_media_type!r}")
+    html = _environment().get_template("note.html.j2").render(
+        language=language, title=NOTE_TITLES[language], creditor_name=creditor_name, colour=colour, text=text,
+        logo_src=_data_uri(logo_media_type, logo) if logo else None,
+    )
+    weasyprint, fonts, stylesheet = _weasy()
+    document = weasyprint.HTML(string=html, url_fetcher=data_only_fetcher()).render(stylesheets=[stylesheet], font_config=fonts)
+    return document.write_pdf(pdf_identifier=hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii"))
+
+
+def with_enclosures(pdf: bytes, enclosures: list[bytes]) -> bytes:
+    """The letter followed by the pages of each enclosure (the letter's first page keeps the address
+    window), as one PDF for the printer. PDFium copies the pages; no date is added, so the same
+    input gives the same bytes and a retried print dispatch writes the same file."""
+    if not enclosures:
+        return pdf
+    import io
+
+    import pypdfium2
+
+    merged = pypdfium2.PdfDocument(pdf)
+    for enclosure in enclosures:
+        merged.import_pages(pypdfium2.PdfDocument(enclosure))
+    buffer = io.BytesIO()
+    merged.save(buffer)
+    # PDFium writes a random second file identifier (PDF 32000 section 14.4); it becomes a hash of the
+    # content instead (same length, so every byte offset stays valid).
+    data = buffer.getvalue()
+    found = list(_TRAILER_ID_RE.finditer(data))
+    if not found:
+        return data
+    start, end = found[-1].span(2)
+    blank = data[:start] + b"0" * (end - start) + data[end:]
+    return data[:start] + hashlib.sha256(blank).hexdigest()[: end - start].upper().encode("ascii") + data[end:]
+
+
+_TRAILER_ID_RE = re.compile(rb"/ID\s*\[\s*(\([^)]*\)|<[0-9A-Fa-f]*>)\s*<([0-9A-Fa-f]+)>\s*\]")

@@ -63,11 +63,20 @@ LABELS = {
     "next_step": {"nl": "Volgende herinnering (stap {step})", "fr": "Rappel suivant (étape {step})", "de": "Nächste Mahnung (Stufe {step})", "en": "Next reminder (step {step})"},
 }
 
+# By the kind of contact that failed: an e-mail address, or a phone number.
 REPAIR_TEXT = {
-    "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw adres op via {link}",
-    "fr": "{sender}: votre {what} {number} n'a pas pu être remis à {contact}. Indiquez une nouvelle adresse via {link}",
-    "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Adresse angeben: {link}",
-    "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your details at {link}",
+    "email": {
+        "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw adres op via {link}",
+        "fr": "{sender}: votre {what} {number} n'a pas pu être remis à {contact}. Indiquez une nouvelle adresse via {link}",
+        "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Adresse angeben: {link}",
+        "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your details at {link}",
+    },
+    "phone": {
+        "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw gsm-nummer op via {link}",
+        "fr": "{sender}: votre {what} {number} n'a pas pu être remis au {contact}. Indiquez un nouveau numéro via {link}",
+        "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Nummer angeben: {link}",
+        "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your number at {link}",
+    },
 }
 WHAT = {
     "invoice": {"nl": "factuur", "fr": "facture", "de": "Rechnung", "en": "invoice"},
@@ -242,7 +251,27 @@ def pdf_rendition(session: Session, document: Document, *, registered: bool = Fa
     return pdf
 
 
-def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str) -> str:
-    template = REPAIR_TEXT.get(language, REPAIR_TEXT["nl"])
+def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str, contact_kind: str = "email") -> str:
+    templates = REPAIR_TEXT[contact_kind]
+    template = templates.get(language, templates["nl"])
     what = WHAT.get(kind, WHAT["invoice"]).get(language, WHAT["invoice"]["nl"])
     return template.format(sender=sender, what=what, number=number, contact=masked_contact(contact), link=link)
+
+
+def repair_note_pdf(session: Session, claim: Claim, text: str) -> bytes:
+    """The contact-repair request as a one-page note with the creditor's letterhead, enclosed with
+    the paper letter (after its pages) when the debtor has no other contact to be asked on."""
+    from gateway.letters.render import render_note
+
+    creditor = session.get(CreditorEntity, claim.creditor_id)
+    debtor = session.get(Debtor, claim.debtor_id)
+    return render_note(
+        language=debtor.language, creditor_name=creditor.name, colour=creditor.primary_colour or DEFAULT_COLOUR,
+        logo=getattr(creditor, "logo", None), logo_media_type=getattr(creditor, "logo_media_type", None), text=text,
+    )
+
+
+def enclosures_for(session: Session, dispatch_id: uuid.UUID, claim_id: uuid.UUID) -> list[bytes]:
+    """The notes to print after a paper dispatch's letter (`meta.enclose_with` names the dispatch)."""
+    notes = session.scalars(select(Document).where(Document.claim_id == claim_id, Document.media_type == PDF, Document.kind == "contact_repair").order_by(Document.created_at))
+    return [note.content for note in notes if (note.meta or {}).get("enclose_with") == str(dispatch_id)]

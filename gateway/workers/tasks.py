@@ -145,21 +145,22 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
     document = session.get(Document, failed.document_id)
     if document.kind == "contact_repair":
         return  # a repair notice that failed has no next channel: the document it was about has its own fallback
-    if contact_at_fault:
-        _ask_for_contact_repair(task, failed, claim, debtor, now)
     requirement = channel_requirement(session, document)
     decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document), requirement=requirement)
     blame = {"contact_invalidated": contact_at_fault}
     if not contact_at_fault:
         blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
+    nxt = None
     if decision is None:
         _record(session, claim, "dispatch.no_channel_left", {
             "failed_dispatch_id": str(failed.id), "requirement": requirement, "reason": no_channel_reason(requirement, tried), **blame,
         }, now)
-        return
-    reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
-    nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
-    _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason, **blame}, now)
+    else:
+        reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
+        nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
+        _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason, **blame}, now)
+    if contact_at_fault:
+        _ask_for_contact_repair(task, failed, claim, debtor, fallback=nxt, now=now)
 
 
 def channel_requirement(session: Session, document: Document) -> str | None:
@@ -177,26 +178,47 @@ def is_short_reminder(document: Document) -> bool:
     return document.kind == "reminder" and meta.get("fee") in ("0", "0.00") and meta.get("interest") in ("0", "0.00", None)
 
 
-def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: Debtor, now: datetime) -> None:
-    """After an e-mail bounce, an SMS asks the consumer to give a new address on the personal page.
+REPAIR_CONTACT_KIND = {"email": "email", "sms": "phone"}
+PAPER_CHANNELS = ("paper", "registered_paper")
 
-    One notice per failed contact (the dispatch dedups on document, channel and recipient, and the
-    notice is a document of its own per failed dispatch). Skipped, and said so, when the personal
-    page is off: a repair message without a place to repair is noise."""
-    route = repair_channel(debtor_facts(debtor), failed.channel)
+
+def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: Debtor, *, fallback: Dispatch | None, now: datetime) -> None:
+    """Ask the consumer to give a new contact on the personal page (DESIGN.md section 2, "Feedback").
+
+    After an e-mail bounce an SMS, after an unreachable number an e-mail (`router.repair_channel`);
+    with no other usable contact, a note printed after the paper letter that carries the document
+    anyway (`fallback`, the dispatch just queued). One request per failed dispatch (the notice is a
+    document of its own, deduplicated on the failed dispatch). Skipped, and said so, when the
+    personal page is off (no personal-link secret: a repair request without a place to repair is
+    noise) or when the note has no paper letter to go with."""
+    session = task.session
+    route = repair_channel(debtor_facts(debtor), failed.channel, postal_address(debtor))
     if route is None:
         return
-    session = task.session
     link = personal_url_for(task.settings, debtor.id, claim.creditor_id, now)
     if link is None:
         _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "the personal page is off (no personal_link_secret)"}, now)
         return
     failed_document = session.get(Document, failed.document_id)
     creditor = session.get(CreditorEntity, claim.creditor_id)
-    notice = documents.issue_notice(
-        session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id,
-        text=letters.repair_text(language=debtor.language, sender=creditor.name, kind=failed_document.kind, number=failed_document.number, contact=failed.recipient, link=link),
+    text = letters.repair_text(
+        language=debtor.language, sender=creditor.name, kind=failed_document.kind, number=failed_document.number, contact=failed.recipient, link=link,
+        contact_kind=REPAIR_CONTACT_KIND[failed.channel],
     )
+    if route.channel.value == "paper":
+        if fallback is None or fallback.channel not in PAPER_CHANNELS:
+            _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "no other usable contact, and no paper letter to enclose a note with"}, now)
+            return
+        notice = documents.issue_notice(
+            session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id, text=text,
+            pdf=letters.repair_note_pdf(session, claim, text), enclose_with=fallback.id,
+        )
+        if notice is not None:
+            _record(session, claim, "contact_repair.requested", {
+                "failed_dispatch_id": str(failed.id), "dispatch_id": str(fallback.id), "channel": "paper_note", "contact": failed.recipient, "notice": notice.number,
+            }, now)
+        return
+    notice = documents.issue_notice(session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id, text=text)
     if notice is None:
         return  # asked already for this failed dispatch
     repair = delivery.queue_dispatch(session, document_id=notice.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)

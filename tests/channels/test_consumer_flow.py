@@ -221,12 +221,14 @@ def test_an_undeliverable_sms_reminder_goes_on_paper_and_its_clock_waits(databas
     worker.drain()
     sms_sandbox.wait_for_reports()
     worker.drain()
-    [_, reminder] = rows(database, Document, Document.created_at)
+    documents = {d.kind: d for d in rows(database, Document, Document.created_at)}
+    reminder, note = documents["reminder"], documents["contact_repair"]  # no other contact: a repair note goes with the paper letter
     with database.session_scope() as session:
         of_reminder = session.scalars(select(Dispatch).where(Dispatch.document_id == reminder.id)).all()
         assert sorted((d.channel, d.recipient, d.state) for d in of_reminder) == [("paper", ADDRESS, "sent"), ("sms", "+32470000006", "failed_permanent")]
         [fallback] = [d for d in of_reminder if d.channel == "paper"]
         assert fallback.routing_reason == "after sms failed (SMS UNDELIV (err 001)): consumer consented to SMS but the number is not usable: paper"
+        assert (note.kind, note.media_type, note.meta["enclose_with"]) == ("contact_repair", "application/pdf", str(fallback.id))
     assert (reminder.kind, reminder.number, reminder.media_type) == ("reminder", "REM000001", "application/pdf")
     [sms] = sms_sandbox.messages.values()
     with database.session_scope() as session:

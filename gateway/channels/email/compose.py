@@ -62,6 +62,7 @@ MAX_SUBJECT = 200  # characters; RFC 5322 section 2.1.1 folds longer lines, mail
 class MailKind(StrEnum):
     INVOICE = "invoice"
     REMINDER = "reminder"
+    NOTICE = "notice"  # a service message (contact repair): `notice_text` is the whole content
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class MailInput:
     epc_qr_png: bytes | None = None  # from gateway.channels.payment.epc_qr.render_png
     bancontact_url: str | None = None  # the document's stable pay link (gateway.kit.pay_link)
     bancontact_qr_png: bytes | None = None  # the Bancontact invoice link as a QR the app scans
+    notice_text: str | None = None  # MailKind.NOTICE: the stored text of the service message
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -232,6 +234,7 @@ def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None, b
         "bancontact_url": mail.bancontact_url or "",
         "bancontact_qr_src": bancontact_qr_src,
         "legal_notice": mail.legal_notice or "",
+        "notice_text": mail.notice_text or "",
     }
 
 

@@ -121,6 +121,13 @@ def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
         ogm = extra["ogm"]
     except (KeyError, InvalidOperation, ValueError, TypeError) as exc:
         raise TerminalError(f"the e-mail needs amount, due_date and ogm in the request: {exc!r}") from exc
+    if request.document_media_type.startswith("text/plain"):  # a service message (contact repair): the text is the mail
+        return MailInput(
+            kind=MailKind.NOTICE, language=request.language, dispatch_id=str(request.dispatch_id),
+            sender_address=request.sender_email or config.default_sender, recipient_address=request.recipient, recipient_name=extra.get("debtor_name"),
+            creditor=Branding(name=request.sender_name, colour=extra.get("creditor_colour") or DEFAULT_COLOUR, logo_png=inline_logo(extra)),
+            document_number=request.document_number, amount=amount, due_date=due_date, ogm=ogm, notice_text=request.document.decode("utf-8"),
+        )
     suffix = SUFFIXES.get(request.document_media_type, "bin")
     attachments = [Attachment(f"{request.document_number}.{suffix}", request.document, request.document_media_type)]
     pdf = extra.get("pdf")  # a rendered PDF beside a UBL document, when there is one
