@@ -77,7 +77,7 @@ def _add_email(providers: ProviderRegistry, settings: Settings) -> None:
         return
     relay = SmtpRelay(
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, username=settings.smtp_username,
-        password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds,
+        password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds, ca_file=settings.smtp_ca_file,
     )
     dkim = None
     if settings.email_dkim_domain and settings.email_dkim_selector and settings.email_dkim_private_key_path:

@@ -115,6 +115,10 @@ def test_forged_or_unreadable_bounces_are_refused_and_nothing_is_stored(database
         (dsn(to=other_dispatch, message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>"), "the VERP token does not verify"),
         (dsn(to="postmaster@gateway.test", message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>"), "no VERP token: the message was not sent to one of our bounce addresses"),
         (b"   ", "not a readable message (bounce.empty): message is empty"),
+        # garbage bytes (a zip, a PDF, random binary) posted by a misconfigured pipe: said plainly, nothing stored
+        (bytes(range(256)) * 16, "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200, 256)) * 20, "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
     ]
     for body, reason in cases:
         response = post(client, body)

@@ -203,3 +203,18 @@ def test_build_providers_adds_email_only_with_a_verp_secret(settings):
     provider = configured.providers["email"]
     assert (provider.name, provider.config.relay.port, provider.config.relay.tls, provider.config.verp_secret) == ("smtp", 2525, "none", SECRET)
     assert configured.verifiers["email/bounce"].source == "email/bounce"
+
+
+def test_a_creditor_with_its_own_sender_address_sends_from_it(database, world, sink):
+    keys, worker, _, _ = world
+    with database.session_scope() as session:
+        from gateway.store.models import CreditorEntity
+
+        session.scalar(select(CreditorEntity).where(CreditorEntity.code == "gent")).sender_email = "facturen@stad.gent"
+    issue_without_peppol(database, keys.municipality_key, "E9")
+    worker.drain()
+    [sunk] = sink.messages
+    message = email.message_from_bytes(sunk.data, policy=email.policy.default)
+    assert message["From"] == "Stad Gent <facturen@stad.gent>"
+    [dispatch] = dispatches(database)
+    assert sunk.mail_from == return_path(str(dispatch.id), SECRET, BOUNCE_DOMAIN)  # bounces still come back to us, by VERP

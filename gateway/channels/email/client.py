@@ -39,6 +39,7 @@ class SmtpRelay:
     password: str = ""
     timeout_seconds: float = 30.0
     local_hostname: str = "localhost"  # our EHLO name; smtplib's default is getfqdn(), a DNS lookup
+    ca_file: str = ""  # PEM CA bundle for a relay with a private CA; empty: the system trust store
 
     def __post_init__(self) -> None:
         if self.tls not in TLS_MODES:
@@ -66,7 +67,8 @@ def _by_code(stage: str, code: int, message: bytes | str, *, about_recipient: bo
 
 def send_message(relay: SmtpRelay, *, envelope_sender: str, recipient: str, message: bytes, context: ssl.SSLContext | None = None) -> SmtpAccepted:
     """Hand one message to the relay: MAIL FROM `envelope_sender`, RCPT TO `recipient`, DATA `message`."""
-    context = context or ssl.create_default_context()
+    # Certificate and host name are always verified (create_default_context); only the trust anchors change.
+    context = context or ssl.create_default_context(cafile=relay.ca_file or None)
     try:
         if relay.tls == "implicit":
             connection: smtplib.SMTP = smtplib.SMTP_SSL(relay.host, relay.port, local_hostname=relay.local_hostname, timeout=relay.timeout_seconds, context=context)
