@@ -70,7 +70,7 @@ class _SinkHandler:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        refusal = self.sink._refusal("RCPT")
+        refusal = self.sink._refusal("RCPT") or self.sink._refused_recipients.get(address.lower())
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -103,6 +103,7 @@ class SmtpSink:
         self.messages: list[SunkMessage] = []
         self.auth_attempts: list[tuple[str, bool]] = []
         self._refusals: list[tuple[str, str]] = []
+        self._refused_recipients: dict[str, str] = {}
         self._lock = threading.Lock()
         smtp: dict = {}
         if tls_context is not None and not implicit_tls:
@@ -153,6 +154,14 @@ class SmtpSink:
             raise ValueError("stage is MAIL, RCPT or DATA; reply is '4xx text' or '5xx text'")
         with self._lock:
             self._refusals.append((stage, reply))
+
+    def refuse_recipient(self, address: str, reply: str) -> None:
+        """Answer every RCPT TO for `address` with `reply` (e.g. "550 5.1.1 User unknown"): an address
+        that does not exist, for the demo's bounce, fallback and repair case."""
+        if not re.fullmatch(r"[45]\d\d .+", reply):
+            raise ValueError("reply is '4xx text' or '5xx text'")
+        with self._lock:
+            self._refused_recipients[address.lower()] = reply
 
     def _refusal(self, stage: str) -> str | None:
         with self._lock:
