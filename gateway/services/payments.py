@@ -10,6 +10,9 @@ reference (a bank statement line).
 Outcomes (`ReferenceMatch.status`): `booked`, `already_booked` (the same payment again),
 `unknown_reference` (no claim has that OGM: the caller keeps the payment, booked on nothing, with
 the reason), `refused` (more than the open amount, a claim that takes no payment: a refund by hand).
+
+Also here: the Bancontact payment request of a new invoice or reminder (`queue_payment_request`,
+made by the worker through the outbox) and the stable pay link that leads to it (`pay_url_for`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from gateway.services.auth import Principal
 from gateway.services.claims import record_payment
 from gateway.store.models import Claim
 from gateway.workers import queue
+
 
 @dataclass(frozen=True)
 class ReferenceMatch:
