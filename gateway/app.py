@@ -17,6 +17,7 @@ from gateway.api import dunning as dunning_api
 from gateway.api import errors
 from gateway.api import events as events_api
 from gateway.api import webhook_endpoints as webhook_endpoints_api
+from gateway.api import pay as pay_api
 from gateway.api.limits import BodySizeLimit
 from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings, get_settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(callbacks_api.router)
     app.include_router(events_api.router)
     app.include_router(webhook_endpoints_api.router)
+    app.include_router(pay_api.router)  # the stable Bancontact pay link (issue 5)
     _include_optional_routers(app)
     from fastapi.staticfiles import StaticFiles
 

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     # One SMTP conversation (connect, TLS, AUTH, MAIL/RCPT/DATA) gets this long per blocking step.
     smtp_timeout_seconds: float = 30.0
+    # PEM file of the CA(s) that sign the relay's TLS certificate, for a relay with a private CA;
+    # empty: the system's trust store. The relay's name (smtp_host) is always checked.
+    smtp_ca_file: str = ""
     # Right-hand side of our Message-IDs `<dispatch id@domain>`; bounces are matched on it.
     email_message_domain: str = "mail.gateway.example"
     # VERP return paths `bounces+<dispatch id>.<mac>@<domain>`: the domain whose MX is our bounce receiver,

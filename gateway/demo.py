@@ -29,7 +29,7 @@ from gateway.kit.time import brussels_today, utc_now
 from gateway.peppol.sandbox_ap import SandboxNetwork
 from gateway.services import auth
 from gateway.store.migrate import upgrade
-from gateway.store.models import AuditEvent, CreditorEntity, Debtor, Dispatch, Document, Job
+from gateway.store.models import AuditEvent, Claim, CreditorEntity, Debtor, Dispatch, Document, Job
 from gateway.store.session import Database
 
 DEMO_DATABASE = PROJECT_ROOT / "var" / "demo.sqlite"
@@ -197,6 +197,8 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     for suffix in ("", "-wal", "-shm", ".worker.lock"):
         DEMO_DATABASE.with_name(DEMO_DATABASE.name + suffix).unlink(missing_ok=True)
     sink = SmtpSink(mail_dir=DEMO_MAIL_DIR).start()  # e-mail goes to a local SMTP sink on a free port
+    bouncing = next(c["value"] for c in demo_data.bouncing_consumer(demo_data.debtors(random.Random(2026)))["contacts"] if c["kind"] == "email")
+    sink.refuse_recipient(bouncing, f"550 5.1.1 <{bouncing}>: Recipient address rejected: User unknown")  # one address that does not exist
     settings = base_settings.model_copy(update={
         "database_url": f"sqlite:///{DEMO_DATABASE}", "port": port or base_settings.port,
         "public_base_url": f"http://{base_settings.host}:{port or base_settings.port}",  # links in messages point at this run
@@ -208,6 +210,7 @@ def run_demo(*, serve: bool = True, port: int | None = None) -> None:
     })
     shutil.rmtree(DEMO_PRINT_DIR, ignore_errors=True)
     consumer_sandboxes = ConsumerSandboxes()
+    consumer_sandboxes.bancontact.profile_callback_url = f"{settings.public_base_url}/v1/callbacks/bancontact"  # invoice-link payments
     settings = settings.model_copy(update=consumer_sandboxes.settings_update())
     upgrade(settings.database_url)
     database = Database(settings.database_url)
@@ -285,27 +288,78 @@ def _print_summary(report: dict, summary: dict, keys: dict, base: str, elapsed: 
     echo(f"  curl -H 'Authorization: Bearer {keys['zonnedorp']}' {base}/v1/claims/{report['idempotent_claim']['id']}")
 
 
+SHOWN_PER_CHANNEL = 3  # rows of the "what was sent" table per channel; the counts say how many more
+
+
+def _row(channel: str, to: str, what: str, extra: str) -> str:
+    """One line of the "what was sent" table: channel, to, subject or first line, attachments."""
+    def cut(text: str, width: int) -> str:
+        return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
+
+    return f"  {cut(channel, 6)}  {cut(to, 32)}  {cut(what, 64)}  {extra}"
+
+
 def _print_mail(sink: SmtpSink) -> None:
+    import email
+    import email.policy
+
     click.echo(f"E-mails sent through the local SMTP sink (127.0.0.1:{sink.port}): {len(sink.messages)}")
-    if sink.messages:
-        click.echo(f"  read them in {DEMO_MAIL_DIR}/, e.g. {sink.messages[0].path.name} (any mail client opens .eml)")
+    if not sink.messages:
+        return
+    click.echo(f"  read them in {DEMO_MAIL_DIR}/, e.g. {sink.messages[0].path.name} (any mail client opens .eml)")
+    for sunk in sink.messages[:SHOWN_PER_CHANNEL]:
+        message = email.message_from_bytes(sunk.data, policy=email.policy.default)
+        attachments = ", ".join(part.get_filename() or "?" for part in message.iter_attachments()) or "-"
+        click.echo(_row("e-mail", ", ".join(sunk.recipients), str(message["Subject"]), attachments))
+    if len(sink.messages) > SHOWN_PER_CHANNEL:
+        click.echo(f"  … and {len(sink.messages) - SHOWN_PER_CHANNEL} more e-mails")
 
 
 def _print_consumer_channels(database: Database, settings, sandboxes: ConsumerSandboxes) -> None:
-    """What went out to consumers: SMS, eBox, the paper batch handed to the printer, a personal link."""
+    """What went out to consumers, per channel (to, subject or first line, attachments): SMS, eBox,
+    the paper batch handed to the printer; then the consumer fallbacks with their contact repair,
+    and one personal link."""
+    import csv
+    import uuid
+
     from gateway.channels.paper.drop import close_batch
     from gateway.services.consumer_page import personal_url_for
 
     echo = click.echo
+    texts = list(sandboxes.sms.messages.values())
+    echo(f"SMS sent through the SMS sandbox: {len(texts)}")
+    for text in texts[:SHOWN_PER_CHANNEL]:
+        echo(_row("sms", text.to, text.text, f"{text.segments} part(s), report {text.reports[-1]['stat'] if text.reports else '-'}"))
     published = list(sandboxes.ebox.messages.values())
-    echo(f"SMS sent through the SMS sandbox: {len(sandboxes.sms.messages)}")
     echo(f"eBox publications through the eBox sandbox: {len(published)}")
+    for item in published[:SHOWN_PER_CHANNEL]:
+        subject = next(iter((item.message.get("subject") or {}).values()), "")
+        recipient = item.recipient.get("ssin") or item.recipient.get("enterpriseNumber") or str(item.recipient)
+        echo(_row("ebox", f"{item.recipient.get('eboxType', 'ebox')} {recipient}", subject, ", ".join(item.files) or "-"))
     batch = close_batch(settings.print_drop_dir, now=utc_now())
     if batch is None:
         echo("Paper letters: none")
     else:
         echo(f"Paper letters handed to the print provider: {batch.letters} in {batch.path.relative_to(PROJECT_ROOT)}/ (manifest.csv)")
+        with open(batch.path / "manifest.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows[:SHOWN_PER_CHANNEL]:
+            marking = ", registered" if row["registered"] == "true" else ""
+            echo(_row("paper", f"{row['recipient_name']}, {row['address']}", f"{row['document_number']} ({row['pages']} page(s){marking})", row["file"]))
     with database.session_scope() as session:
+        repairs = {e.data["failed_dispatch_id"]: e.data for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "contact_repair.requested"))}
+        consumer_fallbacks = []
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.fallback").order_by(AuditEvent.id)):
+            failed = session.get(Dispatch, uuid.UUID(event.data["failed_dispatch_id"]))
+            if failed.channel in ("email", "sms", "ebox") and session.get(Debtor, session.get(Claim, failed.claim_id).debtor_id).kind == "consumer":
+                consumer_fallbacks.append((failed, event.data, repairs.get(event.data["failed_dispatch_id"])))
+        echo(f"Consumer fallbacks (a channel failed for good; the same document went out on the next): {len(consumer_fallbacks)}")
+        for failed, data, repair in consumer_fallbacks[:SHOWN_PER_CHANNEL]:
+            number = session.get(Document, failed.document_id).number
+            blamed = "address marked invalid" if data.get("contact_invalidated") else "contact kept"
+            echo(f"  {number}: {failed.channel} to {failed.recipient} failed ({failed.last_error}); {blamed}; sent by {data['channel']} instead")
+            if repair is not None:
+                echo(f"    contact repair asked by {repair['channel']}")
         consumer = session.scalar(select(Debtor).where(Debtor.kind == "consumer").order_by(Debtor.name).limit(1))
         if consumer is not None:
             echo(f"  personal page of {consumer.name}: {personal_url_for(settings, consumer.id, consumer.creditor_id, utc_now())}")

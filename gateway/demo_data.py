@@ -177,3 +177,12 @@ def refused_examples(today: date) -> list[dict]:
     bad_vat = {**good, "number": "BAD-VAT", "debtor": {**good["debtor"], "external_id": "X-1", "kind": "business", "vat_number": "BE0403019262", "enterprise_number": None, "national_register_number": None}}
     usd = {**good, "number": "BAD-CUR", "currency": "USD"}
     return [bad_ogm, bad_vat, usd]
+
+
+def bouncing_consumer(people: list[dict]) -> dict:
+    """The demo's consumer whose e-mail address does not exist (the SMTP sink refuses it with 550
+    5.1.1): the first with e-mail consent and a phone number, so the demo shows a hard failure, the
+    address marked bounced, the letter falling back to paper and a contact-repair SMS."""
+    return next(
+        d for d in people if d["kind"] == "consumer" and any(c["channel"] == "email" for c in d["consents"]) and any(c["kind"] == "phone" for c in d["contacts"])
+    )

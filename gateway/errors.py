@@ -74,3 +74,12 @@ class RetryableError(Exception):
 
 class TerminalError(Exception):
     """An outbound call failed for good (4xx, invalid document, unknown recipient)."""
+
+
+class InvalidContact(TerminalError):
+    """Terminal, and the debtor's contact itself is to blame: the relay refused the recipient with
+    an X.1.x address status (user unknown, no such domain), or a hard bounce, or an SMS UNDELIV.
+
+    Only this failure marks the contact invalid and asks the debtor to repair it. Every other
+    `TerminalError` (our DKIM key, a message we could not compose, an operator REJECTD, a policy
+    block) falls back to the next channel but leaves the contact as it was."""

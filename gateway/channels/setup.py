@@ -77,7 +77,7 @@ def _add_email(providers: ProviderRegistry, settings: Settings) -> None:
         return
     relay = SmtpRelay(
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, username=settings.smtp_username,
-        password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds,
+        password=settings.smtp_password, timeout_seconds=settings.smtp_timeout_seconds, ca_file=settings.smtp_ca_file,
     )
     dkim = None
     if settings.email_dkim_domain and settings.email_dkim_selector and settings.email_dkim_private_key_path:
@@ -110,12 +110,17 @@ def _add_ebox(providers: ProviderRegistry, settings: Settings) -> None:
     ))
 
 
+def bancontact_configured(settings: Settings) -> bool:
+    """Payment requests can be made and their callbacks verified: API URL and key, PPID, JWKS URL."""
+    return bool(settings.bancontact_api_url and settings.bancontact_api_key and settings.bancontact_payment_profile_id and settings.bancontact_jwks_url)
+
+
 def _add_bancontact(providers: ProviderRegistry, settings: Settings) -> None:
     """Bancontact payment callbacks (source `bancontact`); needs the API URL and key, the PPID and the JWKS URL.
 
     Payment requests are not a dispatch channel: the verifier carries the client for
     `gateway.channels.payment.bancontact.request_payment`."""
-    if not (settings.bancontact_api_url and settings.bancontact_api_key and settings.bancontact_payment_profile_id and settings.bancontact_jwks_url):
+    if not bancontact_configured(settings):
         return
     from gateway.channels.payment.bancontact import BancontactVerifier, JwksCache
     from gateway.channels.payment.bancontact_client import BancontactClient

@@ -6,8 +6,10 @@ does no I/O), else e-mail with PDF and UBL, else paper. Consumers: eBox with a n
 address, SMS for a short reminder (one without fee or interest: the text and the personal link say it
 all) when the consumer consented to SMS and the number is usable, paper otherwise. Every decision
 carries its reason so the claim page can show it. A creditor entity may switch off e-mail, SMS or
-eBox (`disabled_channels`); Peppol and paper stay. Registered steps are tied to registered paper
-by the dunning handler before the router is asked.
+eBox (`disabled_channels`); Peppol and paper stay. A dunning step may require a channel
+(`requirement`: "registered" or "paper", DESIGN.md section 2): only the channels that satisfy it
+are candidates, on the first send and on every fallback, so a registered step never ends up as an
+ordinary letter or an e-mail.
 """
 
 from __future__ import annotations
@@ -122,27 +124,66 @@ def candidates(debtor: DebtorFacts, postal_address: str, *, short_message: bool 
     return options
 
 
+# The channels that satisfy a step's requirement, best first. Registered delivery by e-mail or eBox
+# needs a qualified registered delivery (QeRDS) provider (docs/channels-and-law.md section 2.6),
+# which the gateway has not got: registered paper is the only registered channel.
+REQUIRED_CHANNELS: dict[str, tuple[Channel, ...]] = {
+    "registered": (Channel.REGISTERED_PAPER,),
+    "paper": (Channel.PAPER,),
+}
+
+
+def required_candidates(requirement: str, postal_address: str) -> list[RoutingDecision]:
+    if requirement not in REQUIRED_CHANNELS:
+        raise ValueError(f"unknown channel requirement {requirement!r}; known: {', '.join(REQUIRED_CHANNELS)}")
+    return [RoutingDecision(channel, postal_address, f"the dunning step requires a {requirement} channel") for channel in REQUIRED_CHANNELS[requirement]]
+
+
 def choose_channel(
-    debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset(), short_message: bool = False
+    debtor: DebtorFacts, postal_address: str, *, tried: frozenset[tuple[str, str]] = frozenset(), short_message: bool = False,
+    requirement: str | None = None,
 ) -> RoutingDecision | None:
-    """The best channel not yet tried for this document (by channel and recipient), or None."""
-    options = candidates(debtor, postal_address, short_message=short_message)
+    """The best channel not yet tried for this document (by channel and recipient), or None.
+
+    With a `requirement` only the channels that satisfy it count (`REQUIRED_CHANNELS`)."""
+    options = required_candidates(requirement, postal_address) if requirement else candidates(debtor, postal_address, short_message=short_message)
     return next((d for d in options if (d.channel.value, d.recipient) not in tried), None)
+
+
+def no_channel_reason(requirement: str | None, tried: frozenset[tuple[str, str]]) -> str:
+    """Why `choose_channel` found nothing, for the `dispatch.no_channel_left` record."""
+    tried_channels = ", ".join(sorted({channel for channel, _ in tried}))
+    if requirement:
+        allowed = " or ".join(c.value for c in REQUIRED_CHANNELS[requirement])
+        return f"the dunning step requires a {requirement} channel ({allowed}) and every one has failed (tried: {tried_channels})"
+    return f"every channel the debtor can be reached on has been tried (tried: {tried_channels})"
 
 
 def _usable_channel(debtor: DebtorFacts, channel: Channel) -> bool:
     return channel.value not in debtor.disabled_channels
 
 
-def repair_channel(debtor: DebtorFacts, failed_channel: str) -> RoutingDecision | None:
-    """Where to ask the debtor to repair a contact that just failed (DESIGN.md section 2, "Feedback").
+# Where a repair request goes after a contact of this kind failed (DESIGN.md section 2, "Feedback"):
+# the other electronic contact, if the debtor has a usable one and did not refuse that channel.
+REPAIR_ROUTES = {
+    Channel.EMAIL.value: (Channel.SMS, "phone", "sms", "the e-mail address bounced, the number is usable"),
+    Channel.SMS.value: (Channel.EMAIL, "email", "email", "the number is unreachable, the e-mail address is usable"),
+}
 
-    After an e-mail bounce: an SMS to a usable number, unless the debtor refused SMS. Other
-    failures (eBox without a digital user, an unreachable number, Peppol) are not a wrong contact
-    the debtor can fix from a message, so no repair message is sent for them."""
-    if debtor.kind != "consumer" or failed_channel != Channel.EMAIL.value or debtor.consents.get("sms") is False:
+
+def repair_channel(debtor: DebtorFacts, failed_channel: str, postal_address: str) -> RoutingDecision | None:
+    """Where to ask the debtor to repair a contact that just failed.
+
+    After an e-mail bounce: an SMS to a usable number; after an unreachable number: an e-mail to a
+    usable address; in both cases unless the debtor refused that channel (a consent given `False`;
+    no consent at all does not forbid a service message about the contact) or the creditor switched
+    it off. With no such contact: `paper`, a note enclosed with the paper letter that carries the
+    document anyway. eBox without a digital user and Peppol are no contact the debtor fixes from a
+    message: None."""
+    if debtor.kind != "consumer" or failed_channel not in REPAIR_ROUTES:
         return None
-    phone = usable_contact(debtor, "phone")
-    if not phone or not _usable_channel(debtor, Channel.SMS):
-        return None
-    return RoutingDecision(Channel.SMS, phone, "contact repair: the e-mail address bounced, the number is usable")
+    channel, contact_kind, consent, why = REPAIR_ROUTES[failed_channel]
+    contact = usable_contact(debtor, contact_kind)
+    if contact and debtor.consents.get(consent) is not False and _usable_channel(debtor, channel):
+        return RoutingDecision(channel, contact, f"contact repair: {why}")
+    return RoutingDecision(Channel.PAPER, postal_address, "contact repair: no other usable contact: a note enclosed with the paper letter")

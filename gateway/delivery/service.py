@@ -29,12 +29,14 @@ from gateway.config import Settings
 from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState as D
 from gateway.domain.transmission import apply_report, transition
-from gateway.errors import RetryableError, TerminalError
+from gateway.channels.payment.bancontact_link import invoice_link
+from gateway.errors import InvalidContact, RetryableError, TerminalError
 from gateway.kit.backoff import backoff_delay
-from gateway.kit.time import utc_now
-from gateway.services import letters
+from gateway.kit.time import brussels_today, utc_now
+from gateway.letters import render
+from gateway.services import letters, payments
 from gateway.services.consumer_page import personal_url_for
-from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
+from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Dispatch, DispatchAttempt, Document
 from gateway.store.session import Database
 from gateway.workers import queue
 
@@ -96,12 +98,24 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     # A reminder asks for payment by its own new date; an invoice by the claim's due date.
     due_date = meta.get("due_date") or meta.get("new_due_date") or claim.due_date.isoformat()
     link = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings and debtor.kind == "consumer" else None
+    bancontact_url = bancontact_qr_url = None
+    if settings and debtor.kind == "consumer" and document.kind in ("invoice", "reminder") and claim.amount_open > 0:
+        # Its payment request's stable link (leads to a live Bancontact payment whenever it is followed)
+        # and the long-lived invoice link the Bancontact app scans as a QR (booked by its OGM reference).
+        bancontact_url = payments.pay_url_for(settings, document.id)
+        bancontact_qr_url = invoice_link(
+            settings.bancontact_payment_profile_id, amount=claim.amount_open, reference=claim.structured_communication,
+            description=f"{creditor.name} {document.number}",
+        )
     content, media_type, pdf = document.content, document.media_type, None
     if dispatch.channel in PDF_CHANNELS and media_type != letters.PDF:
         # A UBL document on paper is printed as its letter; by e-mail the letter goes beside the UBL.
         pdf = letters.pdf_rendition(session, document, registered=dispatch.channel == Channel.REGISTERED_PAPER.value)
         if pdf is not None and dispatch.channel != Channel.EMAIL.value:
             content, media_type, pdf = pdf, letters.PDF, None
+    if dispatch.channel in (Channel.PAPER.value, Channel.REGISTERED_PAPER.value) and media_type == letters.PDF:
+        # a contact-repair note for a debtor with no other contact is printed after the letter, in one envelope
+        content = render.with_enclosures(content, letters.enclosures_for(session, dispatch.id, claim.id))
     return SendRequest(
         dispatch_id=dispatch.id, idempotency_key=dispatch.idempotency_key, channel=dispatch.channel, recipient=dispatch.recipient,
         document_number=document.number, document_media_type=media_type, document=content,
@@ -113,8 +127,24 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
             "due_date": due_date, "ogm": claim.structured_communication, "claim_number": claim.number, "payment_url": link,
             "debtor_name": debtor.name, "creditor_iban": creditor.iban, "creditor_logo_url": creditor.logo_url,
             "creditor_colour": creditor.primary_colour, "pdf": pdf,
+            # A reminder's legal content beside the letter (Book XIX first reminder: enterprise number,
+            # the invoice it is about with its description and due date, the fees that will follow).
+            "creditor_enterprise_number": creditor.enterprise_number, "issue_date": brussels_today(document.issued_at).isoformat(),
+            "reminder_step": meta.get("step"), "fees_to_follow": meta.get("fees_to_follow") or [],
+            "fee": meta.get("fee"), "interest": meta.get("interest"), "fee_ogm": meta.get("fee_structured_communication"),
+            "creditor_logo": creditor.logo, "creditor_logo_media_type": creditor.logo_media_type,  # the letters' logo, inline in e-mails
+            "bancontact_url": bancontact_url, "bancontact_qr_url": bancontact_qr_url,
+            "invoice_number": meta.get("references"), "invoice_due_date": claim.due_date.isoformat(), "description": _description(session, claim),
         },
     )
+
+
+def _description(session: Session, claim: Claim) -> str:
+    """What the claim is for, in a few words: its first line (and how many more)."""
+    lines = session.scalars(select(ClaimLine.description).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)).all()
+    if not lines:
+        return claim.number
+    return lines[0] if len(lines) == 1 else f"{lines[0]} (+{len(lines) - 1})"
 
 
 def record_success(session: Session, dispatch_id: uuid.UUID, result: SendResult, *, duration_ms: int, now: datetime) -> None:
@@ -142,7 +172,17 @@ def record_failure(session: Session, dispatch_id: uuid.UUID, error: Exception, *
         dispatch.next_attempt_at = now + backoff_delay(settings.retry_base_seconds, dispatch.attempt_count)
         _enqueue_transmit(session, dispatch, now=now, run_after=dispatch.next_attempt_at)
     else:
-        queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+        _enqueue_failed(session, dispatch, contact_at_fault=isinstance(error, InvalidContact), now=now)
+
+
+def _enqueue_failed(session: Session, dispatch: Dispatch, *, contact_at_fault: bool, now: datetime) -> None:
+    """Hand a permanently failed dispatch to the router (`dispatch.failed`, gateway/workers/tasks.py).
+
+    `contact_at_fault` says whether the debtor's contact itself is wrong (an `InvalidContact` on
+    sending, a report with `contact_invalid`: hard bounce, SMS UNDELIV); only then is the contact
+    marked invalid. A job without the key (queued before it existed) blames nobody."""
+    payload = {"dispatch_id": str(dispatch.id), "contact_at_fault": contact_at_fault}
+    queue.enqueue(session, FAILED, payload, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
 
 
 def _current(session: Session, dispatch_id: uuid.UUID) -> tuple[Dispatch, DispatchAttempt]:
@@ -212,7 +252,8 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
         if detail.get("reason") and new_state in NOT_THROUGH:
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
-            queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
+            # The report says whether the contact is to blame (a soft failure out of attempts never is).
+            _enqueue_failed(session, dispatch, contact_at_fault=bool(detail.get("contact_invalid")), now=now)
         elif new_state is D.FAILED_TEMPORARY:
             _enqueue_transmit(session, dispatch, now=now, run_after=now + timedelta(seconds=60))
     return dispatch

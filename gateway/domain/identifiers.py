@@ -7,6 +7,7 @@ The OGM/VCS structured communication is the one reconciliation key across every 
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 
@@ -160,3 +161,17 @@ def check_email_syntax(address: str) -> str:
     if not sep or not local or "." not in domain or " " in address.strip() or domain.startswith(".") or domain.endswith("."):
         raise IdentifierError("email.syntax", "an e-mail address is local@domain.tld")
     return address.strip()
+
+
+# A URL that goes into an e-mail's href/src attribute and text part, and onto a letter: https,
+# without spaces, quotes, backslashes or angle brackets (autoescaping covers HTML, not the scheme).
+URL_TAIL = r"[^\s\"'<>\\]{1,2000}"
+_HTTPS_URL_RE = re.compile(r"https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/" + URL_TAIL + r")?")
+
+
+def check_https_url(value: str) -> str:
+    """A public https URL (a creditor's logo_url): refused with rule `url.https` otherwise."""
+    url = value.strip()
+    if not _HTTPS_URL_RE.fullmatch(url):
+        raise IdentifierError("url.https", "an https:// URL with a host name, without spaces, quotes or angle brackets")
+    return url

@@ -15,8 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from gateway.delivery.router import RoutingDecision, choose_channel
-from gateway.domain.claim import Channel
+from gateway.delivery.router import REQUIRED_CHANNELS, RoutingDecision, choose_channel
 from gateway.dunning import service
 from gateway.errors import GatewayError
 from gateway.dunning.lifecycle import StepStatus
@@ -72,9 +71,7 @@ def reminder_route(debtor: Debtor, step: DunningStep) -> RoutingDecision | None:
     a registered step needs a registered channel). A reminder without fee or interest is short enough
     for an SMS with the personal link."""
     address = postal_address(debtor)
-    if step.channel_requirement == "registered":
-        return RoutingDecision(Channel.REGISTERED_PAPER, address, f"dunning step {step.step} requires a registered channel")
-    if step.channel_requirement == "paper":
-        return RoutingDecision(Channel.PAPER, address, f"dunning step {step.step} requires paper")
+    if step.channel_requirement in REQUIRED_CHANNELS:  # the same rule holds on every fallback (workers.tasks.dispatch_failed)
+        return choose_channel(debtor_facts(debtor), address, requirement=step.channel_requirement)
     short = step.fee == 0 and not step.interest
     return choose_channel(debtor_facts(debtor), address, short_message=short)

@@ -8,6 +8,7 @@ root in the SVG namespace. Anything else is refused with the field and the rule.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
@@ -58,3 +59,44 @@ def read_logo_file(path: Path) -> tuple[bytes, str]:
     if media_type is None:
         raise LogoError("logo_file.type", f"{path.name} is neither an SVG nor a PNG image (told from its content, not its name)")
     return data, media_type
+
+
+# E-mail logo box (CSS px): the layout shows it 48 px high; rendered at 2x for high-density screens.
+EMAIL_LOGO_BOX = (240, 80)
+EMAIL_LOGO_SCALE = 2
+
+
+@lru_cache(maxsize=32)
+def email_png(data: bytes, media_type: str) -> bytes:
+    """The stored logo as the PNG an e-mail carries inline (cid:): a PNG as it is; an SVG drawn
+    once per process (most webmail and Outlook do not show SVG images). Drawn with the letters'
+    WeasyPrint set-up, which fetches nothing (an SVG pointing at a URL loses that part), then
+    rasterised with PDFium and cropped to the drawing. Raises `LogoError` for anything else."""
+    if media_type == PNG and sniff(data) == PNG:
+        return data
+    if media_type != SVG or sniff(data) != SVG:
+        raise LogoError("logo.media_type", f"a logo is SVG or PNG told from its bytes, declared {media_type!r}")
+    import base64
+    import io
+
+    import pypdfium2
+    import weasyprint
+
+    from gateway.letters.render import data_only_fetcher
+
+    width, height = EMAIL_LOGO_BOX
+    uri = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
+    html = (
+        f"<style>@page {{ size: {width}px {height}px; margin: 0 }} body {{ margin: 0 }}"
+        f" img {{ display: block; max-width: {width}px; max-height: {height}px }}</style><img src=\"{uri}\" alt=\"\">"
+    )
+    pdf = weasyprint.HTML(string=html, url_fetcher=data_only_fetcher()).write_pdf()
+    page = pypdfium2.PdfDocument(pdf)[0]
+    # transparent background, so the logo sits on the header colour; cropped to what it draws
+    image = page.render(scale=EMAIL_LOGO_SCALE * 96 / 72, fill_color=(255, 255, 255, 0)).to_pil().convert("RGBA")
+    box = image.getchannel("A").getbbox()
+    if box is None:
+        raise LogoError("logo.empty", "the SVG logo draws nothing")
+    buffer = io.BytesIO()
+    image.crop(box).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

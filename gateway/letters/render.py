@@ -83,7 +83,8 @@ class LetterInput:
     registered: bool = False  # a registered letter: marked on the letter and in the manifest
     fees_to_follow: tuple[LetterLine, ...] = ()  # what the next steps will cost (Book XIX: a first reminder must state them)
     personal_url: str | None = None  # the debtor's personal page (printed as text)
-    bancontact_url: str | None = None
+    bancontact_url: str | None = None  # printed: the document's stable pay link (or the invoice link)
+    bancontact_qr_url: str | None = None  # drawn as a QR: the Bancontact invoice link the app scans
     note: str | None = None
 
 
@@ -110,7 +111,7 @@ def _check(letter: LetterInput) -> str:
         raise _refuse("debtor.address_lines", "debtor_address.missing", "a letter needs the debtor's name and postal address")
     if letter.kind == "reminder" and (letter.step is None or letter.step < 1):
         raise _refuse("step", "step.missing", "a reminder letter states its step number (1 or more)")
-    for field, url in (("personal_url", letter.personal_url), ("bancontact_url", letter.bancontact_url)):
+    for field, url in (("personal_url", letter.personal_url), ("bancontact_url", letter.bancontact_url), ("bancontact_qr_url", letter.bancontact_qr_url)):
         if url is not None and not _URL_RE.fullmatch(url):
             raise _refuse(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     _check_amount("total_due", letter.total_due)
@@ -154,6 +155,16 @@ def _data_uri(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _qr_svg(text: str) -> bytes:
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make_qr(text, error="m").save(buffer, kind="svg", scale=4, border=4, xmldecl=False)
+    return buffer.getvalue()
+
+
 def _enterprise(number: str | None) -> str | None:
     if not number:
         return None
@@ -168,6 +179,7 @@ def _view(letter: LetterInput, ogm_digits: str, payload: str) -> dict:
         "colour": letter.creditor_colour,
         "logo_src": _data_uri(letter.logo_media_type, letter.logo) if letter.logo else None,
         "qr_src": _data_uri("image/svg+xml", epc_qr.render_svg(payload)),
+        "bancontact_qr_src": _data_uri("image/svg+xml", _qr_svg(letter.bancontact_qr_url)) if letter.bancontact_qr_url else None,
         "qr_size_mm": QR_SIZE_MM,
         "ogm": format_ogm(ogm_digits),
         "iban": std_iban.format(letter.creditor_iban),
@@ -202,12 +214,12 @@ def _weasy():
 
         fonts = FontConfiguration()
         css = resources.files("gateway.letters").joinpath("templates", "letter.css").read_text(encoding="utf-8")
-        stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=_data_only_fetcher())
+        stylesheet = weasyprint.CSS(string=css, font_config=fonts, url_fetcher=data_only_fetcher())
         cached = _per_thread.weasy = (weasyprint, fonts, stylesheet)
     return cached
 
 
-def _data_only_fetcher():
+def data_only_fetcher():
     from weasyprint.urls import URLFetcher
 
     class DataOnlyFetcher(URLFetcher):
@@ -238,8 +250,59 @@ def render_letter(letter: LetterInput) -> bytes:
     """The letter as an A4 PDF; raises `DocumentRuleError` naming the field and the rule."""
     html = render_html(letter)
     weasyprint, fonts, stylesheet = _weasy()
-    fetcher = _data_only_fetcher()
+    fetcher = data_only_fetcher()
     document = weasyprint.HTML(string=html, url_fetcher=fetcher).render(stylesheets=[stylesheet], font_config=fonts)
     # A content-derived file identifier instead of a random one: same input, same bytes.
     identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
     return document.write_pdf(pdf_identifier=identifier)
+
+
+NOTE_TITLES = {"nl": "Uw contactgegevens", "fr": "Vos coordonnées", "de": "Ihre Kontaktdaten", "en": "Your contact details"}
+
+
+def render_note(*, language: str, creditor_name: str, colour: str, logo: bytes | None, logo_media_type: str | None, text: str) -> bytes:
+    """A one-page note (a contact-repair request) enclosed with a paper letter: the creditor's
+    letterhead, a title and the text (which carries the personal link). Pure; the same input gives
+    the same bytes; fetches nothing. Raises `DocumentRuleError` naming the field."""
+    if language not in LANGUAGES:
+        raise _refuse("language", "language.unsupported", f"language is one of {', '.join(LANGUAGES)}, got {language!r}")
+    if not _COLOUR_RE.fullmatch(colour or ""):
+        raise _refuse("creditor_colour", "colour.format", f"creditor_colour is #rrggbb, got {colour!r}")
+    if logo is not None and logo_check.sniff(logo) != logo_media_type:
+        raise _refuse("logo_media_type", "logo.media_type", f"the logo bytes are not {logo_media_type!r}")
+    html = _environment().get_template("note.html.j2").render(
+        language=language, title=NOTE_TITLES[language], creditor_name=creditor_name, colour=colour, text=text,
+        logo_src=_data_uri(logo_media_type, logo) if logo else None,
+    )
+    weasyprint, fonts, stylesheet = _weasy()
+    document = weasyprint.HTML(string=html, url_fetcher=data_only_fetcher()).render(stylesheets=[stylesheet], font_config=fonts)
+    return document.write_pdf(pdf_identifier=hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii"))
+
+
+def with_enclosures(pdf: bytes, enclosures: list[bytes]) -> bytes:
+    """The letter followed by the pages of each enclosure (the letter's first page keeps the address
+    window), as one PDF for the printer. PDFium copies the pages; no date is added, so the same
+    input gives the same bytes and a retried print dispatch writes the same file."""
+    if not enclosures:
+        return pdf
+    import io
+
+    import pypdfium2
+
+    merged = pypdfium2.PdfDocument(pdf)
+    for enclosure in enclosures:
+        merged.import_pages(pypdfium2.PdfDocument(enclosure))
+    buffer = io.BytesIO()
+    merged.save(buffer)
+    # PDFium writes a random second file identifier (PDF 32000 section 14.4); it becomes a hash of the
+    # content instead (same length, so every byte offset stays valid).
+    data = buffer.getvalue()
+    found = list(_TRAILER_ID_RE.finditer(data))
+    if not found:
+        return data
+    start, end = found[-1].span(2)
+    blank = data[:start] + b"0" * (end - start) + data[end:]
+    return data[:start] + hashlib.sha256(blank).hexdigest()[: end - start].upper().encode("ascii") + data[end:]
+
+
+_TRAILER_ID_RE = re.compile(rb"/ID\s*\[\s*(\([^)]*\)|<[0-9A-Fa-f]*>)\s*<([0-9A-Fa-f]+)>\s*\]")

@@ -57,6 +57,9 @@ class CreditorIn(BaseModel):
     _peppol = field_validator("peppol_id")(lambda v: _identifier(identifiers.normalize_peppol_id, v))
     _iban = field_validator("iban")(lambda v: _identifier(identifiers.normalize_iban, v))
     _email = field_validator("sender_email")(lambda v: _identifier(identifiers.check_email_syntax, v))
+    # The logo_url goes into every e-mail the entity sends; an http or odd URL would make each one
+    # fail to compose (docs: README "Channels"), so it is refused here, naming the field.
+    _logo_url = field_validator("logo_url")(lambda v: _identifier(identifiers.check_https_url, v))
 
 
 CREDITOR_LIST = TypeAdapter(list[CreditorIn])

@@ -419,6 +419,8 @@ def issue_consumer_reminder(
             document = letters.issue_letter(session, claim, facts, sequence=sequence, prefix=PREFIXES["reminder"], settings=settings, now=now, meta={
                 "step": step.step, "dunning_step_id": str(step.id), "new_due_date": step.new_due_date.isoformat(), "fee": str(step.fee),
                 "interest": str(interest), "fee_structured_communication": fee_ogm, "rate_version": step.rate_version,
+                # what the letter states, kept for the other channels (a first reminder by SMS says the same, Book XIX)
+                "references": facts.invoice_number, "fees_to_follow": [[number, str(fee)] for number, fee in facts.fees_to_follow],
             }, rule_set_version=step.rule_set_version)
     except DocumentRuleError as error:
         record("document.refused", {"kind": "reminder", "step": step.step, "dedup_key": step.dedup_key, "rules": [p.rule for p in error.problems], "message": error.message})
@@ -434,18 +436,24 @@ def issue_consumer_reminder(
     return ReminderOutcome("issued", reminder=document, dispatch_id=dispatch.id, channel=route.channel.value)
 
 
-def issue_notice(session: Session, claim: Claim, *, kind: str, text: str, now: datetime, failed_dispatch_id: uuid.UUID) -> Document | None:
-    """A short service message (a contact-repair SMS) stored as a document, so it is dispatched,
-    tracked and shown like any other; MSG numbers. None when one exists already for that failure."""
+def issue_notice(
+    session: Session, claim: Claim, *, kind: str, text: str, now: datetime, failed_dispatch_id: uuid.UUID, pdf: bytes | None = None,
+    enclose_with: uuid.UUID | None = None,
+) -> Document | None:
+    """A short service message (a contact-repair SMS or e-mail, or with `pdf` a note printed after
+    the paper letter of dispatch `enclose_with`) stored as a document, so it is dispatched, tracked
+    and shown like any other; MSG numbers. None when one exists already for that failure."""
     for existing in session.scalars(select(Document).where(Document.claim_id == claim.id, Document.kind == kind)):
         if (existing.meta or {}).get("failed_dispatch_id") == str(failed_dispatch_id):
             return None
-    content = text.encode()
+    content, media_type = (pdf, letters.PDF) if pdf is not None else (text.encode(), letters.TEXT)
+    meta = {"failed_dispatch_id": str(failed_dispatch_id), "validation": {"status": "not_applicable", "reason": "a service message"}}
+    if enclose_with is not None:
+        meta.update(enclose_with=str(enclose_with), text=text)
     sequence, number = next_number(session, claim.creditor_id, PREFIXES["notice"])
     document = Document(
         claim_id=claim.id, creditor_id=claim.creditor_id, kind=kind, prefix=PREFIXES["notice"], sequence=sequence, number=number,
-        media_type=letters.TEXT, content=content, sha256=hashlib.sha256(content).hexdigest(), issued_at=now,
-        meta={"failed_dispatch_id": str(failed_dispatch_id), "validation": {"status": "not_applicable", "reason": "a text message"}}, created_at=now,
+        media_type=media_type, content=content, sha256=hashlib.sha256(content).hexdigest(), issued_at=now, meta=meta, created_at=now,
     )
     session.add(document)
     session.flush()

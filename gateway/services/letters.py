@@ -23,6 +23,7 @@ the letter beside the amount that stays open under the claim's OGM.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,7 +36,9 @@ from gateway.channels.payment.bancontact_link import invoice_link
 from gateway.config import Settings
 from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
+from gateway.kit.ids import new_id
 from gateway.kit.time import brussels_today
+from gateway.services import payments
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document
 
@@ -60,11 +63,20 @@ LABELS = {
     "next_step": {"nl": "Volgende herinnering (stap {step})", "fr": "Rappel suivant (étape {step})", "de": "Nächste Mahnung (Stufe {step})", "en": "Next reminder (step {step})"},
 }
 
+# By the kind of contact that failed: an e-mail address, or a phone number.
 REPAIR_TEXT = {
-    "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw adres op via {link}",
-    "fr": "{sender}: votre {what} {number} n'a pas pu être remis à {contact}. Indiquez une nouvelle adresse via {link}",
-    "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Adresse angeben: {link}",
-    "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your details at {link}",
+    "email": {
+        "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw adres op via {link}",
+        "fr": "{sender}: votre {what} {number} n'a pas pu être remis à {contact}. Indiquez une nouvelle adresse via {link}",
+        "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Adresse angeben: {link}",
+        "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your details at {link}",
+    },
+    "phone": {
+        "nl": "{sender}: uw {what} {number} kon niet bezorgd worden op {contact}. Geef een nieuw gsm-nummer op via {link}",
+        "fr": "{sender}: votre {what} {number} n'a pas pu être remis au {contact}. Indiquez un nouveau numéro via {link}",
+        "de": "{sender}: Ihr(e) {what} {number} konnte nicht an {contact} zugestellt werden. Neue Nummer angeben: {link}",
+        "en": "{sender}: your {what} {number} could not be delivered to {contact}. Update your number at {link}",
+    },
 }
 WHAT = {
     "invoice": {"nl": "factuur", "fr": "facture", "de": "Rechnung", "en": "invoice"},
@@ -157,8 +169,16 @@ def _address(street: str | None, postal_code: str | None, city: str | None, coun
     return tuple(line for line in lines if line)
 
 
-def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime) -> tuple[bytes, str, str | None]:
-    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings."""
+def render_pdf(
+    session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime, document_id: uuid.UUID | None = None,
+) -> tuple[bytes, str, str | None]:
+    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings.
+
+    A consumer letter carries Bancontact twice (issue 5): the QR is the long-lived invoice link
+    (the Bancontact app scans it and pays at once, days after printing; the payment comes back
+    with our OGM as reference and is booked by it), and the printed link is the document's stable
+    pay link (`payments.pay_url_for`), which leads to a live payment request; without one (no
+    secret or no Bancontact API) the invoice link is printed instead."""
     from gateway.letters.render import letter_epc_payload, render_letter
 
     creditor = session.get(CreditorEntity, claim.creditor_id)
@@ -167,9 +187,11 @@ def render_pdf(session: Session, claim: Claim, facts: LetterFacts, *, settings: 
     url = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings is not None and debtor.kind == "consumer" else None
     letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
     if settings is not None and debtor.kind == "consumer":
-        letter = replace(letter, bancontact_url=invoice_link(
+        template_link = invoice_link(
             settings.bancontact_payment_profile_id, amount=letter.total_due, reference=letter.ogm, description=f"{creditor.name} {facts.number}",
-        ))
+        )
+        pay_url = payments.pay_url_for(settings, document_id) if document_id is not None else None
+        letter = replace(letter, bancontact_url=pay_url or template_link, bancontact_qr_url=template_link)
     return render_letter(letter), letter_epc_payload(letter), url
 
 
@@ -177,10 +199,14 @@ def issue_letter(
     session: Session, claim: Claim, facts: LetterFacts, *, sequence: int, prefix: str, settings: Settings, now: datetime, meta: dict,
     rule_set_version: str | None = None,
 ) -> Document:
-    """Render and store a letter under an already taken number (the caller's savepoint gives it back on error)."""
-    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now)
+    """Render and store a letter under an already taken number (the caller's savepoint gives it back on error).
+
+    Its Bancontact payment request is queued with it (one per invoice or reminder, made by the
+    worker through the outbox once this transaction commits)."""
+    document_id = new_id()  # known before rendering: the letter prints its own pay link
+    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now, document_id=document_id)
     document = Document(
-        claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
+        id=document_id, claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
         media_type=PDF, content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), issued_at=now, rule_set_version=rule_set_version,
         meta={
             "format": "letter-pdf", "language": session.get(Debtor, claim.debtor_id).language, "payable": str(claim.amount_open),
@@ -192,6 +218,8 @@ def issue_letter(
     )
     session.add(document)
     session.flush()
+    if facts.own_lines is None and claim.amount_open > 0:
+        payments.queue_payment_request(session, settings, claim_id=claim.id, document_id=document.id, now=now)
     return document
 
 
@@ -223,7 +251,27 @@ def pdf_rendition(session: Session, document: Document, *, registered: bool = Fa
     return pdf
 
 
-def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str) -> str:
-    template = REPAIR_TEXT.get(language, REPAIR_TEXT["nl"])
+def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str, contact_kind: str = "email") -> str:
+    templates = REPAIR_TEXT[contact_kind]
+    template = templates.get(language, templates["nl"])
     what = WHAT.get(kind, WHAT["invoice"]).get(language, WHAT["invoice"]["nl"])
     return template.format(sender=sender, what=what, number=number, contact=masked_contact(contact), link=link)
+
+
+def repair_note_pdf(session: Session, claim: Claim, text: str) -> bytes:
+    """The contact-repair request as a one-page note with the creditor's letterhead, enclosed with
+    the paper letter (after its pages) when the debtor has no other contact to be asked on."""
+    from gateway.letters.render import render_note
+
+    creditor = session.get(CreditorEntity, claim.creditor_id)
+    debtor = session.get(Debtor, claim.debtor_id)
+    return render_note(
+        language=debtor.language, creditor_name=creditor.name, colour=creditor.primary_colour or DEFAULT_COLOUR,
+        logo=getattr(creditor, "logo", None), logo_media_type=getattr(creditor, "logo_media_type", None), text=text,
+    )
+
+
+def enclosures_for(session: Session, dispatch_id: uuid.UUID, claim_id: uuid.UUID) -> list[bytes]:
+    """The notes to print after a paper dispatch's letter (`meta.enclose_with` names the dispatch)."""
+    notes = session.scalars(select(Document).where(Document.claim_id == claim_id, Document.media_type == PDF, Document.kind == "contact_repair").order_by(Document.created_at))
+    return [note.content for note in notes if (note.meta or {}).get("enclose_with") == str(dispatch_id)]

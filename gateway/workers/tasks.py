@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session, object_session
 from gateway.channels.peppol.buyer_response import hold_claim_for_buyer_response
 from gateway.delivery import inbox
 from gateway.delivery import service as delivery
-from gateway.delivery.router import ContactFacts, DebtorFacts, PeppolLookupFacts, choose_channel, repair_channel
+from gateway.delivery.router import REQUIRED_CHANNELS, ContactFacts, DebtorFacts, PeppolLookupFacts, choose_channel, no_channel_reason, repair_channel
 from gateway.domain.claim import Channel
 from gateway.domain.document import DocumentRuleError
-from gateway.errors import InvalidInput, RetryableError
+from gateway.errors import Conflict, InvalidInput, RetryableError, TerminalError
 from gateway.kit.backoff import backoff_delay
 from gateway.peppol.discovery import LookupOutcome, LookupResult, belgian_participant_ids
-from gateway.services import audit, documents, letters, webhooks
+from gateway.services import audit, documents, letters, payments, webhooks
 from gateway.services.consumer_page import personal_url_for
-from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, InboundEvent
+from gateway.store.models import Claim, CreditorEntity, Debtor, Dispatch, Document, DunningStep, InboundEvent
 from gateway.store.repositories.claims import ClaimRepository
 from gateway.workers import periodic, queue
 from gateway.workers.registry import Task, handler
@@ -198,18 +198,25 @@ def apply_inbound_event(task: Task, payload: dict, now: datetime) -> None:
     hold_claim_for_buyer_response(session, claim, dispatch, event.detail, now)  # UQ / RE pause dunning
 
 
-# A permanent failure marks the contact it used as unusable (DESIGN.md section 2, "Feedback").
+# A permanent failure of the debtor's own contact marks it unusable (DESIGN.md section 2, "Feedback").
 INVALID_CONTACT = {"email": ("email", "bounced"), "sms": ("phone", "unreachable")}
 
 
 @handler(delivery.FAILED)
 def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
-    """Mark the contact invalid and route the same document to the next channel."""
+    """Route the same document to the next channel; mark the contact invalid only when it is to blame.
+
+    `payload["contact_at_fault"]` (delivery.service: an `InvalidContact` on sending, or a report
+    with `contact_invalid`: hard bounce, SMS UNDELIV) decides. A failure on our side (DKIM key,
+    a message we could not compose, an operator REJECTD, a policy block) still falls back, so the
+    debtor gets the document, but keeps the contact and asks for no repair; the fallback's audit
+    record says which of the two it was."""
     session = task.session
     failed = session.get(Dispatch, uuid.UUID(payload["dispatch_id"]))
     claim = session.get(Claim, failed.claim_id)
     debtor = session.get(Debtor, claim.debtor_id)
-    if failed.channel in INVALID_CONTACT:
+    contact_at_fault = bool(payload.get("contact_at_fault"))
+    if contact_at_fault and failed.channel in INVALID_CONTACT:
         kind, validity = INVALID_CONTACT[failed.channel]
         for contact in debtor.contacts:
             if contact.kind == kind and contact.value.lower() == failed.recipient.lower() and contact.validity != validity:
@@ -220,16 +227,34 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
     )
     if claim.status not in ("open", "partially_paid"):
         return
-    if session.get(Document, failed.document_id).kind == "contact_repair":
+    document = session.get(Document, failed.document_id)
+    if document.kind == "contact_repair":
         return  # a repair notice that failed has no next channel: the document it was about has its own fallback
-    _ask_for_contact_repair(task, failed, claim, debtor, now)
-    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(session.get(Document, failed.document_id)))
+    requirement = channel_requirement(session, document)
+    decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document), requirement=requirement)
+    blame = {"contact_invalidated": contact_at_fault}
+    if not contact_at_fault:
+        blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
+    nxt = None
     if decision is None:
-        _record(session, claim, "dispatch.no_channel_left", {"failed_dispatch_id": str(failed.id)}, now)
-        return
-    reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
-    nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
-    _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason}, now)
+        _record(session, claim, "dispatch.no_channel_left", {
+            "failed_dispatch_id": str(failed.id), "requirement": requirement, "reason": no_channel_reason(requirement, tried), **blame,
+        }, now)
+    else:
+        reason = f"after {failed.channel} failed ({failed.last_error}): {decision.reason}"
+        nxt = delivery.queue_dispatch(session, document_id=failed.document_id, claim_id=claim.id, channel=decision.channel.value, recipient=decision.recipient, reason=reason, now=now)
+        _record(session, claim, "dispatch.fallback", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(nxt.id), "channel": decision.channel.value, "reason": reason, **blame}, now)
+    if contact_at_fault:
+        _ask_for_contact_repair(task, failed, claim, debtor, fallback=nxt, now=now)
+
+
+def channel_requirement(session: Session, document: Document) -> str | None:
+    """The channel requirement ("registered", "paper") of the dunning step a reminder or fee
+    invoice was issued for; None for anything else. A fallback must honour it as the first send did."""
+    step_id = (document.meta or {}).get("dunning_step_id")
+    step = session.get(DunningStep, uuid.UUID(step_id)) if step_id else None
+    # "any", "electronic" and "in_person" are not channel restrictions the router enforces.
+    return step.channel_requirement if step is not None and step.channel_requirement in REQUIRED_CHANNELS else None
 
 
 def is_short_reminder(document: Document) -> bool:
@@ -238,30 +263,79 @@ def is_short_reminder(document: Document) -> bool:
     return document.kind == "reminder" and meta.get("fee") in ("0", "0.00") and meta.get("interest") in ("0", "0.00", None)
 
 
-def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: Debtor, now: datetime) -> None:
-    """After an e-mail bounce, an SMS asks the consumer to give a new address on the personal page.
+REPAIR_CONTACT_KIND = {"email": "email", "sms": "phone"}
+PAPER_CHANNELS = ("paper", "registered_paper")
 
-    One notice per failed contact (the dispatch dedups on document, channel and recipient, and the
-    notice is a document of its own per failed dispatch). Skipped, and said so, when the personal
-    page is off: a repair message without a place to repair is noise."""
-    route = repair_channel(debtor_facts(debtor), failed.channel)
+
+def _ask_for_contact_repair(task: Task, failed: Dispatch, claim: Claim, debtor: Debtor, *, fallback: Dispatch | None, now: datetime) -> None:
+    """Ask the consumer to give a new contact on the personal page (DESIGN.md section 2, "Feedback").
+
+    After an e-mail bounce an SMS, after an unreachable number an e-mail (`router.repair_channel`);
+    with no other usable contact, a note printed after the paper letter that carries the document
+    anyway (`fallback`, the dispatch just queued). One request per failed dispatch (the notice is a
+    document of its own, deduplicated on the failed dispatch). Skipped, and said so, when the
+    personal page is off (no personal-link secret: a repair request without a place to repair is
+    noise) or when the note has no paper letter to go with."""
+    session = task.session
+    route = repair_channel(debtor_facts(debtor), failed.channel, postal_address(debtor))
     if route is None:
         return
-    session = task.session
     link = personal_url_for(task.settings, debtor.id, claim.creditor_id, now)
     if link is None:
         _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "the personal page is off (no personal_link_secret)"}, now)
         return
     failed_document = session.get(Document, failed.document_id)
     creditor = session.get(CreditorEntity, claim.creditor_id)
-    notice = documents.issue_notice(
-        session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id,
-        text=letters.repair_text(language=debtor.language, sender=creditor.name, kind=failed_document.kind, number=failed_document.number, contact=failed.recipient, link=link),
+    text = letters.repair_text(
+        language=debtor.language, sender=creditor.name, kind=failed_document.kind, number=failed_document.number, contact=failed.recipient, link=link,
+        contact_kind=REPAIR_CONTACT_KIND[failed.channel],
     )
+    if route.channel.value == "paper":
+        if fallback is None or fallback.channel not in PAPER_CHANNELS:
+            _record(session, claim, "contact_repair.skipped", {"failed_dispatch_id": str(failed.id), "reason": "no other usable contact, and no paper letter to enclose a note with"}, now)
+            return
+        notice = documents.issue_notice(
+            session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id, text=text,
+            pdf=letters.repair_note_pdf(session, claim, text), enclose_with=fallback.id,
+        )
+        if notice is not None:
+            _record(session, claim, "contact_repair.requested", {
+                "failed_dispatch_id": str(failed.id), "dispatch_id": str(fallback.id), "channel": "paper_note", "contact": failed.recipient, "notice": notice.number,
+            }, now)
+        return
+    notice = documents.issue_notice(session, claim, kind="contact_repair", now=now, failed_dispatch_id=failed.id, text=text)
     if notice is None:
         return  # asked already for this failed dispatch
     repair = delivery.queue_dispatch(session, document_id=notice.id, claim_id=claim.id, channel=route.channel.value, recipient=route.recipient, reason=route.reason, now=now)
     _record(session, claim, "contact_repair.requested", {"failed_dispatch_id": str(failed.id), "dispatch_id": str(repair.id), "channel": route.channel.value, "contact": failed.recipient}, now)
+
+
+@handler(payments.PAYMENT_REQUEST, own_transactions=True)
+def make_payment_request(task: Task, payload: dict, now: datetime) -> None:
+    """The Bancontact payment request of a new invoice or reminder (issue 5: one per claim or reminder).
+
+    Made through the outbox (`bancontact.request_payment`: the `payment_request` row is committed
+    before Bancontact is called, a lost answer is reconciled by reference), outside any
+    transaction of ours. A claim paid or closed in the meantime needs none; a request another
+    worker is creating right now is retried later; a refusal stays on the row (`failed`)."""
+    from gateway.channels.payment.bancontact import PaymentBeingCreated, request_payment
+
+    verifier = task.providers.verifiers.get("bancontact") if task.providers is not None else None
+    if verifier is None or getattr(verifier, "client", None) is None:
+        return  # Bancontact is not configured in this process: the stable pay link makes one when followed
+    claim_id, document_id = uuid.UUID(payload["claim_id"]), uuid.UUID(payload["document_id"])
+    with task.database.session_scope() as session:
+        claim = session.get(Claim, claim_id)
+        if claim is None or claim.status not in ("open", "partially_paid"):
+            return
+    try:
+        request_payment(task.database, verifier.client, claim_id, callback_url=verifier.callback_url, document_id=document_id, now=now)
+    except PaymentBeingCreated as error:
+        raise RetryableError(str(error)) from error
+    except Conflict:
+        return  # paid or closed between the check and the lock: nothing to ask for
+    except TerminalError:
+        return  # recorded on the outbox row (state failed, last_error); the pay link makes a new one when followed
 
 
 @handler(periodic.EBOX_RECEIPTS, own_transactions=True)

@@ -235,15 +235,22 @@ def test_the_jwks_cache_expires_after_twelve_hours():
     assert cache.fetches == 2
 
 
-def test_a_signed_callback_for_an_unknown_payment_changes_nothing(database, world, sandbox):
+def test_a_signed_callback_for_an_unknown_payment_and_reference_changes_nothing(database, world, sandbox):
     keys, client, verifier, _ = world
     claim = new_claim(database, keys.municipality_key, "B7")
     link = request_payment(database, client, claim.id, callback_url=verifier.callback_url)
     ghost = sandbox.payments[link.payment_id]
-    body = ghost.callback_body().replace(link.payment_id.encode(), b"000000000000000000000000").replace(b'"PENDING"', b'"SUCCEEDED"')
+    # a payment id we never created, for a reference no claim has (a payment we did not ask for at all)
+    body = (ghost.callback_body().replace(link.payment_id.encode(), b"000000000000000000000000").replace(b'"PENDING"', b'"SUCCEEDED"')
+            .replace(claim.structured_communication.encode(), b"000000000097"))
     assert post_callback(verifier, *sandbox.signed_callback(ghost, body=body)).status_code == 202
-    assert apply(database, verifier) == ["unknown_payment"]
-    assert inbox(database) == [("000000000000000000000000:SUCCEEDED", True, "unknown payment id 000000000000000000000000")]
+    identified = body.replace(b'"SUCCEEDED"', b'"IDENTIFIED"')
+    assert post_callback(verifier, *sandbox.signed_callback(ghost, body=identified)).status_code == 202
+    assert apply(database, verifier) == ["unknown_reference", "unknown_payment"]
+    assert inbox(database) == [
+        ("000000000000000000000000:SUCCEEDED", True, "payment 000000000000000000000000 not booked: no claim has the structured reference '000000000097'"),
+        ("000000000000000000000000:IDENTIFIED", True, "unknown payment id 000000000000000000000000 (IDENTIFIED): nothing to do"),
+    ]
     assert (claim_row(database, claim.id).status, payments(database)) == ("open", [])
 
 

@@ -115,6 +115,10 @@ def test_forged_or_unreadable_bounces_are_refused_and_nothing_is_stored(database
         (dsn(to=other_dispatch, message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>"), "the VERP token does not verify"),
         (dsn(to="postmaster@gateway.test", message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>"), "no VERP token: the message was not sent to one of our bounce addresses"),
         (b"   ", "not a readable message (bounce.empty): message is empty"),
+        # garbage bytes (a zip, a PDF, random binary) posted by a misconfigured pipe: said plainly, nothing stored
+        (bytes(range(256)) * 16, "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200, 256)) * 20, "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "not a readable message (bounce.no_headers): not an RFC 822 message: it has no header fields"),
     ]
     for body, reason in cases:
         response = post(client, body)
@@ -162,3 +166,17 @@ def test_a_bounce_over_smtp_to_the_receiver_has_the_same_result(database, flow):
     assert_bounced_to_paper(database, dispatch.id)
     [(source, external_id, handled, error)] = inbound(database)
     assert (source, external_id, handled, error) == ("email/bounce", f"{dispatch.id}:failed_permanent:<bounce-1@mx.janssens.be>", True, None)
+
+
+def test_a_soft_bounce_out_of_attempts_ends_the_dispatch_but_keeps_the_address(database, flow):
+    client, worker, _, dispatch, verp = flow
+    with database.session_scope() as session:  # as if this were the last of max_attempts (3) tries
+        session.get(type(dispatch), dispatch.id).attempt_count = 3
+    body = dsn(to=verp, message_id=f"<{dispatch.id}@{MESSAGE_DOMAIN}>", status="4.2.2", diagnostic="452 4.2.2 Mailbox full")
+    assert post(client, body).json() == {"stored": 1, "duplicates": 0}
+    worker.drain()
+    email_dispatch, paper = dispatches(database)
+    assert (email_dispatch.state, email_dispatch.last_error) == ("failed_permanent", "bounce: 4.2.2 mailbox_full 452 4.2.2 Mailbox full")
+    assert (paper.channel, paper.state) == ("paper", "queued")
+    with database.session_scope() as session:
+        assert session.scalar(select(DebtorContact)).validity == "unverified"  # a full mailbox is not a wrong address

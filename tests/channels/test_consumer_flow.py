@@ -221,12 +221,14 @@ def test_an_undeliverable_sms_reminder_goes_on_paper_and_its_clock_waits(databas
     worker.drain()
     sms_sandbox.wait_for_reports()
     worker.drain()
-    [_, reminder] = rows(database, Document, Document.created_at)
+    documents = {d.kind: d for d in rows(database, Document, Document.created_at)}
+    reminder, note = documents["reminder"], documents["contact_repair"]  # no other contact: a repair note goes with the paper letter
     with database.session_scope() as session:
         of_reminder = session.scalars(select(Dispatch).where(Dispatch.document_id == reminder.id)).all()
         assert sorted((d.channel, d.recipient, d.state) for d in of_reminder) == [("paper", ADDRESS, "sent"), ("sms", "+32470000006", "failed_permanent")]
         [fallback] = [d for d in of_reminder if d.channel == "paper"]
         assert fallback.routing_reason == "after sms failed (SMS UNDELIV (err 001)): consumer consented to SMS but the number is not usable: paper"
+        assert (note.kind, note.media_type, note.meta["enclose_with"]) == ("contact_repair", "application/pdf", str(fallback.id))
     assert (reminder.kind, reminder.number, reminder.media_type) == ("reminder", "REM000001", "application/pdf")
     [sms] = sms_sandbox.messages.values()
     with database.session_scope() as session:
@@ -241,6 +243,10 @@ def test_an_undeliverable_sms_reminder_goes_on_paper_and_its_clock_waits(databas
         dunning.evaluate(session, claim_id, today=date(2026, 12, 8), now=datetime(2026, 12, 8, 6, tzinfo=timezone.utc))
         step = session.get(DunningStep, step_id)
         assert (step.status, step.channel, step.dispatch_id) == ("sent", "paper", fallback.id)
+    # the first reminder with Book XIX's content (sms/provider.py FIRST_REMINDER), in 3 GSM-7 parts
     assert sms.text.startswith(
-        f"Stad Gent: herinnering REM000001: nog EUR 45,00 te betalen voor {due:%d/%m/%Y}, mededeling +++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++. {base_url}/my/"
+        f"Stad Gent (KBO 0207.451.227): eerste herinnering REM000001, factuur INV000001 (Retributie containerpark, vervallen 02/12/2026). "
+        f"Open saldo EUR 45,00. Betaal kosteloos binnen {(due - date(2026, 12, 7)).days} dagen, tot {due:%d/%m/%Y}, met mededeling "
+        f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++. Daarna: herinnering 2 kost EUR 15,00. {base_url}/my/"
     )
+    assert sms.segments == 3

@@ -90,10 +90,16 @@ def test_oversized_input_is_refused_before_parsing(monkeypatch):
     assert parse_bounce(b"Subject: x\n\n" + b"a" * 10).message_kind is MessageKind.NOT_A_BOUNCE
 
 
+def test_garbage_without_header_fields_is_not_a_message():
+    for raw in (b"\x00\xff\xfe garbage without headers", bytes(range(256)) * 8, b"just a line of text\r\n"):
+        with pytest.raises(BounceParseError) as info:
+            parse_bounce(raw)
+        assert (info.value.rule, info.value.message) == ("bounce.no_headers", "not an RFC 822 message: it has no header fields")
+
+
 @pytest.mark.parametrize(
     "raw",
     [
-        b"\x00\xff\xfe garbage without headers",
         b"Content-Type: multipart/report; boundary=\"x\"\n\n--x\nContent-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n!!!!\n",
         b"Content-Type: multipart/mixed; boundary=\"a\"\n\n" + b"--a\nContent-Type: multipart/mixed; boundary=\"a\"\n\n" * 300,
         b"From: =?utf-8?q?=E2=28broken?= <x@example.org>\nSubject: =?bogus-charset?b?AAAA?=\nContent-Type: text/plain; charset=bogus\n\nhello",
@@ -139,7 +145,7 @@ def test_arbitrary_bytes_only_ever_raise_bounce_parse_error(data):
     try:
         report = parse_bounce(data)
     except BounceParseError as exc:
-        assert exc.rule in {"bounce.empty", "bounce.mime"}
+        assert exc.rule in {"bounce.empty", "bounce.mime", "bounce.no_headers"}
     else:
         assert isinstance(report.is_bounce, bool)
 

@@ -123,17 +123,18 @@ def test_inline_logo_and_qr_are_related_parts_with_content_ids():
         (MailKind.INVOICE, "en", "Invoice 2026-000042 from Gemeente Voorbeeld",
          ["Dear An Janssens,", "Amount due:", "€1,234.50", "23 December 2026", "Pay online: https://pay.gateway.example.org/p/abc123"]),
         (MailKind.REMINDER, "nl", "Herinnering: factuur 2026-000042 van Gemeente Voorbeeld",
-         ["nog niet (volledig) betaald", "Herinneringskosten:", "€\u00a07,50", "Heeft u intussen betaald?"]),
+         ["nog niet (volledig) betaald", "Bijkomende kosten:          €\u00a07,50, apart te betalen met mededeling +++090/9337/55493+++", "Heeft u intussen betaald?"]),
         (MailKind.REMINDER, "fr", "Rappel : facture 2026-000042 de Gemeente Voorbeeld",
-         ["n'a pas encore été (entièrement) payée", "Frais de rappel:", "7,50\u00a0€"]),
+         ["n'a pas encore été (entièrement) payée", "Frais supplémentaires:    7,50\u00a0€, à payer séparément avec la communication +++090/9337/55493+++"]),
         (MailKind.REMINDER, "de", "Zahlungserinnerung: Rechnung 2026-000042 von Gemeente Voorbeeld",
-         ["noch nicht (vollständig) bezahlt", "Mahngebühr:", "7,50\u00a0€"]),
+         ["noch nicht (vollständig) bezahlt", "Zusätzliche Kosten:       7,50\u00a0€, separat zu zahlen mit der Mitteilung +++090/9337/55493+++"]),
         (MailKind.REMINDER, "en", "Reminder: invoice 2026-000042 from Gemeente Voorbeeld",
-         ["has not yet been paid in full", "Reminder fee:", "€7.50", "disregard this message"]),
+         ["has not yet been paid in full", "Additional costs:         €7.50, to be paid separately with reference +++090/9337/55493+++", "disregard this message"]),
     ],
 )
 def test_language_and_kind(kind, language, subject, phrases):
-    _, parsed = build(mail(kind=kind, language=language, reminder_fee=Decimal("7.50") if kind is MailKind.REMINDER else None))
+    reminder = kind is MailKind.REMINDER
+    _, parsed = build(mail(kind=kind, language=language, reminder_fee=Decimal("7.50") if reminder else None, fee_ogm="090933755493" if reminder else None))
     assert parsed["Subject"] == subject
     assert parsed["Content-Language"] == language
     text = parsed.get_body(("plain",)).get_content()
@@ -147,7 +148,7 @@ def test_language_and_kind(kind, language, subject, phrases):
 
 def test_invoice_has_no_fee_line():
     _, parsed = build(mail(reminder_fee=None))
-    assert "Herinneringskosten" not in parsed.get_body(("plain",)).get_content()
+    assert "Bijkomende kosten" not in parsed.get_body(("plain",)).get_content()
 
 
 def test_html_escapes_values_and_text_does_not():
@@ -191,6 +192,7 @@ def test_bounce_of_the_composed_message_leads_back_to_the_dispatch():
         (dict(amount=Decimal("1.005")), "amount"),
         (dict(amount=1.5), "amount"),
         (dict(reminder_fee=Decimal("NaN")), "reminder_fee"),
+        (dict(reminder_fee=Decimal("7.50"), fee_ogm="090933755494"), "fee_ogm"),
         (dict(recipient_address="not an address"), "recipient_address"),
         (dict(sender_address="facturen@localhost"), "sender_address"),
         (dict(document_number="42\r\nBcc: victim@example.org"), "document_number"),

@@ -20,12 +20,12 @@ from gateway.channels.email.verp import return_path
 from gateway.channels.registry import ProviderRegistry
 from gateway.channels.setup import build_providers
 from gateway.domain.identifiers import format_ogm
-from gateway.errors import RetryableError, TerminalError
+from gateway.errors import InvalidContact, RetryableError, TerminalError
 from gateway.kit.time import utc_now
 from gateway.services import letters
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim
-from gateway.store.models import Claim, DebtorContact, Dispatch, DispatchAttempt, Document, Job
+from gateway.store.models import AuditEvent, Claim, DebtorContact, Dispatch, DispatchAttempt, Document, Job
 from gateway.workers.run import Worker
 from tests.factories import claim_payload, seed_creditors
 
@@ -141,12 +141,32 @@ def test_550_fails_permanently_marks_the_address_and_falls_back_to_paper(databas
     issue_without_peppol(database, keys.municipality_key, "E3")
     worker.drain()
     email_dispatch, paper = dispatches(database)
-    assert (email_dispatch.channel, email_dispatch.state, email_dispatch.last_error) == ("email", "failed_permanent", "TerminalError: SMTP 550 at RCPT TO: 5.1.1 User unknown")
+    assert (email_dispatch.channel, email_dispatch.state, email_dispatch.last_error) == ("email", "failed_permanent", "InvalidContact: SMTP 550 at RCPT TO: 5.1.1 User unknown")
     assert (paper.channel, paper.recipient, paper.state, paper.document_id) == ("paper", "Markt 1, 9000 Gent, BE", "queued", email_dispatch.document_id)
     assert sink.messages == []
     with database.session_scope() as session:
         contact = session.scalar(select(DebtorContact))
         assert (contact.value, contact.validity) == (CONTACT, "bounced")
+
+
+@pytest.mark.parametrize(("stage", "reply", "error"), [
+    ("RCPT", "550 5.7.1 Relaying denied: policy", "TerminalError: SMTP 550 at RCPT TO: 5.7.1 Relaying denied: policy"),
+    ("RCPT", "553 5.1.7 Sender address rejected", "TerminalError: SMTP 553 at RCPT TO: 5.1.7 Sender address rejected"),
+    ("DATA", "554 5.6.0 Message refused", "TerminalError: SMTP 554 at DATA: 5.6.0 Message refused"),
+])
+def test_a_refusal_that_is_not_about_the_address_falls_back_and_keeps_it(database, world, sink, stage, reply, error):
+    keys, worker, _, _ = world
+    sink.refuse_next(stage, reply)
+    issue_without_peppol(database, keys.municipality_key, "E4")
+    worker.drain()
+    email_dispatch, paper = dispatches(database)
+    assert (email_dispatch.state, email_dispatch.last_error) == ("failed_permanent", error)
+    assert (paper.channel, paper.state, paper.document_id) == ("paper", "queued", email_dispatch.document_id)
+    with database.session_scope() as session:
+        assert session.scalar(select(DebtorContact)).validity == "unverified"
+        [fallback] = session.scalars(select(AuditEvent).where(AuditEvent.action == "dispatch.fallback")).all()
+        assert (fallback.data["channel"], fallback.data["contact_invalidated"]) == ("paper", False)
+        assert session.scalar(select(AuditEvent).where(AuditEvent.action == "contact.invalidated")) is None
 
 
 def test_the_client_maps_smtp_outcomes(sink):
@@ -155,8 +175,13 @@ def test_the_client_maps_smtp_outcomes(sink):
     with pytest.raises(RetryableError, match="^SMTP 553 at MAIL FROM"):  # our envelope, not the debtor's address
         send_message(relay, envelope_sender="bounces+x@b.test", recipient=CONTACT, message=b"Subject: x\r\n\r\nx\r\n")
     sink.refuse_next("DATA", "554 5.6.0 Message refused")
-    with pytest.raises(TerminalError, match="^SMTP 554 at DATA: 5.6.0 Message refused$"):
+    with pytest.raises(TerminalError, match="^SMTP 554 at DATA: 5.6.0 Message refused$") as refused:
         send_message(relay, envelope_sender="bounces+x@b.test", recipient=CONTACT, message=b"Subject: x\r\n\r\nx\r\n")
+    assert type(refused.value) is TerminalError  # the content, not the address: the contact is kept
+    for reply in ("550 5.1.1 User unknown", "550 5.1.2 Host or domain name not found", "550 Recipient address rejected: User unknown in virtual mailbox table"):
+        sink.refuse_next("RCPT", reply)
+        with pytest.raises(InvalidContact, match=f"^SMTP 550 at RCPT TO: {reply[4:]}$"):  # the address itself: marked bounced
+            send_message(relay, envelope_sender="bounces+x@b.test", recipient=CONTACT, message=b"Subject: x\r\n\r\nx\r\n")
     with pytest.raises(RetryableError, match="STARTTLS extension not supported"):
         send_message(SmtpRelay("127.0.0.1", sink.port, tls="starttls", timeout_seconds=5), envelope_sender="b@b.test", recipient=CONTACT, message=b"x\r\n")
     assert sink.messages == []
@@ -178,3 +203,18 @@ def test_build_providers_adds_email_only_with_a_verp_secret(settings):
     provider = configured.providers["email"]
     assert (provider.name, provider.config.relay.port, provider.config.relay.tls, provider.config.verp_secret) == ("smtp", 2525, "none", SECRET)
     assert configured.verifiers["email/bounce"].source == "email/bounce"
+
+
+def test_a_creditor_with_its_own_sender_address_sends_from_it(database, world, sink):
+    keys, worker, _, _ = world
+    with database.session_scope() as session:
+        from gateway.store.models import CreditorEntity
+
+        session.scalar(select(CreditorEntity).where(CreditorEntity.code == "gent")).sender_email = "facturen@stad.gent"
+    issue_without_peppol(database, keys.municipality_key, "E9")
+    worker.drain()
+    [sunk] = sink.messages
+    message = email.message_from_bytes(sunk.data, policy=email.policy.default)
+    assert message["From"] == "Stad Gent <facturen@stad.gent>"
+    [dispatch] = dispatches(database)
+    assert sunk.mail_from == return_path(str(dispatch.id), SECRET, BOUNCE_DOMAIN)  # bounces still come back to us, by VERP

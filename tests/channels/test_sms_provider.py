@@ -27,7 +27,7 @@ from gateway.delivery import service as delivery
 from gateway.kit.time import utc_now
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim
-from gateway.store.models import Claim, DebtorContact, Dispatch, DispatchAttempt, Document, InboundEvent, Job
+from gateway.store.models import AuditEvent, Claim, DebtorContact, Dispatch, DispatchAttempt, Document, InboundEvent, Job
 from gateway.workers.run import Worker
 from tests.factories import consumer_claim, seed_creditors
 
@@ -134,9 +134,9 @@ def test_each_delivery_report_lands_on_its_state(database, world, sandbox, phone
         [attempt] = session.scalars(select(DispatchAttempt)).all()
         assert json.loads(attempt.response_excerpt) == {"message_id": message.id, "segments": 1, "encoding": "gsm7", "units": len(message.text), "repeated": False}
         contact = session.scalar(select(DebtorContact).where(DebtorContact.kind == "phone"))
-        # Only UNDELIV blames the number (DLR_TABLE contact_invalid); REJECTD is the route's fault but
-        # the dispatch failed permanently, so the phone contact is marked like any failed SMS contact.
-        assert contact.validity == ("unreachable" if state == "failed_permanent" else "unverified")
+        # Only UNDELIV blames the number (DLR_TABLE contact_invalid); REJECTD fails the dispatch for
+        # good but is the operator's or route's refusal, so the number stays usable.
+        assert contact.validity == ("unreachable" if stats == ["UNDELIV"] else "unverified")
         if state == "failed_temporary":
             assert session.scalar(select(Job).where(Job.kind == delivery.TRANSMIT, Job.state == "pending")) is not None
 
@@ -150,6 +150,25 @@ def test_undeliverable_number_falls_back_to_email(database, world, sandbox):
     sms, email = dispatch_rows(database)
     assert (sms.channel, sms.state, sms.last_error) == ("sms", "failed_permanent", "SMS UNDELIV (err 001)")
     assert (email.channel, email.recipient, email.state) == ("email", "an.peeters@telenet.be", "queued")
+
+
+def test_an_operator_rejection_falls_back_to_email_and_keeps_the_number(database, world, sandbox):
+    keys, worker, _ = world
+    issue_with_document(database, keys.municipality_key, sms_claim("S5", "+32470000008"), channel="sms", recipient="+32470000008")
+    worker.drain()
+    sandbox.wait_for_reports()
+    worker.drain()
+    sms, email = dispatch_rows(database)
+    assert (sms.channel, sms.state, sms.last_error) == ("sms", "failed_permanent", "SMS REJECTD (err 003)")
+    assert (email.channel, email.recipient, email.state, email.document_id) == ("email", "an.peeters@telenet.be", "queued", sms.document_id)
+    with database.session_scope() as session:
+        assert {c.kind: c.validity for c in session.scalars(select(DebtorContact))} == {"email": "unverified", "phone": "unverified"}
+        claim_id = sms.claim_id
+        [fallback] = session.scalars(select(AuditEvent).where(AuditEvent.entity_id == claim_id, AuditEvent.action == "dispatch.fallback")).all()
+        assert fallback.data["contact_invalidated"] is False
+        assert fallback.data["contact_kept"].startswith("the failure is not the contact's fault")
+        assert session.scalars(select(AuditEvent).where(AuditEvent.action.in_(["contact.invalidated", "contact_repair.requested"]))).all() == []
+        assert session.scalars(select(Document).where(Document.kind == "contact_repair")).all() == []
 
 
 def post(base_url: str, body: bytes, headers: dict[str, str]):

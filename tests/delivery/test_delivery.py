@@ -194,7 +194,8 @@ def test_an_email_bounce_marks_the_contact_and_falls_back_to_paper(database, wor
     [email] = dispatches(database)
     assert (email.channel, email.state) == ("email", "sent")
     with database.session_scope() as session:
-        delivery.apply_provider_report(session, email.provider_message_id, delivery.D.FAILED_PERMANENT, detail={"reason": "5.1.1 user unknown"}, now=utc_now(), max_attempts=3)
+        # as the bounce verifier reports a hard bounce: the address itself is wrong
+        delivery.apply_provider_report(session, email.provider_message_id, delivery.D.FAILED_PERMANENT, detail={"reason": "5.1.1 user unknown", "contact_invalid": True}, now=utc_now(), max_attempts=3)
     worker.drain()
     email, paper = dispatches(database)
     assert (email.state, paper.channel, paper.recipient, paper.state) == ("failed_permanent", "paper", "Markt 1, 9000 Gent, BE", "queued")

@@ -1,4 +1,6 @@
-from gateway.delivery.router import ContactFacts, DebtorFacts, candidates, choose_channel, repair_channel
+import pytest
+
+from gateway.delivery.router import ContactFacts, DebtorFacts, candidates, choose_channel, no_channel_reason, repair_channel
 from gateway.domain.claim import Channel
 
 ADDRESS = "Markt 1, 9000 Gent, BE"
@@ -52,16 +54,29 @@ def test_sms_carries_only_short_reminders_with_consent_and_a_usable_number():
     )] == [Channel.EMAIL, Channel.SMS, Channel.PAPER]
 
 
-def test_contact_repair_is_an_sms_after_an_email_bounce_only():
+def test_contact_repair_goes_to_the_other_contact_or_as_a_note_with_the_paper_letter():
     phone = ContactFacts("phone", "+32470123456", "unverified")
+    email = ContactFacts("email", "an@telenet.be", "unverified")
     consumer = facts(contacts=[ContactFacts("email", "an@telenet.be", "bounced"), phone], consents={"email": True})
-    repair = repair_channel(consumer, "email")
-    assert (repair.channel, repair.recipient) == (Channel.SMS, "+32470123456")
-    assert repair_channel(consumer, "ebox") is None  # NO_DIGITAL_USER is not a contact the debtor can fix
-    assert repair_channel(consumer, "sms") is None
-    assert repair_channel(facts(contacts=[phone], consents={"sms": False}), "email") is None  # refused SMS
-    assert repair_channel(facts(contacts=[ContactFacts("phone", "+32470123456", "unreachable")]), "email") is None
-    assert repair_channel(facts("business", contacts=[phone]), "email") is None
+    repair = repair_channel(consumer, "email", ADDRESS)
+    assert (repair.channel, repair.recipient, repair.reason) == (Channel.SMS, "+32470123456", "contact repair: the e-mail address bounced, the number is usable")
+    assert repair_channel(consumer, "ebox", ADDRESS) is None  # NO_DIGITAL_USER is not a contact the debtor can fix
+    assert repair_channel(consumer, "peppol", ADDRESS) is None
+    # an unreachable number: an e-mail to a usable address (no e-mail consent needed for a service message)
+    unreachable = facts(contacts=[ContactFacts("phone", "+32470123456", "unreachable"), email], consents={"sms": True})
+    by_mail = repair_channel(unreachable, "sms", ADDRESS)
+    assert (by_mail.channel, by_mail.recipient, by_mail.reason) == (Channel.EMAIL, "an@telenet.be", "contact repair: the number is unreachable, the e-mail address is usable")
+    note = "contact repair: no other usable contact: a note enclosed with the paper letter"
+    for debtor, failed in (
+        (facts(contacts=[phone], consents={"sms": False}), "email"),  # refused SMS
+        (facts(contacts=[ContactFacts("phone", "+32470123456", "unreachable")]), "email"),
+        (facts(contacts=[email], consents={"email": False}), "sms"),  # refused e-mail
+        (facts(contacts=[ContactFacts("email", "an@telenet.be", "bounced")]), "sms"),
+        (facts(), "email"),
+    ):
+        paper = repair_channel(debtor, failed, ADDRESS)
+        assert (paper.channel, paper.recipient, paper.reason) == (Channel.PAPER, ADDRESS, note)
+    assert repair_channel(facts("business", contacts=[phone]), "email", ADDRESS) is None
 
 
 def test_a_creditor_can_switch_off_consumer_channels_but_not_peppol_or_paper():
@@ -71,7 +86,7 @@ def test_a_creditor_can_switch_off_consumer_channels_but_not_peppol_or_paper():
     assert [d.channel for d in candidates(consumer, ADDRESS, short_message=True)] == [Channel.EMAIL, Channel.PAPER]
     no_email = DebtorFacts("consumer", None, None, (email,), {"email": True}, frozenset({"email"}))
     assert (choose_channel(no_email, ADDRESS).channel, choose_channel(no_email, ADDRESS).reason) == (Channel.PAPER, "the creditor does not send by email: paper letter")
-    assert repair_channel(DebtorFacts("consumer", None, None, (phone,), {}, frozenset({"sms"})), "email") is None
+    assert repair_channel(DebtorFacts("consumer", None, None, (phone,), {}, frozenset({"sms"})), "email", ADDRESS).channel is Channel.PAPER
     business = DebtorFacts("business", "0208:0403019261", None, (email,), {}, frozenset({"email"}))
     assert [d.channel for d in candidates(business, ADDRESS)] == [Channel.PEPPOL, Channel.PAPER]
 
@@ -98,3 +113,20 @@ def test_a_business_without_peppol_id_routes_on_what_discovery_answered():
     # a recorded Peppol id wins over any lookup (the worker asks only when there is none)
     recorded = DebtorFacts("business", "0208:0403019261", None, (email,), {}, peppol_lookup=PeppolLookupFacts("not_registered", None, "sml.not_registered", tried))
     assert choose_channel(recorded, ADDRESS).reason == "business debtor with a Peppol participant id"
+
+
+def test_a_registered_requirement_allows_only_registered_paper_on_every_try():
+    email = ContactFacts("email", "an@telenet.be", "valid")
+    consumer = facts(nrn="85073003328", contacts=[email], consents={"email": True, "ebox": True})
+    first = choose_channel(consumer, ADDRESS, requirement="registered")
+    assert (first.channel, first.recipient, first.reason) == (Channel.REGISTERED_PAPER, ADDRESS, "the dunning step requires a registered channel")
+    # registered paper failed: e-mail, eBox and ordinary paper do not satisfy the step
+    assert choose_channel(consumer, ADDRESS, tried=frozenset({("registered_paper", ADDRESS)}), requirement="registered") is None
+    assert no_channel_reason("registered", frozenset({("registered_paper", ADDRESS)})) == (
+        "the dunning step requires a registered channel (registered_paper) and every one has failed (tried: registered_paper)"
+    )
+    paper = choose_channel(consumer, ADDRESS, requirement="paper")
+    assert (paper.channel, paper.recipient) == (Channel.PAPER, ADDRESS)
+    assert choose_channel(consumer, ADDRESS, tried=frozenset({("paper", ADDRESS)}), requirement="paper") is None
+    with pytest.raises(ValueError, match="unknown channel requirement 'electronic'"):
+        choose_channel(consumer, ADDRESS, requirement="electronic")

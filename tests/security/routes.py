@@ -21,6 +21,7 @@ class Kind(StrEnum):
     PROVIDER = "provider"  # provider callbacks: authenticated by the provider's signature, not by a key
     STATELESS = "stateless"  # computes an answer from the request alone and stores nothing
     PERSONAL = "personal"  # the consumer's page: a signed link names one debtor at one creditor
+    PAY_LINK = "pay_link"  # a signed link names one invoice or reminder: redirects to its Bancontact payment
 
 
 # (method, path) -> kind. HEAD follows GET.
@@ -79,6 +80,7 @@ CLASSIFICATION: dict[tuple[str, str], Kind] = {
     ("GET", "/my/{token}"): Kind.PERSONAL,
     ("GET", "/my/{token}/documents/{document_id}"): Kind.PERSONAL,
     ("POST", "/my/{token}/pay/{claim_id}"): Kind.PERSONAL,
+    ("GET", "/pay/{token}"): Kind.PAY_LINK,
     ("POST", "/my/{token}/email"): Kind.PERSONAL,
     ("POST", "/my/{token}/phone"): Kind.PERSONAL,
     ("POST", "/my/{token}/phone/confirm"): Kind.PERSONAL,

@@ -168,6 +168,14 @@ def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: 
         response = client.request(method, path, content=b"<Invoice/>", headers={**credentials, "Content-Type": "application/xml"})
         assert response.status_code in (200, 204, 400, 503), f"{what}: {response.status_code}"  # 503: no official artefacts here
         _assert_no_leak(response, victim, what)
+    elif kind is Kind.PAY_LINK:
+        # An API key is no signed link: a token naming the victim's document under another secret is a 404.
+        from gateway.kit import pay_link
+
+        url = path.replace("{token}", pay_link.sign(b"not-the-gateway-secret", victim.document_id))
+        response = client.request(method, url, headers=headers, follow_redirects=False)
+        assert response.status_code == 404, f"{what}: {response.status_code}"
+        _assert_no_leak(response, victim, what, url)
     elif kind is Kind.PUBLIC and method == "GET":
         response = client.get(_fill_public(path), headers=headers)
         assert response.status_code < 500

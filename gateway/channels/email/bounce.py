@@ -621,11 +621,16 @@ def parse_bounce(raw: bytes) -> BounceReport:
         # compat32 never raises on header access; the default policy's header parser has
         # raised IndexError / AttributeError on crafted addresses in past CPython releases.
         msg = email.message_from_bytes(bytes(raw), policy=email.policy.compat32)
-        return _analyse(msg)
+        has_headers = bool(msg.keys())
+        if has_headers:
+            return _analyse(msg)
     except _STDLIB_ERRORS as exc:
         # The stdlib parser is lenient but not total (charset and recursion errors on crafted
         # input); a message it cannot take apart is reported, never propagated as a crash.
         raise BounceParseError("bounce.mime", f"the MIME structure cannot be read: {exc.__class__.__name__}") from exc
+    # Binary garbage, a stray text: every mail (and every bounce) starts with header fields
+    # (RFC 5322 section 2.1). Said plainly instead of "not a bounce, no VERP token".
+    raise BounceParseError("bounce.no_headers", "not an RFC 822 message: it has no header fields")
 
 
 _STDLIB_ERRORS = (ValueError, LookupError, UnicodeError, TypeError, AttributeError, IndexError, RecursionError, MessageError)

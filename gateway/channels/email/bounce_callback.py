@@ -13,8 +13,8 @@ same dispatch.
 
 Events (one per bounce, on the provider message id `<dispatch id@message domain>`):
 
-- a hard failure of any recipient -> `failed_permanent` (the router marks the address bounced
-  and tries the next channel);
+- a hard failure of any recipient -> `failed_permanent` with `contact_invalid` (the router marks
+  the address bounced, asks for a repair and tries the next channel);
 - otherwise a failure (`Action: failed`, soft: mailbox full, policy, 4.x.x) -> `failed_temporary`
   (the delivery service sends again later);
 - `Action: delayed` only, auto-replies and other non-bounces -> no event: the relay is still
@@ -68,7 +68,8 @@ class BounceVerifier:
         hard = [r for r in failed if r.kind is FailureKind.HARD]
         state = DeliveryState.FAILED_PERMANENT if hard else DeliveryState.FAILED_TEMPORARY
         first = (hard or failed or [None])[0]
-        detail: dict = {"message_kind": report.message_kind.value, "kind": "hard" if hard else "soft"}
+        # Only a hard bounce blames the address (the router then marks it bounced and asks for a repair).
+        detail: dict = {"message_kind": report.message_kind.value, "kind": "hard" if hard else "soft", "contact_invalid": bool(hard)}
         if first is not None:
             reason = " ".join(part for part in (first.status, first.reason.value, first.diagnostic) if part)
             detail.update(reason=f"bounce: {reason}", status=first.status or "", address=first.address, bounce_reason=first.reason.value)

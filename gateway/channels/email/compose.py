@@ -7,7 +7,7 @@ Structure (RFC 2046 section 5.1, RFC 2387 for multipart/related):
         text/plain; charset=utf-8
         multipart/related            only when an inline logo or QR image is given
           text/html; charset=utf-8
-          image/png (Content-ID)     logo, EPC QR
+          image/png (Content-ID)     logo, Bancontact QR, EPC QR
       application/pdf                the document
       application/xml                its UBL
 
@@ -46,14 +46,14 @@ from stdnum import iban as std_iban
 
 from gateway.channels.email.verp import return_path
 from gateway.domain.claim import LANGUAGES
-from gateway.domain.identifiers import IdentifierError, format_ogm, normalize_iban, normalize_ogm
+from gateway.domain.identifiers import URL_TAIL, IdentifierError, format_ogm, normalize_iban, normalize_ogm
 from gateway.errors import InvalidInput
 
 _COLOUR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # A URL goes into an href/src attribute and a text part; https only, no quotes, spaces or
 # angle brackets (autoescape covers HTML, not the URL scheme).
 # Plain http only for loopback (the local demo's personal page); never for a public host.
-_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)[^\s\"'<>\\]{1,2000}")
+_URL_RE = re.compile(r"(?:https://|http://(?:127\.0\.0\.1|localhost)(?::\d{1,5})?/)" + URL_TAIL)
 _MIME_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 CENT = Decimal("0.01")
 MAX_SUBJECT = 200  # characters; RFC 5322 section 2.1.1 folds longer lines, mail clients cut near here
@@ -62,6 +62,7 @@ MAX_SUBJECT = 200  # characters; RFC 5322 section 2.1.1 folds longer lines, mail
 class MailKind(StrEnum):
     INVOICE = "invoice"
     REMINDER = "reminder"
+    NOTICE = "notice"  # a service message (contact repair): `notice_text` is the whole content
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,13 @@ class MailInput:
     creditor_iban: str | None = None
     payment_url: str | None = None
     reply_to: str | None = None
-    reminder_fee: Decimal | None = None
-    legal_notice: str | None = None  # e.g. the Book XIX fee announcement, computed by dunning
+    reminder_fee: Decimal | None = None  # a consumer reminder's fee and interest, paid apart ...
+    fee_ogm: str | None = None  # ... under their own structured communication
+    legal_notice: str | None = None  # e.g. the Book XIX announcement of the fees that follow (provider.legal_notice)
     epc_qr_png: bytes | None = None  # from gateway.channels.payment.epc_qr.render_png
+    bancontact_url: str | None = None  # the document's stable pay link (gateway.kit.pay_link)
+    bancontact_qr_png: bytes | None = None  # the Bancontact invoice link as a QR the app scans
+    notice_text: str | None = None  # MailKind.NOTICE: the stored text of the service message
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -178,7 +183,7 @@ def _validate(mail: MailInput) -> str:
         raise _invalid("language", "language.unsupported", f"language is one of {', '.join(LANGUAGES)}")
     if not _COLOUR_RE.fullmatch(mail.creditor.colour):  # it lands in a style attribute
         raise _invalid("creditor.colour", "colour.format", "colour is #rrggbb")
-    for field, url in (("payment_url", mail.payment_url), ("creditor.logo_url", mail.creditor.logo_url)):
+    for field, url in (("payment_url", mail.payment_url), ("creditor.logo_url", mail.creditor.logo_url), ("bancontact_url", mail.bancontact_url)):
         if url is not None and not _URL_RE.fullmatch(url):
             raise _invalid(field, "url.format", f"{field} is an https (or loopback http) URL without spaces or quotes")
     for field, amount in (("amount", mail.amount), ("reminder_fee", mail.reminder_fee)):
@@ -192,13 +197,18 @@ def _validate(mail: MailInput) -> str:
         if not _MIME_TYPE_RE.fullmatch(attachment.mime_type):
             raise _invalid("attachments", "attachment.mime_type", f"not a MIME type: {attachment.mime_type!r}")
         _check_no_line_breaks("attachments", attachment.filename)
+    if mail.fee_ogm is not None:
+        try:
+            normalize_ogm(mail.fee_ogm)
+        except IdentifierError as exc:
+            raise _invalid("fee_ogm", exc.rule, exc.message) from exc
     try:
         return format_ogm(normalize_ogm(mail.ogm))
     except IdentifierError as exc:
         raise _invalid("ogm", exc.rule, exc.message) from exc
 
 
-def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None) -> dict:
+def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None, bancontact_qr_src: str | None = None) -> dict:
     language = mail.language
     iban = None
     if mail.creditor_iban:
@@ -216,11 +226,15 @@ def _view(mail: MailInput, ogm: str, logo_src: str | None, qr_src: str | None) -
         "document_number": mail.document_number,
         "amount": format_amount(mail.amount, language),
         "reminder_fee": format_amount(mail.reminder_fee, language) if mail.reminder_fee else "",
+        "fee_ogm": format_ogm(normalize_ogm(mail.fee_ogm)) if mail.fee_ogm else "",
         "due_date": format_date(mail.due_date, language),
         "ogm": ogm,
         "creditor_iban": iban or "",
         "payment_url": mail.payment_url or "",
+        "bancontact_url": mail.bancontact_url or "",
+        "bancontact_qr_src": bancontact_qr_src,
         "legal_notice": mail.legal_notice or "",
+        "notice_text": mail.notice_text or "",
     }
 
 
@@ -249,8 +263,9 @@ def compose(
 
     logo_cid = f"logo.{mail.dispatch_id}@{message_domain}" if mail.creditor.logo_png else None
     qr_cid = f"epc-qr.{mail.dispatch_id}@{message_domain}" if mail.epc_qr_png else None
+    bancontact_cid = f"bancontact-qr.{mail.dispatch_id}@{message_domain}" if mail.bancontact_qr_png else None
     logo_src = f"cid:{logo_cid}" if logo_cid else mail.creditor.logo_url  # RFC 2392 cid: URL
-    view = _view(mail, ogm, logo_src, f"cid:{qr_cid}" if qr_cid else None)
+    view = _view(mail, ogm, logo_src, f"cid:{qr_cid}" if qr_cid else None, f"cid:{bancontact_cid}" if bancontact_cid else None)
 
     html_env, text_env = _environments()
     name = f"{mail.kind.value}.{mail.language}"
@@ -275,7 +290,8 @@ def compose(
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     html_part = message.get_payload()[-1]
-    for cid, png, filename in ((logo_cid, mail.creditor.logo_png, "logo.png"), (qr_cid, mail.epc_qr_png, "epc-qr.png")):
+    inline = ((logo_cid, mail.creditor.logo_png, "logo.png"), (bancontact_cid, mail.bancontact_qr_png, "bancontact-qr.png"), (qr_cid, mail.epc_qr_png, "epc-qr.png"))
+    for cid, png, filename in inline:
         if cid and png:
             html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=filename, disposition="inline")
     for attachment in mail.attachments:

@@ -12,19 +12,23 @@ a retry after a crash carries the same Message-ID and mail clients show one mess
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable
+
+import segno
 
 from gateway.channels.base import SendRequest, SendResult
 from gateway.channels.email import dkim_signing
 from gateway.channels.email.dkim_signing import DkimKey
 from gateway.channels.payment.epc_qr import EpcPayment, build_payload, render_png
 from gateway.channels.email.client import SmtpRelay, send_message
-from gateway.channels.email.compose import Attachment, Branding, MailInput, MailKind, compose
+from gateway.channels.email.compose import Attachment, Branding, MailInput, MailKind, compose, format_amount, format_date
 from gateway.domain.transmission import DeliveryState
 from gateway.errors import InvalidInput, TerminalError
+from gateway.letters.logo import LogoError, email_png
 from gateway.kit.time import utc_now
 
 # Attachment file name suffix per stored media type; anything else goes out as "<number>.bin".
@@ -62,6 +66,52 @@ def epc_qr_png(creditor_name: str, iban: str | None, amount: Decimal, ogm: str) 
         return None
 
 
+# The fees-to-follow notice of a consumer reminder (Book XIX art. XIX.2: a first reminder is free
+# and announces what will be charged after its term; later ones say what the next step costs).
+FIRST_FREE = {
+    "nl": "Dit is een eerste herinnering, zonder kosten.",
+    "fr": "Ceci est un premier rappel, sans frais.",
+    "de": "Dies ist eine erste Mahnung, ohne Kosten.",
+    "en": "This is a first reminder, free of charge.",
+}
+FEES_TO_FOLLOW = {
+    "nl": "Betaalt u niet uiterlijk op {due}, dan volgen deze kosten: {fees}.",
+    "fr": "À défaut de paiement au plus tard le {due}, les frais suivants seront dus: {fees}.",
+    "de": "Zahlen Sie nicht bis spätestens {due}, fallen folgende Kosten an: {fees}.",
+    "en": "If you do not pay by {due}, the following costs will be charged: {fees}.",
+}
+NEXT_STEP = {"nl": "herinnering stap {step}: {fee}", "fr": "rappel étape {step}: {fee}", "de": "Mahnung Stufe {step}: {fee}", "en": "reminder step {step}: {fee}"}
+
+
+def legal_notice(language: str, *, step: int | None, due_date: date, fees_to_follow: list) -> str | None:
+    """The notice under a consumer reminder: free first reminder, and the fees of the later steps."""
+    parts = []
+    if step == 1:
+        parts.append(FIRST_FREE[language])
+    if fees_to_follow:
+        fees = "; ".join(NEXT_STEP[language].format(step=number, fee=format_amount(Decimal(fee), language)) for number, fee in fees_to_follow)
+        parts.append(FEES_TO_FOLLOW[language].format(due=format_date(due_date, language), fees=fees))
+    return " ".join(parts) or None
+
+
+def qr_png(text: str) -> bytes:
+    """A plain QR code (the Bancontact invoice link) as PNG, drawn here: the mail loads no remote image."""
+    buffer = io.BytesIO()
+    segno.make_qr(text, error="m").save(buffer, kind="png", scale=3, border=4)
+    return buffer.getvalue()
+
+
+def inline_logo(extra: dict) -> bytes | None:
+    """The entity's stored logo (the one on its letters) as the PNG the mail carries inline."""
+    data, media_type = extra.get("creditor_logo"), extra.get("creditor_logo_media_type")
+    if not isinstance(data, bytes) or not media_type:
+        return None
+    try:
+        return email_png(data, media_type)
+    except LogoError as exc:  # stored before the import checked it: our data, not the debtor's address
+        raise InvalidInput.single("creditor.logo", exc.rule, exc.message) from exc
+
+
 def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
     """The composition input for one dispatch, from the request and its `extra` values."""
     extra = request.extra
@@ -71,20 +121,45 @@ def mail_input(request: SendRequest, config: EmailConfig) -> MailInput:
         ogm = extra["ogm"]
     except (KeyError, InvalidOperation, ValueError, TypeError) as exc:
         raise TerminalError(f"the e-mail needs amount, due_date and ogm in the request: {exc!r}") from exc
+    if request.document_media_type.startswith("text/plain"):  # a service message (contact repair): the text is the mail
+        return MailInput(
+            kind=MailKind.NOTICE, language=request.language, dispatch_id=str(request.dispatch_id),
+            sender_address=request.sender_email or config.default_sender, recipient_address=request.recipient, recipient_name=extra.get("debtor_name"),
+            creditor=Branding(name=request.sender_name, colour=extra.get("creditor_colour") or DEFAULT_COLOUR, logo_png=inline_logo(extra)),
+            document_number=request.document_number, amount=amount, due_date=due_date, ogm=ogm, notice_text=request.document.decode("utf-8"),
+        )
     suffix = SUFFIXES.get(request.document_media_type, "bin")
     attachments = [Attachment(f"{request.document_number}.{suffix}", request.document, request.document_media_type)]
     pdf = extra.get("pdf")  # a rendered PDF beside a UBL document, when there is one
     if isinstance(pdf, bytes) and request.document_media_type != "application/pdf":
         attachments.insert(0, Attachment(f"{request.document_number}.pdf", pdf, "application/pdf"))
+    kind = MailKind.REMINDER if extra.get("document_kind") == "reminder" else MailKind.INVOICE
+    language = request.language if request.language in FIRST_FREE else "nl"
+    reminder_fee = fee_ogm = notice = None
+    if kind is MailKind.REMINDER and extra.get("fee_ogm"):  # a consumer reminder's fee and interest, paid apart
+        reminder_fee = Decimal(extra.get("fee") or "0") + Decimal(extra.get("interest") or "0")
+        fee_ogm = extra["fee_ogm"]
+    if kind is MailKind.REMINDER and extra.get("reminder_step") is not None:
+        notice = legal_notice(language, step=extra["reminder_step"], due_date=due_date, fees_to_follow=extra.get("fees_to_follow") or [])
+    logo_png = inline_logo(extra)
+    bancontact_qr = extra.get("bancontact_qr_url")
     return MailInput(
+        bancontact_url=extra.get("bancontact_url") or None,
+        bancontact_qr_png=qr_png(bancontact_qr) if bancontact_qr else None,
         epc_qr_png=epc_qr_png(request.sender_name, extra.get("creditor_iban"), amount, ogm),
-        kind=MailKind.REMINDER if extra.get("document_kind") == "reminder" else MailKind.INVOICE,
+        kind=kind,
         language=request.language,
+        reminder_fee=reminder_fee or None,
+        fee_ogm=fee_ogm,
+        legal_notice=notice,
         dispatch_id=str(request.dispatch_id),
         sender_address=request.sender_email or config.default_sender,
         recipient_address=request.recipient,
         recipient_name=extra.get("debtor_name"),
-        creditor=Branding(name=request.sender_name, colour=extra.get("creditor_colour") or DEFAULT_COLOUR, logo_url=extra.get("creditor_logo_url")),
+        creditor=Branding(
+            name=request.sender_name, colour=extra.get("creditor_colour") or DEFAULT_COLOUR, logo_png=logo_png,
+            logo_url=None if logo_png else extra.get("creditor_logo_url"),  # the stored logo first: clients block remote images
+        ),
         document_number=request.document_number,
         amount=amount,
         due_date=due_date,

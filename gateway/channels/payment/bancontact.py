@@ -29,6 +29,9 @@ the same jti with the same body is a retry: accepted, and the inbox stores it on
 `{paymentId}:{status}`), then applied: only `SUCCEEDED` books a payment on the claim through
 `claims.record_payment` (source "bancontact", external id = paymentId, idempotent), which moves
 the claim to paid or partially_paid. Other final statuses close the request; nothing else moves.
+A SUCCEEDED payment whose paymentId we did not create (the long-lived invoice link printed on
+letters and in mails) is booked by its `reference`, our OGM (`services.payments.book_by_reference`);
+an unknown reference is kept in the inbox with the reason and booked on nothing.
 """
 
 from __future__ import annotations
@@ -60,8 +63,9 @@ from gateway.domain.transmission import DeliveryState
 from gateway.errors import Conflict, GatewayError, NotFound, RetryableError, TerminalError
 from gateway.kit.time import brussels_today, utc_now
 from gateway.services.auth import Principal
+from gateway.services import payments
 from gateway.services.claims import record_payment
-from gateway.store.models import Claim, CreditorEntity, InboundEvent
+from gateway.store.models import Claim, CreditorEntity, Document, InboundEvent
 from gateway.store.models.payment_request import PaymentRequest
 from gateway.store.session import Database
 
@@ -270,8 +274,20 @@ def cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_exact())
 
 
-def request_payment(database: Database, client: BancontactClient, claim_id: uuid.UUID, *, callback_url: str, now: datetime | None = None) -> PaymentLink:
-    """A live Bancontact payment for the claim's open amount: the existing one, or a new one (once)."""
+class PaymentBeingCreated(Conflict):
+    """Another worker or request is creating this claim's payment request right now: try again shortly."""
+
+
+def request_payment(
+    database: Database, client: BancontactClient, claim_id: uuid.UUID, *, callback_url: str, now: datetime | None = None,
+    document_id: uuid.UUID | None = None,
+) -> PaymentLink:
+    """A live Bancontact payment for the claim's open amount: the existing one, or a new one (once).
+
+    With `document_id` (an invoice or reminder, issue 5: one payment request per claim or
+    reminder) the request is that document's: described by its number, and a live request made
+    for another document is superseded. Without it (the personal page's "pay now", the stable
+    pay link) any live request for the open amount will do."""
     now = now or utc_now()
     reconcile = False
     with database.session_scope() as session:
@@ -285,27 +301,30 @@ def request_payment(database: Database, client: BancontactClient, claim_id: uuid
             raise Conflict(f"claim {claim.number} is {claim.status}: nothing to pay")
         row = session.scalar(select(PaymentRequest).where(PaymentRequest.active_claim_id == claim.id))
         if row is not None and row.state == "pending":
-            if row.amount == claim.amount_open and row.expires_at is not None and row.expires_at > now:
+            same_document = document_id is None or row.document_id == document_id
+            if same_document and row.amount == claim.amount_open and row.expires_at is not None and row.expires_at > now:
                 return _link(row)
-            row.state, row.active_claim_id, row.updated_at = "superseded", None, now  # expired, or the open amount changed
+            # expired, the open amount changed, or a new reminder asks for its own request
+            row.state, row.active_claim_id, row.updated_at = "superseded", None, now
             session.flush()
             row = None
         if row is not None:  # creating
             if row.last_error is None and row.updated_at > now - timedelta(seconds=CREATING_STALE_SECONDS):
-                raise Conflict(f"a payment request for claim {claim.number} is being created")
+                raise PaymentBeingCreated(f"a payment request for claim {claim.number} is being created")
             reconcile, row.updated_at = True, now
         else:
             creditor = session.get(CreditorEntity, claim.creditor_id)
+            document = session.get(Document, document_id) if document_id is not None else None
             row = PaymentRequest(
-                claim_id=claim.id, creditor_id=claim.creditor_id, active_claim_id=claim.id, provider=SOURCE, state="creating",
-                amount=claim.amount_open, currency=claim.currency, reference=claim.structured_communication,
-                description=f"{creditor.name} {claim.number}"[:MAX_DESCRIPTION_CHARS], updated_at=now, created_at=now,
+                claim_id=claim.id, creditor_id=claim.creditor_id, document_id=document.id if document else None, active_claim_id=claim.id,
+                provider=SOURCE, state="creating", amount=claim.amount_open, currency=claim.currency, reference=claim.structured_communication,
+                description=f"{creditor.name} {document.number if document else claim.number}"[:MAX_DESCRIPTION_CHARS], updated_at=now, created_at=now,
             )
             session.add(row)
             try:
                 session.flush()
             except IntegrityError as exc:  # a concurrent request inserted the live row first
-                raise Conflict(f"a payment request for claim {claim.number} is being created") from exc
+                raise PaymentBeingCreated(f"a payment request for claim {claim.number} is being created") from exc
         request_id, amount, currency, reference, description = row.id, row.amount, row.currency, row.reference, row.description
     try:
         remote = _reconciled(client, reference, amount) if reconcile else None
@@ -356,8 +375,9 @@ def apply_callback(session: Session, verifier: BancontactVerifier, stored: Inbou
     status = event.detail["status"]
     row = session.scalar(select(PaymentRequest).where(PaymentRequest.payment_id == event.provider_message_id))
     if row is None:
-        stored.error = f"unknown payment id {event.provider_message_id}"
-        return "unknown_payment"
+        # Not one of our requests: a payment through the long-lived invoice link on a letter or in a
+        # mail (bancontact_link.py, channels-and-law.md 1.7), which carries our OGM as its reference.
+        return _book_by_reference(session, stored, event, now=now)
     if row.provider_status not in FINAL_STATUSES:  # callbacks come out of order: a final status sticks
         row.provider_status, row.updated_at = status, now
     if status != "SUCCEEDED":
@@ -366,7 +386,7 @@ def apply_callback(session: Session, verifier: BancontactVerifier, stored: Inbou
         return "status"
     claim = session.get(Claim, row.claim_id)
     row.state, row.active_claim_id, row.updated_at = "succeeded", None, now
-    paid_on = brussels_today(datetime.fromisoformat(event.detail["succeeded_at"].replace("Z", "+00:00"))) if event.detail.get("succeeded_at") else brussels_today(now)
+    paid_on = _paid_on(event, now)
     amount = (Decimal(event.detail["amount"]) / 100).quantize(Decimal("0.01"))
     payment = PaymentIn(amount=amount, paid_on=paid_on, source=SOURCE, external_id=event.provider_message_id, reference=row.reference)
     try:
@@ -376,6 +396,28 @@ def apply_callback(session: Session, verifier: BancontactVerifier, stored: Inbou
         stored.error = row.last_error = f"payment not booked: {error.message}"
         return "refused"
     return "booked" if created else "already_booked"
+
+
+def _paid_on(event: CallbackEvent, now: datetime):
+    succeeded = event.detail.get("succeeded_at")
+    return brussels_today(datetime.fromisoformat(succeeded.replace("Z", "+00:00"))) if succeeded else brussels_today(now)
+
+
+def _book_by_reference(session: Session, stored: InboundEvent, event: CallbackEvent, *, now: datetime) -> str:
+    """A SUCCEEDED payment we did not create, booked on the claim whose OGM is its reference
+    (`payments.book_by_reference`); any other status of such a payment changes nothing. An unknown
+    reference is kept in the inbox with the reason (`error`), booked on nothing."""
+    if event.detail["status"] != "SUCCEEDED":
+        stored.error = f"unknown payment id {event.provider_message_id} ({event.detail['status']}): nothing to do"
+        return "unknown_payment"
+    amount = (Decimal(event.detail["amount"]) / 100).quantize(Decimal("0.01"))
+    outcome = payments.book_by_reference(
+        session, reference=event.detail.get("reference") or "", amount=amount, paid_on=_paid_on(event, now), source=SOURCE,
+        external_id=event.provider_message_id, actor=SOURCE, now=now,
+    )
+    if outcome.status not in ("booked", "already_booked"):
+        stored.error = f"payment {event.provider_message_id} not booked: {outcome.reason}"
+    return outcome.status if outcome.status == "unknown_reference" else f"{outcome.status}_by_reference"
 
 
 def apply_pending(session: Session, verifier: BancontactVerifier, *, now: datetime) -> list[str]:

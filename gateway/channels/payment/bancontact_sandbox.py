@@ -10,6 +10,11 @@
 - `POST /sandbox/payments/{id}/pay?status=SUCCEEDED` ("the debtor pays"; any status from 1.5 may
   be given, e.g. CANCELLED): sets the status and posts the signed callback to the payment's
   callbackUrl at once; answers `{"status", "callback_status"}`.
+- `POST /sandbox/invoice-link/pay` `{"url": "https://pay.bancontact.net/t/1/<PPID>?D=..&A=..&R=.."}`
+  ("the debtor scans the invoice QR on a letter and pays", 1.7): a payment we never created,
+  with a new paymentId, the link's amount, reference and description, SUCCEEDED at once; its
+  signed callback goes to the profile's callback URL (`profile_callback_url`, or `callbackUrl` in
+  the body). Answers `{"paymentId", "status", "callback_status"}`; 404 for another profile's link.
 
 Callbacks carry the detached ES256 JWS of channels-and-law.md 1.6 in `Signature`: header
 `{alg ES256, kid, typ jose+json, crit [5 Payconiq URIs], sub, iss, iat, jti, path}`, signing
@@ -86,9 +91,10 @@ class SandboxPayment:
 
 
 class BancontactSandbox:
-    def __init__(self, *, api_key: str, payment_profile_id: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, api_key: str, payment_profile_id: str, host: str = "127.0.0.1", port: int = 0, profile_callback_url: str = "") -> None:
         self.api_key = api_key
         self.payment_profile_id = payment_profile_id
+        self.profile_callback_url = profile_callback_url  # the profile's callback, for payments made without the API
         self.keys: list[tuple[str, ec.EllipticCurvePrivateKey]] = []
         self.rotate_key()
         self.payments: dict[str, SandboxPayment] = {}
@@ -119,6 +125,12 @@ class BancontactSandbox:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 url = urlsplit(self.path)
+                if url.path == "/sandbox/invoice-link/pay":
+                    try:
+                        data = json.loads(body or b"{}")
+                        return self._answer(*sandbox.pay_invoice_link(str(data["url"]), callback_url=data.get("callbackUrl")))
+                    except (ValueError, KeyError, TypeError):
+                        return self._answer(400, {"code": "FIELD_IS_REQUIRED", "message": "url is required"})
                 if url.path.startswith("/sandbox/payments/") and url.path.endswith("/pay"):
                     status = parse_qs(url.query).get("status", ["SUCCEEDED"])[0]
                     return self._answer(*sandbox.pay(url.path.split("/")[3], status))
@@ -219,6 +231,29 @@ class BancontactSandbox:
             payment.succeeded_at = datetime.now(timezone.utc)
         return 200, {"status": status, "callback_status": self.send_callback(payment)}
 
+    def pay_invoice_link(self, link: str, *, callback_url: str | None = None) -> tuple[int, dict]:
+        """The debtor pays through a Bancontact invoice link (`/t/1/<PPID>?D=&A=&R=`): a payment
+        that no `POST /v3/payments` of ours created, reported to the profile's callback URL."""
+        parts = urlsplit(link)
+        segments = parts.path.strip("/").split("/")
+        if len(segments) != 3 or segments[:2] != ["t", "1"] or segments[2] != self.payment_profile_id:
+            return 404, {"code": "MERCHANT_PROFILE_NOT_FOUND", "message": "not an invoice link of this payment profile"}
+        query = parse_qs(parts.query)
+        try:
+            amount = int(query["A"][0])
+            reference = query.get("R", [""])[0]
+            description = query.get("D", [""])[0]
+        except (KeyError, ValueError, IndexError):
+            return 400, {"code": "FIELD_IS_INVALID", "message": "an invoice link carries A (cents), R and D"}
+        target = callback_url or self.profile_callback_url
+        if not target:
+            return 400, {"code": "FIELD_IS_REQUIRED", "message": "no profile callback URL configured"}
+        now = datetime.now(timezone.utc)
+        payment = SandboxPayment(secrets.token_hex(12), amount, "EUR", reference, description, target, now, now + PAYMENT_LIFETIME, status="SUCCEEDED", succeeded_at=now)
+        with self.lock:
+            self.payments[payment.payment_id] = payment
+        return 200, {"paymentId": payment.payment_id, "status": payment.status, "callback_status": self.send_callback(payment)}
+
     def send_callback(self, payment: SandboxPayment) -> int | str:
         body, headers = self.signed_callback(payment)
         try:
@@ -241,10 +276,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8730)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--payment-profile-id", required=True)
+    parser.add_argument("--profile-callback-url", default="", help="where payments made through an invoice link are reported")
     args = parser.parse_args()
-    sandbox = BancontactSandbox(api_key=args.api_key, payment_profile_id=args.payment_profile_id, port=args.port)
+    sandbox = BancontactSandbox(api_key=args.api_key, payment_profile_id=args.payment_profile_id, port=args.port, profile_callback_url=args.profile_callback_url)
     print(f"Bancontact sandbox: GATEWAY_BANCONTACT_API_URL={sandbox.url} GATEWAY_BANCONTACT_JWKS_URL={sandbox.jwks_url}", flush=True)
     print(f"simulate the debtor paying: curl -X POST {sandbox.url}/sandbox/payments/<paymentId>/pay", flush=True)
+    print(f"or through an invoice link: curl -X POST {sandbox.url}/sandbox/invoice-link/pay -d '{{\"url\": \"https://pay.bancontact.net/t/1/...\"}}'", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

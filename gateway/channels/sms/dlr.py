@@ -13,7 +13,8 @@ Columns:
 - `final`: no further receipt is expected for this SMSC message (a later receipt for the same
   id is recorded but cannot move the state back);
 - `contact_invalid`: the number itself is bad, so the debtor's phone contact is marked
-  `ContactValidity.BOUNCED` and the next channel is tried (DESIGN.md section 2, step 6).
+  `unreachable` and a repair is asked for (DESIGN.md section 2, step 6). A permanent failure
+  without it (REJECTD, DELETED) still tries the next channel but keeps the number.
 
 Why these rows (docs/channels-and-law.md section 7.5):
 - ACCEPTD is *not* our `accepted`: that state is a buyer's business acceptance. An SMSC that

@@ -25,6 +25,7 @@ Note for French and Dutch text: the basic table has `é è ù ì ò à Ç ä ö 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -124,3 +125,24 @@ def check_length(text: str, max_segments: int) -> SegmentCount:
     if result.segments > max_segments:
         raise ValueError(f"the SMS needs {result.segments} parts ({result.encoding.value}, {result.units} units); at most {max_segments} allowed")
     return result
+
+
+# Typographic characters that have a plain GSM-7 twin; letters with accents outside the basic
+# table lose the accent (NFKD), anything else becomes "?".
+_GSM7_TWINS = {"–": "-", "—": "-", "‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "…": "...", "\u00a0": " ", "«": '"', "»": '"'}
+
+
+def to_gsm7(text: str) -> str:
+    """`text` with every character GSM-7 can carry kept and the rest replaced (ç → c, ê → e,
+    – → -, ’ → '), so that a creditor name or a claim description from outside never turns a
+    whole SMS into UCS-2 (70 instead of 160 characters a part)."""
+    out: list[str] = []
+    for ch in text:
+        if gsm7_units(ch) is not None:
+            out.append(ch)
+        elif ch in _GSM7_TWINS:
+            out.append(_GSM7_TWINS[ch])
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if gsm7_units(c) is not None and not unicodedata.combining(c))
+            out.append(base or "?")
+    return "".join(out)

@@ -23,6 +23,8 @@ class PaymentRequest(RecordMixin, Base):
     __tablename__ = "payment_request"
 
     claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("claim.id"), index=True)
+    # The invoice or reminder it asks payment for (migration 0009); None from the personal page.
+    document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("document.id"), index=True)
     creditor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creditor_entity.id"))
     active_claim_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
     provider: Mapped[str] = mapped_column(String(32))  # bancontact
