@@ -232,9 +232,11 @@ def dispatch_failed(task: Task, payload: dict, now: datetime) -> None:
         return  # a repair notice that failed has no next channel: the document it was about has its own fallback
     requirement = channel_requirement(session, document)
     decision = choose_channel(debtor_facts(debtor), postal_address(debtor), tried=tried, short_message=is_short_reminder(document), requirement=requirement)
-    blame = {"contact_invalidated": contact_at_fault}
-    if not contact_at_fault:
-        blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
+    blame: dict = {}
+    if failed.channel in INVALID_CONTACT:  # a channel that uses a debtor's contact: say whether it was blamed
+        blame["contact_invalidated"] = contact_at_fault
+        if not contact_at_fault:
+            blame["contact_kept"] = "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable"
     nxt = None
     if decision is None:
         _record(session, claim, "dispatch.no_channel_left", {
