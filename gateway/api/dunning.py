@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import DatabaseDep, PrincipalDep
+from gateway.api.deps import DatabaseDep, PrincipalDep, SettingsDep
 from gateway.api.payloads import IsoDate
 from gateway.dunning import service
+from gateway.dunning.rates import configured_rates
 from gateway.dunning.rules import Decision, HoldKind
 from gateway.errors import NotFound
 from gateway.kit.time import utc_now
@@ -108,7 +109,7 @@ def decision_view(decision: Decision, recorded_step_id: uuid.UUID | None) -> dic
         "channel_requirement": decision.channel_requirement.value if decision.channel_requirement else None,
         "fee": _money(decision.fee), "new_due_date": _iso(decision.new_due_date), "amount_open": _money(decision.amount_open),
         "escalation": decision.escalation.value if decision.escalation else None, "approving_body": decision.approving_body,
-        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version,
+        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version, "missing_rate": decision.missing_rate,
         "amounts": [{"rule": a.rule, "amount": str(a.amount), "explanation": a.explanation} for a in decision.amounts],
     }
 
@@ -166,7 +167,7 @@ def grant_plan(claim_id: uuid.UUID, body: PlanIn, database: DatabaseDep, princip
 
 @router.get("/claims/{claim_id}/dunning", summary="Dunning decisions so far and the next one, with its reason", responses=ERRORS)
 def claim_dunning(
-    claim_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep, day: TodayDep,
+    claim_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep, day: TodayDep, settings: SettingsDep,
     as_of: Annotated[IsoDate | None, Query(description="evaluate the next decision as of this day (read-only)")] = None,
 ) -> dict:
     with database.session_scope() as session:
@@ -179,7 +180,8 @@ def claim_dunning(
         plan = repo.running_plan_for(claim.id)
         steps = [step_view(s) for s in repo.steps(claim.id)]
         if claim.status in {s.value for s in service.DUNNABLE} or claim.status == "escalated":
-            outcome = service.preview(session, claim, today=as_of or day, now=utc_now())
+            rates = configured_rates(settings.dunning_rates_file)
+            outcome = service.preview(session, claim, today=as_of or day, now=utc_now(), rates=rates)
             policy, next_decision = outcome.policy, decision_view(outcome.decision, outcome.step_id)
         else:
             policy, next_decision = None, None

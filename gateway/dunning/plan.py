@@ -31,6 +31,7 @@ from decimal import Decimal, InvalidOperation
 from gateway.domain.claim import Channel, ClaimLine, ClaimType, DebtorKind
 from gateway.domain.money import compute_totals
 from gateway.dunning.policy import Policy
+from gateway.dunning.rates import RateTable
 from gateway.dunning.rules import ClaimFacts, Decision, DeliveryStatus, Hold, HoldKind, Payment, StepRecord, decide
 from gateway.errors import FieldProblem, InvalidInput
 
@@ -212,21 +213,23 @@ def decision_json(number: str, decision: Decision) -> dict:
         "escalation": decision.escalation.value if decision.escalation else None, "approving_body": decision.approving_body,
         "escalation_list": decision.escalation_list, "dedup_key": decision.dedup_key,
         "amounts": [{"rule": a.rule, "amount": str(a.amount), "explanation": a.explanation} for a in decision.amounts],
-        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version,
+        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version, "missing_rate": decision.missing_rate,
     }
 
 
-def plan_claim(claim: PlannedClaim, policy: Policy, *, today: date) -> Decision:
-    return decide(claim.facts, policy, today=today, history=claim.history, payments=claim.payments, holds=claim.holds)
+def plan_claim(claim: PlannedClaim, policy: Policy, *, today: date, rates: RateTable | None = None) -> Decision:
+    return decide(claim.facts, policy, today=today, history=claim.history, payments=claim.payments, holds=claim.holds, rates=rates)
 
 
-def plan(claims: list[PlannedClaim], policy: Policy, *, today: date) -> dict:
+def plan(claims: list[PlannedClaim], policy: Policy, *, today: date, rates: RateTable | None = None) -> dict:
     """One decision per claim, in input order. A claim the policy does not cover refuses the file
-    (`InvalidInput` POLICY-MATCH / HISTORY-* from `decide`, with the field prefixed by the claim)."""
+    (`InvalidInput` POLICY-MATCH / HISTORY-* from `decide`, with the field prefixed by the claim).
+    A claim whose amounts need an unpublished rate gets its own `wait` / `rate_unknown` decision;
+    the other claims are not affected."""
     decisions = []
     for index, claim in enumerate(claims):
         try:
-            decisions.append(decision_json(claim.number, plan_claim(claim, policy, today=today)))
+            decisions.append(decision_json(claim.number, plan_claim(claim, policy, today=today, rates=rates)))
         except InvalidInput as error:
             problems = [FieldProblem(f"claims.{index}.{p.field}", p.rule, p.message) for p in error.problems]
             raise InvalidInput(f"claims.{index}: {error.message}", problems=problems) from error

@@ -68,7 +68,7 @@ from gateway.dunning.policy import (
     Step,
     TermBasis,
 )
-from gateway.dunning.rates import RateTable
+from gateway.dunning.rates import RateTable, RateUnknown, default_rates
 from gateway.errors import InvalidInput
 
 ZERO = Decimal("0.00")
@@ -90,6 +90,7 @@ class WaitReason(StrEnum):
     PAYMENT_PLAN_RUNNING = "payment_plan_running"
     PAID = "paid"
     ALREADY_ESCALATED = "already_escalated"
+    RATE_UNKNOWN = "rate_unknown"  # an amount needs a reference rate that is not published in the table
 
 
 class DeliveryStatus(StrEnum):
@@ -203,6 +204,7 @@ class Decision:
     rule_set_version: str = RULE_SET_VERSION
     rate_version: str | None = None
     amounts: tuple[ComputedAmount, ...] = field(default_factory=tuple)
+    missing_rate: str | None = None  # RATE_UNKNOWN: "<table> <period>", e.g. "b2b_reference_rate 2026-H2"
 
 
 # --- clocks ----------------------------------------------------------------------------------------
@@ -379,6 +381,7 @@ def decide(
     """
     history, payments, holds = tuple(history), tuple(payments), tuple(holds)
     calendar = calendar or calendar_for(policy.jurisdiction)
+    rates = rates or default_rates()
     if facts.claim_type not in policy.claim_types or facts.fiscal != policy.fiscal or facts.debtor_kind not in policy.debtor_kinds:
         raise PolicyMismatch.single(
             "policy", "POLICY-MATCH", f"{policy.reference} does not cover {facts.claim_type.value}/fiscal={facts.fiscal}/{facts.debtor_kind.value}"
@@ -414,7 +417,10 @@ def decide(
 
     # Repeat of the last step (water ladder: "stappen ... nogmaals uit te voeren").
     if repeat is not None:
-        return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat, reminders_this_year)
+        try:
+            return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat, reminders_this_year, rates)
+        except RateUnknown as unknown:
+            return _rate_unknown(facts, policy, today, open_amount, unknown, rates)
 
     next_number = position.last_step + 1
     is_escalation = next_number > len(policy.steps)
@@ -483,11 +489,31 @@ def decide(
                 hold=hold, wait_until=None if hold.end is None else hold.end + timedelta(days=1),
             )
 
-    if is_escalation:
-        return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
-    return _send(
-        facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history,
-        repeat_index=0, reminders_this_year=reminders_this_year,
+    try:
+        if is_escalation:
+            return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
+        return _send(
+            facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history,
+            repeat_index=0, reminders_this_year=reminders_this_year, rates=rates,
+        )
+    except RateUnknown as unknown:
+        return _rate_unknown(facts, policy, today, open_amount, unknown, rates)
+
+
+def _rate_unknown(facts: ClaimFacts, policy: Policy, today: date, open_amount: Decimal, unknown: RateUnknown, rates: RateTable) -> Decision:
+    """The amount of the next action needs a rate the table does not have: wait, never guess.
+
+    Only an event changes this (an operator adds the published rate, GATEWAY_DUNNING_RATES_FILE),
+    so there is no `wait_until`; the claim is decided again on every run.
+    """
+    span = ""
+    if unknown.first_day and unknown.last_day:
+        span = f" ({unknown.first_day.isoformat()}..{unknown.last_day.isoformat()})"
+    return _wait(
+        facts, policy, today, open_amount, WaitReason.RATE_UNKNOWN,
+        f"interest needs the {unknown.table} for {unknown.period}{span}, not published in rates {rates.version}; "
+        f"add the published rate with GATEWAY_DUNNING_RATES_FILE (gateway dunning rates check FILE)",
+        missing_rate=f"{unknown.table} {unknown.period}", rate_version=rates.version,
     )
 
 
@@ -521,6 +547,7 @@ def _send(
     *,
     repeat_index: int,
     reminders_this_year: int | None = None,
+    rates: RateTable | None = None,
 ) -> Decision:
     fee, fee_rule = step.fee, None
     if (
@@ -591,6 +618,7 @@ def _repeat(
     history: tuple[StepRecord, ...],
     request: RepeatRequest,
     reminders_this_year: int | None,
+    rates: RateTable | None = None,
 ) -> Decision:
     if position.record is None or position.record.step != position.last_step:
         raise HistoryRefused.single("repeat", "GEN-REPEAT-NOT-ALLOWED", "nothing to repeat")
@@ -605,7 +633,7 @@ def _repeat(
         return _wait(facts, policy, today, open_amount, WaitReason.NOT_YET_DUE, f"repeat of step {step.number} possible from {eligible.isoformat()}", wait_until=eligible)
     count = sum(1 for r in history if r.step == step.number and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED))
     decision = _send(
-        facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count, reminders_this_year=reminders_this_year
+        facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count, reminders_this_year=reminders_this_year, rates=rates
     )
     return _replace_detail(decision, f"repeat {count} of step {step.number} requested by {request.author}: {request.reason}")
 

@@ -54,8 +54,10 @@ from gateway.dunning.rules import (
     HoldKind,
     Payment,
     StepRecord,
+    WaitReason,
     decide,
 )
+from gateway.dunning.rates import RateTable, configured_rates
 from gateway.errors import Conflict, FieldProblem, GatewayError, InvalidInput, NotFound
 from gateway.kit.ids import new_id
 from gateway.kit.time import BRUSSELS
@@ -70,6 +72,7 @@ SEND_STEP = "dunning.send_step"
 EVALUATE = "dunning.evaluate"
 SCAN = "dunning.scan"
 RUN_ACTOR = "dunning.run"
+RATE_UNKNOWN_ACTION = "dunning.rate_unknown"
 OGM_DRAWS = 20  # random OGM draws per instalment before giving up (10^10 bases: collisions are rare)
 
 # Creditor entity kinds (creditor_entity.kind) -> the shipped policies' `creditor_entity`. An explicit
@@ -276,18 +279,31 @@ def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date,
     return facts, steps, history, payments, holds, plan_state
 
 
-def preview(session: Session, claim: Claim, *, today: date, now: datetime) -> Evaluation:
+def rates_in_force(rates: RateTable | None = None) -> RateTable:
+    """`rates`, else the shipped table merged with GATEWAY_DUNNING_RATES_FILE (`RatesRefused` if that file is bad)."""
+    if rates is not None:
+        return rates
+    from gateway.config import get_settings
+
+    return configured_rates(get_settings().dunning_rates_file)
+
+
+def preview(session: Session, claim: Claim, *, today: date, now: datetime, rates: RateTable | None = None) -> Evaluation:
     """The decision for `today` without recording anything."""
     repo = DunningRepository(session)
     policy = policy_for_claim(repo, claim)
     facts, steps, history, payments, holds, plan_state = _facts(session, repo, claim, today, now, apply=False)
-    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state)
+    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state, rates=rates_in_force(rates))
     existing = repo.step_by_dedup_key(decision.dedup_key)
     return Evaluation(claim.id, decision, policy.reference, recorded=False, step_id=existing.id if existing else None, steps=steps)
 
 
-def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR) -> Evaluation:
-    """Decide for one claim on `today` and record the decision (idempotent on its dedup key)."""
+def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR, rates: RateTable | None = None) -> Evaluation:
+    """Decide for one claim on `today` and record the decision (idempotent on its dedup key).
+
+    Waits are not recorded as steps; a `rate_unknown` wait is recorded in the audit trail once per
+    claim and day (`dunning.rate_unknown`, naming the missing period), so an operator sees which
+    claims wait for a rate to be published."""
     repo = DunningRepository(session)
     claim = repo.claim(claim_id, for_update=True)
     if claim is None:
@@ -297,8 +313,10 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
     policy = policy_for_claim(repo, claim)
     _release_lapsed_holds(session, repo, claim, today, now)
     facts, steps, history, payments, holds, plan_state = _facts(session, repo, claim, today, now, apply=True)
-    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state)
+    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state, rates=rates_in_force(rates))
     if decision.action is Action.WAIT:
+        if decision.reason is WaitReason.RATE_UNKNOWN:
+            _record_rate_unknown(session, repo, claim, decision, today=today, now=now, actor=actor)
         return Evaluation(claim.id, decision, policy.reference, steps=steps)
     escalating = decision.action is Action.ESCALATE
     values = {
@@ -325,6 +343,15 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
         audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dunning.step_decided", data=data, at=now)
         queue.enqueue(session, SEND_STEP, {"step_id": str(step_id)}, now=now, dedup_key=f"{SEND_STEP}:{step_id}")
     return Evaluation(claim.id, decision, policy.reference, recorded=True, step_id=step_id, steps=steps)
+
+
+def _record_rate_unknown(session: Session, repo: DunningRepository, claim: Claim, decision: Decision, *, today: date, now: datetime, actor: str) -> None:
+    """Once per claim and day: the claim waits because its amounts need a rate that is not published."""
+    if any((event.data or {}).get("today") == today.isoformat() for event in repo.audit_events(claim.id, RATE_UNKNOWN_ACTION)):
+        return
+    audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=RATE_UNKNOWN_ACTION,
+                 data={"today": today.isoformat(), "missing_rate": decision.missing_rate, "rate_version": decision.rate_version,
+                       "policy": decision.policy, "detail": decision.detail}, at=now)
 
 
 def _escalate(session, repo, claim: Claim, decision: Decision, step_id, steps, holds, *, today: date, now: datetime, actor: str) -> None:
@@ -393,8 +420,9 @@ class RunReport:
     refused: Counter = field(default_factory=Counter)  # by rule (no policy, history breaks the policy)
 
 
-def run(database, *, today: date, now: datetime, batch_size: int = 500) -> RunReport:
+def run(database, *, today: date, now: datetime, batch_size: int = 500, rates: RateTable | None = None) -> RunReport:
     """Evaluate every dunnable claim on `today`, one transaction per batch (per claim on a refusal)."""
+    rates = rates_in_force(rates)  # read once: every claim of the run under the same table
     report = RunReport(today)
     after = None
     statuses = [s.value for s in DUNNABLE]
@@ -408,7 +436,7 @@ def run(database, *, today: date, now: datetime, batch_size: int = 500) -> RunRe
             for claim_id in ids:
                 savepoint = session.begin_nested()
                 try:
-                    outcome = evaluate(session, claim_id, today=today, now=now)
+                    outcome = evaluate(session, claim_id, today=today, now=now, rates=rates)
                     savepoint.commit()
                 except GatewayError as error:
                     savepoint.rollback()

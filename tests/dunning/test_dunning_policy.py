@@ -181,6 +181,6 @@ def test_cli_amount_helpers():
     assert runner.invoke(main, ["dunning", "wik", "2500"]).output.startswith("375.00 ")
     result = runner.invoke(main, ["dunning", "interest", "1000", "2026-06-01", "2026-07-31"])
     assert result.exit_code == 1
-    assert "no published rate for 2026-07-01" in result.output
+    assert result.output.startswith("error: b2b_reference_rate: no published rate for 2026-H2 (needed for 2026-07-01; ")
     result = runner.invoke(main, ["dunning", "presumption", "2026-04-03"])
     assert "BE paper (3rd working day):      2026-04-09" in result.output

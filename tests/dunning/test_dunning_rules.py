@@ -12,7 +12,6 @@ from gateway.domain.claim import Channel, ClaimType, DebtorKind
 from gateway.dunning.calendar import BE_CALENDAR
 from gateway.dunning.payment_plan import PlanState
 from gateway.dunning.policy import ChannelRequirement, EscalationKind, TermBasis, shipped_policies
-from gateway.dunning.rates import RateUnknown
 from gateway.dunning.rules import (
     Action,
     ClaimFacts,
@@ -240,8 +239,30 @@ def test_hospital_escalation_in_2026_h2_refuses_to_invent_the_rate():
     policy = POLICIES["hospital-consumer"]
     claim = facts(principal="263.00", due=D(2026, 6, 1))
     history = [sent(1, D(2026, 6, 2), Channel.EMAIL), sent(2, D(2026, 6, 18), Channel.PAPER)]
-    with pytest.raises(RateUnknown):
-        decide(claim, policy, today=D(2026, 7, 20), history=history)
+    decision = decide(claim, policy, today=D(2026, 7, 20), history=history)
+    # the interest period runs into 2026-H2, recorded as unknown: wait, never guess, name the period
+    assert_wait(decision, WaitReason.RATE_UNKNOWN)
+    assert (decision.missing_rate, decision.rate_version, decision.wait_until) == ("b2b_reference_rate 2026-H2", "2026-11-23.1", None)
+    assert decision.dedup_key == "dunning/C1/wait/rate_unknown/2026-07-20"
+    assert decision.detail.startswith("interest needs the b2b_reference_rate for 2026-H2 (2026-07-01..2026-12-31), not published in rates 2026-11-23.1; ")
+    # the same claim a day before the half-year ends is decided as usual
+    assert decide(claim, policy, today=D(2026, 6, 30), history=[history[0]]).action is Action.SEND_STEP
+
+
+def test_a_rate_added_by_the_operator_lets_the_claim_escalate():
+    from gateway.dunning.rates import default_rates, merge_rates
+
+    policy = POLICIES["hospital-consumer"]
+    claim = facts(principal="263.00", due=D(2026, 6, 1))
+    history = [sent(1, D(2026, 6, 2), Channel.EMAIL), sent(2, D(2026, 6, 18), Channel.PAPER)]
+    added = merge_rates(default_rates(), {"version": "ops-1", "b2b_reference_rate": [
+        {"period": "2026-H2", "from": "2026-07-01", "to": "2026-12-31", "percent": "10.0", "source": "test notice, BS 2026-07-10", "confidence": "V"}]}, origin="ops.json")
+    decision = decide(claim, policy, today=D(2026, 7, 20), history=history, rates=added)
+    assert decision.action is Action.ESCALATE
+    # first reminder e-mailed 2 June: term 3..17 June; interest 18..30 June at 10.5 % + 1..20 July at 10.0 %
+    assert [(s.period, s.days, s.percent) for s in decision.interest.segments] == [("2026-H1", 13, Decimal("10.5")), ("2026-H2", 20, Decimal("10.0"))]
+    assert decision.interest.amount == Decimal("2.42")  # 263 x 10.5 % x 13/365 + 263 x 10 % x 20/365 = 0.9836 + 1.4411 = 2.4247
+    assert decision.rate_version == decision.interest.rate_version == "2026-11-23.1+ops-1"
 
 
 # --- Water company (NL, WIK): reminder, urgent €17.50, last €22.50, visit, last chance, disconnection

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.store.models import (
+    AuditEvent,
     Claim,
     ClaimHold,
     CreditorEntity,
@@ -158,6 +159,10 @@ class DunningRepository:
 
     def escalations_of_claim(self, claim_id: uuid.UUID) -> Sequence[EscalationEntry]:
         return self.session.scalars(select(EscalationEntry).where(EscalationEntry.claim_id == claim_id).order_by(EscalationEntry.created_at)).all()
+
+    # --- audit ---------------------------------------------------------------------------------
+    def audit_events(self, claim_id: uuid.UUID, action: str) -> Sequence[AuditEvent]:
+        return self.session.scalars(select(AuditEvent).where(AuditEvent.entity_id == claim_id, AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
     # --- jobs ---------------------------------------------------------------------------------
     def existing_job_keys(self, keys: set[str]) -> set[str]:
