@@ -7,8 +7,8 @@
     gateway dunning presumption DATE         Book XIX / WIK start dates for a reminder sent on DATE
     gateway dunning holidays YEAR            Belgian (or --nl Dutch) public holidays
     gateway dunning walk POLICY DUE AMOUNT   a shipped ladder's timeline from DUE to escalation
-    gateway dunning run [--today DATE]       decide and record for every dunnable claim in the database
-    gateway dunning scan [--today DATE]      queue one dunning.evaluate job per dunnable claim (for the worker)
+    gateway dunning run [--as-of DATE]       decide and record for every dunnable claim in the database (--today: alias)
+    gateway dunning scan [--as-of DATE]      queue one dunning.evaluate job per dunnable claim (for the worker; --today: alias)
     gateway dunning assign CREDITOR TYPE POLICY [--fiscal]   assign a shipped policy (else: by creditor kind)
     gateway dunning export-list KIND [--approving-body B] [--format csv|pdf] -o FILE   an escalation list as CSV or PDF for the bailiff
     gateway dunning plan --policy FILE|ID --claims FILE --as-of DATE [--json]   decisions without a database
@@ -244,8 +244,11 @@ def _today_option(value: str | None):
     return _day(value) if value else local_today(utc_now())
 
 
+AS_OF_HELP = "ISO date to decide for (default: today in Brussels); --today is the older name"
+
+
 @dunning_group.command("run")
-@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+@click.option("--as-of", "--today", "today_text", default=None, metavar="YYYY-MM-DD", help=AS_OF_HELP)
 def run_command(today_text: str | None) -> None:
     """Decide for every open claim and record send/escalate decisions; a second run the same day changes nothing."""
     from gateway.dunning import service
@@ -269,7 +272,7 @@ def run_command(today_text: str | None) -> None:
 
 
 @dunning_group.command("scan")
-@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+@click.option("--as-of", "--today", "today_text", default=None, metavar="YYYY-MM-DD", help=AS_OF_HELP)
 def scan_command(today_text: str | None) -> None:
     """Queue one dunning.evaluate job per open claim; the worker records the decisions."""
     from gateway.dunning import service

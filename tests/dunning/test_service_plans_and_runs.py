@@ -118,7 +118,7 @@ def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, se
     hospital_bill = consumer_claim("Z2026-0002", due_date="2026-12-20")
     hospital_bill["type"] = "invoice"
     store_claim(database, seeded.hospital_key, hospital_bill)
-    first = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-12-07"])
+    first = CliRunner().invoke(main, ["dunning", "run", "--as-of", "2026-12-07"])
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [
         "dunning run 2026-12-07: 2 claims evaluated",
@@ -128,9 +128,23 @@ def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, se
         "  wait not_yet_due     1",
         "  refused POLICY-MATCH 1",
     ]
+    # --today is the older name of --as-of
     second = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-12-07"])
     assert "  recorded send_step  0" in second.output and "  already recorded    1" in second.output
     assert count(database, DunningStep) == 1
+    help_text = CliRunner().invoke(main, ["dunning", "run", "--help"]).output
+    assert "--as-of, --today YYYY-MM-DD" in help_text
+    bad = CliRunner().invoke(main, ["dunning", "run", "--as-of", "07-12-2026"])
+    assert (bad.exit_code, bad.output.splitlines()[-1]) == (2, "Error: Invalid value: not an ISO date: '07-12-2026'")
+
+
+def test_cli_scan_as_of_queues_the_evaluations_for_that_day(database, seeded, cli_env):
+    claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-1001"))
+    result = CliRunner().invoke(main, ["dunning", "scan", "--as-of", "2026-12-07"])
+    assert (result.exit_code, result.output) == (0, "queued 1 dunning.evaluate jobs for 2026-12-07\n")
+    with database.session_scope() as session:
+        [job] = session.scalars(select(Job).where(Job.kind == "dunning.evaluate")).all()
+        assert (job.payload, job.dedup_key) == ({"claim_id": str(claim_id), "today": "2026-12-07"}, f"dunning.evaluate:{claim_id}:2026-12-07")
 
 
 def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
