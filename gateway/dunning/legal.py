@@ -61,6 +61,7 @@ WIK_TERM_DAYS = 14  # art. 6:96 lid 6 BW: 14 days from the day after receipt
 RULE_BXIX_LUMP_SUM = "BXIX-LUMP-SUM"
 RULE_BXIX_INTEREST = "BXIX-INTEREST-CAP"
 RULE_B2B_INTEREST = "B2B-INTEREST"
+RULE_POLICY_INTEREST = "POLICY-INTEREST"  # the reference rate where only the policy (no law) provides for interest
 RULE_B2B_COMPENSATION = "B2B-FLAT-40"
 RULE_WIK_SCALE = "WIK-SCALE"
 

@@ -17,6 +17,7 @@ General (every regime)
   GEN-DWANGSCHRIFT-FISCAL       a dwangschrift is for fiscal claims, by the financial director, without visum
   GEN-DISCONNECTION-MEDICAL     a disconnection must be marked as a disconnection step (a medical declaration suspends it)
   GEN-POSTAGE-PAPER-ONLY        only paper channels carry postage
+  GEN-INTEREST-JURISDICTION     the Belgian reference rate (art. 5 Law 2 Aug 2002) is for Belgian claims only
 Book XIX (be_consumer_book_xix, art. XIX.2 and XIX.4 CEL)
   BXIX-SCOPE                    Belgian consumer debts only
   BXIX-FIRST-FREE               "the first reminder is free of charge"
@@ -203,6 +204,7 @@ class Policy:
     escalation: Escalation
     recurring_supply: bool = False
     source: str | None = None
+    reminder_interest: str | None = None  # None: the regime's default (`reminder_interest_kind`)
 
     @property
     def reference(self) -> str:
@@ -211,6 +213,14 @@ class Policy:
 
     def step(self, number: int) -> Step:
         return self.steps[number - 1]
+
+    def reminder_interest_kind(self) -> str:
+        """Interest on the reminders: as declared, else the regime's default. Under the B2B law
+        interest runs from the day after the due date without notice (art. 5 Law 2 Aug 2002);
+        Book XIX only allows it when agreed; the other regimes follow the policy."""
+        if self.reminder_interest is not None:
+            return self.reminder_interest
+        return "b2b_reference_rate" if self.legal_regime is LegalRegime.BE_B2B_LATE_PAYMENT else "none"
 
 
 class PolicyRefused(InvalidInput):
@@ -317,6 +327,7 @@ def _build(document: dict) -> Policy:
         escalation=escalation,
         recurring_supply=document.get("recurring_supply", False),
         source=document.get("source"),
+        reminder_interest=document.get("reminder_interest"),
     )
 
 
@@ -388,6 +399,11 @@ def legal_problems(policy: Policy) -> list[FieldProblem]:
     for channel in policy.postage:
         if channel not in PAPER_CHANNELS:
             refuse(f"postage.{channel.value}", "GEN-POSTAGE-PAPER-ONLY", "only paper channels carry postage")
+    if policy.jurisdiction != "BE":
+        if policy.reminder_interest_kind() == "b2b_reference_rate":
+            refuse("reminder_interest", "GEN-INTEREST-JURISDICTION", "the Belgian reference rate (art. 5 Law 2 Aug 2002) is not the interest of a non-Belgian claim")
+        if esc.damages.interest == "b2b_reference_rate":
+            refuse("escalation.damages.interest", "GEN-INTEREST-JURISDICTION", "the Belgian reference rate (art. 5 Law 2 Aug 2002) is not the interest of a non-Belgian claim")
 
     # --- Book XIX ------------------------------------------------------------------------------
     regime = policy.legal_regime

@@ -48,6 +48,7 @@ from gateway.dunning.calendar import (
 from gateway.dunning.legal import (
     RULE_BXIX_INTEREST,
     RULE_B2B_INTEREST,
+    RULE_POLICY_INTEREST,
     RULE_SET_VERSION,
     ComputedAmount,
     b2b_flat_compensation,
@@ -583,6 +584,15 @@ def _send(
         announced = ComputedAmount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
     if announced is not None:
         amounts.append(announced)
+    interest = None
+    if policy.reminder_interest_kind() == "b2b_reference_rate":
+        # the reminder states the interest run up to its own date (B2B: automatic; Book XIX: agreed,
+        # and only after the first reminder's term; other regimes: as the policy provides)
+        interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
+        if interest is not None and interest.amount > 0:
+            amounts.append(interest)
+        elif interest is not None:
+            interest = None  # no day of interest yet: nothing to state
     suffix = f"repeat-{repeat_index}/" if repeat_index else ""
     return Decision(
         claim_id=facts.claim_id,
@@ -603,6 +613,8 @@ def _send(
         new_term_counts_from=step.term.counts_from,
         new_due_date=presumed_term_end_if_sent(policy, step, today, calendar),
         announced_damages=announced,
+        interest=interest,
+        rate_version=interest.rate_version if interest else None,
         detail=f"step {step.number} ({step.key}) eligible since {eligible.isoformat()}",
         amounts=tuple(amounts),
     )
@@ -655,6 +667,27 @@ def _registered_with_proof(policy: Policy, history: tuple[StepRecord, ...]) -> b
     return False
 
 
+def _interest_up_to(
+    facts: ClaimFacts, policy: Policy, history: tuple[StepRecord, ...], today: date, open_amount: Decimal, calendar: LegalCalendar, rates: RateTable | None,
+) -> ComputedAmount | None:
+    """Interest at the reference rate on the open amount up to and including `today`, from the day
+    the claim's regime lets it run; None while it may not run yet.
+
+    - Book XIX: only after the 14-day term of the first reminder has run (art. XIX.2 CEL), capped at
+      the reference rate (art. XIX.4 CEL); before the first reminder was sent there is none.
+    - B2B: from the day after the due date, without notice (art. 5 Law 2 Aug 2002).
+    - Otherwise (the policy provides for it): from the day after the due date.
+    """
+    if policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+        first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
+        first_end = term_end_for(policy, first[0], calendar) if first else None
+        if first_end is None or today <= first_end:
+            return None
+        return reference_rate_interest(open_amount, first_end + timedelta(days=1), today, rule=RULE_BXIX_INTEREST, rates=rates)
+    rule = RULE_B2B_INTEREST if policy.legal_regime is LegalRegime.BE_B2B_LATE_PAYMENT else RULE_POLICY_INTEREST
+    return reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=rule, rates=rates)
+
+
 def _escalate(
     facts: ClaimFacts,
     policy: Policy,
@@ -682,15 +715,7 @@ def _escalate(
     elif damages.lump_sum == "wik_scale":
         lump_sum = wik_collection_costs(open_amount)
     if damages.interest == "b2b_reference_rate":
-        if policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
-            # art. XIX.2 CEL: no interest before the 14-day period of the first reminder has run out.
-            first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
-            first_end = term_end_for(policy, first[0], calendar) if first else None
-            start = (first_end or facts.due_date) + timedelta(days=1)
-            interest = reference_rate_interest(open_amount, start, today, rule=RULE_BXIX_INTEREST, rates=rates)
-        else:
-            # Law 2 Aug 2002 art. 5: interest runs from the day after the due date, without notice.
-            interest = reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=RULE_B2B_INTEREST, rates=rates)
+        interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
     amounts.extend(a for a in (lump_sum, interest) if a is not None)
     body = esc.approving_body or esc.issued_by or "creditor"
     return Decision(

@@ -243,8 +243,11 @@ class Evaluation:
 
 
 def _amount_json(amount: ComputedAmount) -> dict:
-    return {"rule": amount.rule, "amount": str(amount.amount), "basis": str(amount.basis), "rule_set_version": amount.rule_set_version,
-            "rate_version": amount.rate_version, "explanation": amount.explanation}
+    row = {"rule": amount.rule, "amount": str(amount.amount), "basis": str(amount.basis), "rule_set_version": amount.rule_set_version,
+           "rate_version": amount.rate_version, "explanation": amount.explanation}
+    if amount.segments:  # interest: the days it covers, both included (the reminder's interest line states them)
+        row |= {"first_day": amount.segments[0].first_day.isoformat(), "last_day": amount.segments[-1].last_day.isoformat()}
+    return row
 
 
 def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date, now: datetime, *, apply: bool):
@@ -339,7 +342,8 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
         _escalate(session, repo, claim, decision, step_id, steps, holds, today=today, now=now, actor=actor)
     else:
         data |= {"step": decision.step, "fee": str(decision.fee), "new_due_date": decision.new_due_date.isoformat() if decision.new_due_date else None,
-                 "channel_requirement": values["channel_requirement"]}
+                 "channel_requirement": values["channel_requirement"], "interest": str(decision.interest.amount) if decision.interest else None,
+                 "rate_version": decision.rate_version, "rule_set_version": decision.rule_set_version}
         audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dunning.step_decided", data=data, at=now)
         queue.enqueue(session, SEND_STEP, {"step_id": str(step_id)}, now=now, dedup_key=f"{SEND_STEP}:{step_id}")
     return Evaluation(claim.id, decision, policy.reference, recorded=True, step_id=step_id, steps=steps)

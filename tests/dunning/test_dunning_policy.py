@@ -117,6 +117,9 @@ ILLEGAL = [
     ("water-company-nl", "steps.3.may_skip", True, "NL-WATER-PERSONAL-CONTACT"),
     ("water-company-nl", "steps.0.debt_help_offer", False, "NL-WATER-DEBT-HELP"),
     ("water-company-nl", "escalation.disconnection_step", False, "GEN-DISCONNECTION-MEDICAL"),
+    ("water-company-nl", "reminder_interest", "b2b_reference_rate", "GEN-INTEREST-JURISDICTION"),
+    ("water-company-nl", "escalation.damages.interest", "b2b_reference_rate", "GEN-INTEREST-JURISDICTION"),
+    ("ocmw-non-fiscal", "reminder_interest", "wettelijke_rente", "SCHEMA"),
     ("ocmw-non-fiscal", "steps.1.fee", 15, "SCHEMA"),  # money is a decimal string, never a JSON number
     ("ocmw-non-fiscal", "legal_regime", "be_whatever", "SCHEMA"),
     ("ocmw-non-fiscal", "steps.1.fee", "15.001", "SCHEMA"),

@@ -521,3 +521,72 @@ def test_book_xix_recurring_supply_three_free_reminders_a_year():
 def test_wik_letter_announces_fixed_costs_for_a_large_principal():
     first = decide(facts(principal="3000.00", due=D(2025, 6, 2)), POLICIES["water-company-nl"], today=D(2025, 6, 3))
     assert first.announced_damages.amount == Decimal("40.00")  # fixed 17.50 + 22.50, scale would allow 425.00
+
+
+# --- interest on the reminders themselves (step N: channel requirement, fee, interest, new due date)
+
+
+def _b2b_ladder():
+    """The OCMW ladder declared under the B2B late-payment law (no shipped ladder is B2B)."""
+    return _variant("ocmw-non-fiscal", id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"])
+
+
+def test_b2b_reminders_state_the_interest_run_since_the_day_after_the_due_date():
+    policy = _b2b_ladder()
+    assert policy.reminder_interest_kind() == "b2b_reference_rate"  # art. 5 Law 2 Aug 2002: without notice, by default
+    claim = facts(principal="1000.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS)
+    first = decide(claim, policy, today=D(2025, 3, 10))
+    assert_send(first, 1, D(2025, 3, 10), "0.00")
+    # 4 .. 10 March = 7 days at 11.5 % (2025-H1): 1000 x 0.115 x 7 / 365 = 2.2055
+    assert (first.interest.amount, first.interest.rule, first.interest.segments[0].first_day, first.interest.segments[-1].last_day) == (
+        Decimal("2.21"), "B2B-INTEREST", D(2025, 3, 4), D(2025, 3, 10))
+    assert (first.rate_version, first.interest.rate_version, first.interest.rule_set_version) == ("2026-11-23.1", "2026-11-23.1", "dunning-rules/2026.11-1")
+    assert [(a.rule, a.amount) for a in first.amounts] == [("B2B-INTEREST", Decimal("2.21"))]
+
+    history = [sent(1, D(2025, 3, 10), Channel.PEPPOL)]
+    second = decide(claim, policy, today=D(2025, 4, 14), history=history)
+    assert_send(second, 2, D(2025, 4, 14), "15.00")
+    # 4 March .. 14 April = 42 days: 1000 x 0.115 x 42 / 365 = 13.2329; the fee and the new due date as before
+    assert (second.interest.amount, second.new_due_date, second.channel_requirement) == (Decimal("13.23"), D(2025, 5, 4), ChannelRequirement.REGISTERED)
+    # a partial payment lowers the basis: 400 paid on 1 April -> 600 open
+    paid = decide(claim, policy, today=D(2025, 4, 14), history=history, payments=[Payment(D(2025, 4, 1), Decimal("400.00"))])
+    assert (paid.amount_open, paid.interest.basis, paid.interest.amount) == (Decimal("600.00"), Decimal("600.00"), Decimal("7.94"))  # 600 x 0.115 x 42 / 365 = 7.9397
+
+
+def test_a_b2b_policy_may_waive_interest_on_its_reminders():
+    policy = _variant("ocmw-non-fiscal", id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"], reminder_interest="none")
+    decision = decide(facts(principal="1000.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS), policy, today=D(2025, 3, 10))
+    assert (decision.action, decision.interest, decision.rate_version, decision.amounts) == (Action.SEND_STEP, None, None, ())
+
+
+def test_book_xix_reminder_interest_only_when_agreed_and_after_the_first_term():
+    agreed = _variant("hospital-consumer", reminder_interest="b2b_reference_rate")
+    claim = facts(principal="263.00", due=D(2025, 2, 9))
+    first = decide(claim, agreed, today=D(2025, 2, 10))
+    assert (first.step, first.interest) == (1, None)  # art. XIX.2 CEL: nothing before the first reminder's term has run
+    history = [sent(1, D(2025, 2, 10), Channel.EMAIL)]  # term 11 .. 25 February
+    second = decide(claim, agreed, today=D(2025, 3, 7), history=history)
+    assert_send(second, 2, D(2025, 2, 26), "9.00")
+    # 26 February .. 7 March = 10 days at 11.5 %, capped at the reference rate: 263 x 0.115 x 10 / 365 = 0.8286
+    assert (second.interest.amount, second.interest.rule, second.interest.segments[0].first_day) == (Decimal("0.83"), "BXIX-INTEREST-CAP", D(2025, 2, 26))
+    assert [(a.rule, a.amount) for a in second.amounts] == [("BXIX-INTEREST-CAP", Decimal("0.83"))]
+    # the shipped hospital ladder only agrees interest at the bailiff stage: its reminders carry none
+    shipped_second = decide(claim, POLICIES["hospital-consumer"], today=D(2025, 3, 7), history=history)
+    assert (shipped_second.step, shipped_second.fee, shipped_second.interest) == (2, Decimal("9.00"), None)
+
+
+def test_other_regimes_charge_reminder_interest_only_as_the_policy_provides():
+    assert POLICIES["ocmw-non-fiscal"].reminder_interest_kind() == "none"
+    assert POLICIES["water-company-nl"].reminder_interest_kind() == "none"  # WIK: the Belgian rate never applies (GEN-INTEREST-JURISDICTION)
+    policy = _variant("ocmw-non-fiscal", reminder_interest="b2b_reference_rate")
+    second = decide(facts(principal="120.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS), policy, today=D(2025, 4, 14), history=[sent(1, D(2025, 3, 10))])
+    # 4 March .. 14 April = 42 days: 120 x 0.115 x 42 / 365 = 1.5879
+    assert (second.step, second.interest.amount, second.interest.rule) == (2, Decimal("1.59"), "POLICY-INTEREST")
+
+
+def test_reminder_interest_over_an_unpublished_rate_waits():
+    policy = _b2b_ladder()
+    claim = facts(principal="1000.00", due=D(2026, 6, 29), kind=DebtorKind.BUSINESS)
+    decision = decide(claim, policy, today=D(2026, 7, 6))
+    assert_wait(decision, WaitReason.RATE_UNKNOWN)
+    assert decision.missing_rate == "b2b_reference_rate 2026-H2"
