@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -598,9 +598,12 @@ class GrantedPlan:
 
 def grant_plan(
     session: Session, principal: Principal, claim_ids: list[uuid.UUID], *, months: int, first_due_date: date,
-    exception_by: str | None, exception_reason: str | None, confirmed_on: date | None, today: date, now: datetime,
+    exception_by: str | None, exception_reason: str | None, confirmed_on: date | None, confirmation_days: int, today: date, now: datetime,
 ) -> GrantedPlan:
-    """Grant a plan over the open amounts of one debtor's claims, or raise `PlanRefused` naming the rule."""
+    """Grant a plan over the open amounts of one debtor's claims, or raise `PlanRefused` naming the rule.
+
+    Unless the debtor's confirmation comes with the grant, it is due within `confirmation_days`
+    (`confirm_by`); a plan still unconfirmed after that day lapses on the next evaluation."""
     repo = DunningRepository(session)
     claims = [_visible_claim(repo, principal, cid, for_update=True) for cid in dict.fromkeys(claim_ids)]
     if len({c.debtor_id for c in claims}) != 1:
@@ -612,6 +615,8 @@ def grant_plan(
             raise InvalidInput.single(f"claim_ids.{index}", "PLAN-ALREADY-RUNNING", f"claim {claim.number} is already in a running plan")
     if first_due_date < today:
         raise InvalidInput.single("first_due_date", "PLAN-FIRST-DUE-PAST", f"the first instalment is due on {first_due_date}, before today {today}")
+    if confirmed_on is not None and confirmed_on > today:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-IN-FUTURE", f"the confirmation date {confirmed_on} is after today {today}")
     total = sum((c.amount_open for c in claims), Decimal("0.00"))
     exception = DirectorException(exception_by, exception_reason, today) if exception_by else None
     terms: PlanTerms = propose_plan(str(claims[0].id), total, months, first_due_date, exception=exception, confirmed_on=confirmed_on)
@@ -619,7 +624,9 @@ def grant_plan(
         creditor_id=claims[0].creditor_id, debtor_id=claims[0].debtor_id, status=PlanStatus.RUNNING.value, total=terms.total, months=terms.months,
         first_due_date=first_due_date, granted_on=today, granted_by=principal.actor, waived_rules=list(terms.waived_rules),
         exception_by=exception_by if terms.exception else None, exception_reason=exception_reason if terms.exception else None,
-        confirmed_on=confirmed_on, created_at=now, updated_at=now,
+        confirmed_on=confirmed_on, confirm_by=None if confirmed_on else today + timedelta(days=confirmation_days),
+        confirmation_source="recorded with the grant" if confirmed_on else None, confirmed_by=principal.actor if confirmed_on else None,
+        created_at=now, updated_at=now,
     )
     session.add(plan)
     session.flush()
@@ -636,7 +643,9 @@ def grant_plan(
         claim.updated_at = now
         audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="payment_plan.granted",
                      data={"plan_id": str(plan.id), "from": previous, "total": str(plan.total), "months": plan.months, "waived_rules": list(terms.waived_rules),
-                           "exception_by": plan.exception_by, "exception_reason": plan.exception_reason}, at=now)
+                           "exception_by": plan.exception_by, "exception_reason": plan.exception_reason,
+                           "confirmed_on": plan.confirmed_on.isoformat() if plan.confirmed_on else None,
+                           "confirm_by": plan.confirm_by.isoformat() if plan.confirm_by else None}, at=now)
     session.flush()
     return GrantedPlan(plan, instalments, claims)
 
@@ -651,34 +660,83 @@ def _fresh_ogms(repo: DunningRepository, count: int) -> list[str]:
     raise Conflict("could not draw unique structured communications for the instalments")
 
 
+def confirm_plan(
+    session: Session, principal: Principal, plan_id: uuid.UUID, *, confirmed_on: date, source: str, author: str, today: date, now: datetime,
+) -> PlanRow:
+    """Record the debtor's confirmation of a running plan (date and source, e.g. "signed letter 2026-12-04").
+
+    Refused naming the rule: PLAN-NOT-RUNNING (lapsed, defaulted or completed), PLAN-ALREADY-CONFIRMED
+    (409), PLAN-CONFIRMED-BEFORE-GRANT, PLAN-CONFIRMED-IN-FUTURE, PLAN-CONFIRMATION-LATE (dated after
+    `confirm_by`: the plan lapses; grant a new one)."""
+    repo = DunningRepository(session)
+    plan = repo.plan(plan_id, principal.visible_creditor_ids, for_update=True)
+    if plan is None:
+        raise NotFound(f"no payment plan {plan_id}")
+    if plan.status != PlanStatus.RUNNING.value:
+        raise InvalidInput.single("plan", "PLAN-NOT-RUNNING", f"the plan is {plan.status}")
+    if plan.confirmed_on is not None:
+        raise Conflict("already confirmed", problems=[FieldProblem("confirmed_on", "PLAN-ALREADY-CONFIRMED",
+                                                                    f"confirmed on {plan.confirmed_on.isoformat()} ({plan.confirmation_source})")])
+    if confirmed_on < plan.granted_on:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-BEFORE-GRANT", f"the plan was granted on {plan.granted_on.isoformat()}")
+    if confirmed_on > today:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-IN-FUTURE", f"the confirmation date {confirmed_on} is after today {today}")
+    if plan.confirm_by is not None and confirmed_on > plan.confirm_by:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMATION-LATE", f"the confirmation was due by {plan.confirm_by.isoformat()}")
+    plan.confirmed_on, plan.confirmation_source, plan.confirmed_by, plan.updated_at = confirmed_on, source, author, now
+    for claim_id in repo.plan_claim_ids(plan.id):
+        claim = repo.claim(claim_id)
+        audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="payment_plan.confirmed",
+                     data={"plan_id": str(plan.id), "confirmed_on": confirmed_on.isoformat(), "source": source, "author": author}, at=now)
+    session.flush()
+    return plan
+
+
 def plan_terms(repo: DunningRepository, plan: PlanRow) -> PlanTerms:
     return PlanTerms(
         claim_id=str(plan.id), total=plan.total,
         instalments=tuple(Instalment(i.number, i.due_date, i.amount) for i in repo.instalments(plan.id)),
-        waived_rules=tuple(plan.waived_rules or ()), confirmed_on=plan.confirmed_on,
+        waived_rules=tuple(plan.waived_rules or ()), confirmed_on=plan.confirmed_on, confirm_by=plan.confirm_by,
     )
 
 
-def _plan_state(session: Session, repo: DunningRepository, plan: PlanRow, today: date, now: datetime, *, apply: bool) -> PlanState:
-    claim_ids = repo.plan_claim_ids(plan.id)
+def close_plan_if_paid(session: Session, plan_id: uuid.UUID, *, today: date, now: datetime, actor: str) -> bool:
+    """After a payment under a plan: a plan paid in full is completed at once (missed instalments and
+    lapses are left to the daily evaluation). True when it was completed now."""
+    repo = DunningRepository(session)
+    plan = session.get(PlanRow, plan_id)
+    if plan is None or plan.status != PlanStatus.RUNNING.value:
+        return False
+    if plan_status(plan_terms(repo, plan), _plan_payments(repo, plan), today).state is not PlanState.COMPLETED:
+        return False
+    _plan_state(session, repo, plan, today, now, apply=True, actor=actor)
+    return True
+
+
+def _plan_payments(repo: DunningRepository, plan: PlanRow) -> list[tuple[date, Decimal]]:
     # payments booked after the grant count towards the plan (the total is the open amount at grant time)
-    paid = [(p.paid_on, p.amount) for p in repo.payments(claim_ids) if p.created_at >= plan.created_at]
-    status = plan_status(plan_terms(repo, plan), paid, today)
+    return [(p.paid_on, p.amount) for p in repo.payments(repo.plan_claim_ids(plan.id)) if p.created_at >= plan.created_at]
+
+
+def _plan_state(session: Session, repo: DunningRepository, plan: PlanRow, today: date, now: datetime, *, apply: bool, actor: str = RUN_ACTOR) -> PlanState:
+    claim_ids = repo.plan_claim_ids(plan.id)
+    status = plan_status(plan_terms(repo, plan), _plan_payments(repo, plan), today)
     if not apply or status.state is PlanState.RUNNING:
         return status.state
-    target = PlanStatus.DEFAULTED if status.state is PlanState.DEFAULTED else PlanStatus.COMPLETED
+    target = {PlanState.DEFAULTED: PlanStatus.DEFAULTED, PlanState.LAPSED: PlanStatus.LAPSED, PlanState.COMPLETED: PlanStatus.COMPLETED}[status.state]
     plan.status = lifecycle.transition("payment_plan", plan.status, target)
     plan.ended_on, plan.updated_at = today, now
     for claim_id in claim_ids:
         claim = repo.claim(claim_id)
         previous = claim.status
-        if target is PlanStatus.DEFAULTED and claim.status == ClaimStatus.IN_PAYMENT_PLAN.value:
-            # PLAN-TWO-MISSED: back into dunning
+        if target in (PlanStatus.DEFAULTED, PlanStatus.LAPSED) and claim.status == ClaimStatus.IN_PAYMENT_PLAN.value:
+            # PLAN-TWO-MISSED / PLAN-NOT-CONFIRMED: back into dunning
             back = ClaimStatus.PARTIALLY_PAID if claim.amount_paid > 0 else ClaimStatus.OPEN
             claim.status = claim_status.transition(claim.status, back).value
             claim.updated_at = now
-        audit.record(session, actor=RUN_ACTOR, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=f"payment_plan.{target.value}",
-                     data={"plan_id": str(plan.id), "missed": list(status.missed), "rules": list(status.rules), "from": previous, "to": claim.status}, at=now)
+        audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=f"payment_plan.{target.value}",
+                     data={"plan_id": str(plan.id), "missed": list(status.missed), "rules": list(status.rules), "detail": status.detail,
+                           "from": previous, "to": claim.status}, at=now)
     return status.state
 
 
@@ -713,6 +771,6 @@ def local_today(now: datetime) -> date:
 
 __all__ = [
     "DUNNABLE", "Evaluation", "GrantedPlan", "KIND_TO_POLICY_ENTITY", "Observed", "RunReport", "add_hold", "approve_escalation",
-    "attach_dispatch", "end_hold", "evaluate", "format_ogm", "grant_plan", "local_today", "observe", "policy_for_claim", "prepare_send",
+    "attach_dispatch", "confirm_plan", "end_hold", "evaluate", "format_ogm", "grant_plan", "local_today", "observe", "policy_for_claim", "prepare_send",
     "preview", "run", "scan",
 ]

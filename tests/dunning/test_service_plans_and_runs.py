@@ -33,14 +33,14 @@ def utc(*parts) -> datetime:
 def grant(database, key, claim_ids, months, first_due, **kwargs):
     with database.session_scope() as session:
         granted = service.grant_plan(session, principal(database, key), claim_ids, months=months, first_due_date=first_due,
-                                     exception_by=kwargs.get("by"), exception_reason=kwargs.get("reason"), confirmed_on=None,
+                                     exception_by=kwargs.get("by"), exception_reason=kwargs.get("reason"), confirmed_on=kwargs.get("confirmed_on"), confirmation_days=14,
                                      today=date(2026, 12, 1), now=utc(2026, 12, 1, 9))
         return granted.plan.id, [(i.number, i.due_date, i.amount) for i in granted.instalments]
 
 
 def test_two_missed_instalments_end_the_plan_and_put_the_claim_back_into_dunning(database, seeded):
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-0600"))
-    plan_id, instalments = grant(database, seeded.municipality_key, [claim_id], 4, date(2026, 12, 15))
+    plan_id, instalments = grant(database, seeded.municipality_key, [claim_id], 4, date(2026, 12, 15), confirmed_on=date(2026, 12, 1))
     assert instalments == [(1, date(2026, 12, 15), Decimal("26.80")), (2, date(2027, 1, 15), Decimal("26.80")),
                            (3, date(2027, 2, 15), Decimal("26.80")), (4, date(2027, 3, 15), Decimal("26.81"))]
     assert claim_status(database, claim_id) == "in_payment_plan"
