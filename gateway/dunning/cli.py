@@ -85,7 +85,7 @@ def check_policy(files: tuple[str, ...]) -> None:
             for problem in error.problems:
                 click.echo(f"  {problem.rule}  {problem.field}: {problem.message}")
         else:
-            click.echo(f"OK      {path}  {policy.reference}  {policy.legal_regime.value}  {len(policy.steps)} steps -> {policy.escalation.kind.value}")
+            click.echo(f"OK      {path}  {policy.reference}  {policy.regime_label()}  {len(policy.steps)} steps -> {policy.escalation.kind.value}")
     raise SystemExit(1 if failed else 0)
 
 

@@ -550,9 +550,10 @@ def _send(
     reminders_this_year: int | None = None,
     rates: RateTable | None = None,
 ) -> Decision:
-    fee, fee_rule = step.fee, None
+    regime = policy.regime_for(facts.debtor_kind)
+    fee, fee_rule = step.fee_for(facts.debtor_kind), None
     if (
-        policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX
+        regime is LegalRegime.BE_CONSUMER_BOOK_XIX
         and policy.recurring_supply
         and fee > 0
         and (reminders_this_year is None or reminders_this_year < BXIX_FREE_REMINDERS_RECURRING)
@@ -562,7 +563,7 @@ def _send(
         fee, fee_rule = ZERO, "BXIX-RECURRING-FREE"
     amounts: list[ComputedAmount] = []
     announced = None
-    if policy.legal_regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
+    if regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
         # Stb. 2012, 141: collection costs together never exceed the WIK scale of the principal.
         scale = wik_collection_costs(open_amount)
         charged = sum(
@@ -574,18 +575,18 @@ def _send(
         if fee > allowed:
             fee, fee_rule = allowed, "WIK-SCALE"
         amounts.append(scale)
-    if step.number == 1 and policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+    if step.number == 1 and regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
         # art. XIX.2 CEL: the first reminder states the damages that will be claimed after the term.
         announced = book_xix_lump_sum(open_amount) if policy.escalation.damages.lump_sum == "book_xix_max" else None
-    if step.number == 1 and policy.legal_regime is LegalRegime.NL_WIK:
+    if step.number == 1 and regime is LegalRegime.NL_WIK:
         # art. 6:96 lid 6 BW: the 14-day letter states the exact collection costs (here: the fixed fees, within the scale).
-        fixed = sum((s.fee for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
+        fixed = sum((s.fee_for(facts.debtor_kind) for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
         scale = wik_collection_costs(open_amount)
         announced = ComputedAmount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
     if announced is not None:
         amounts.append(announced)
     interest = None
-    if policy.reminder_interest_kind() == "b2b_reference_rate":
+    if policy.reminder_interest_kind(facts.debtor_kind) == "b2b_reference_rate":
         # the reminder states the interest run up to its own date (B2B: automatic; Book XIX: agreed,
         # and only after the first reminder's term; other regimes: as the policy provides)
         interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
@@ -678,13 +679,14 @@ def _interest_up_to(
     - B2B: from the day after the due date, without notice (art. 5 Law 2 Aug 2002).
     - Otherwise (the policy provides for it): from the day after the due date.
     """
-    if policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+    regime = policy.regime_for(facts.debtor_kind)
+    if regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
         first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
         first_end = term_end_for(policy, first[0], calendar) if first else None
         if first_end is None or today <= first_end:
             return None
         return reference_rate_interest(open_amount, first_end + timedelta(days=1), today, rule=RULE_BXIX_INTEREST, rates=rates)
-    rule = RULE_B2B_INTEREST if policy.legal_regime is LegalRegime.BE_B2B_LATE_PAYMENT else RULE_POLICY_INTEREST
+    rule = RULE_B2B_INTEREST if regime is LegalRegime.BE_B2B_LATE_PAYMENT else RULE_POLICY_INTEREST
     return reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=rule, rates=rates)
 
 

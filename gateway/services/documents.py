@@ -391,7 +391,9 @@ def _upcoming_fees(session: Session, claim: Claim, step: DunningStep) -> tuple[t
         policy = policy_for_claim(DunningRepository(session), claim)
     except InvalidInput:
         return ()
-    return tuple((later.number, later.fee) for later in policy.steps if later.number > 1 and later.fee > 0)
+    # a consumer's letter: the consumer's fee of each later step (it may differ from a company's, Book XIX)
+    fees = ((later.number, later.fee_for(DebtorKind.CONSUMER)) for later in policy.steps if later.number > 1)
+    return tuple((number, fee) for number, fee in fees if fee > 0)
 
 
 def issue_consumer_reminder(

@@ -66,7 +66,7 @@ def assert_send(decision, step, key_date, fee, new_due_date=None):
 
 
 def test_ocmw_ladder_end_to_end():
-    policy, claim = POLICIES["ocmw-non-fiscal"], facts(due=D(2025, 3, 3))  # Monday
+    policy, claim = POLICIES["ocmw-non-fiscal"], facts(due=D(2025, 3, 3), kind=DebtorKind.BUSINESS)  # Monday
     assert_wait(decide(claim, policy, today=D(2025, 3, 3)), WaitReason.NOT_YET_DUE, D(2025, 3, 4))
     # receipts are booked weekly (Monday): no reminder before the booking after the due date
     assert_wait(decide(claim, policy, today=D(2025, 3, 4)), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 3, 10))
@@ -80,6 +80,9 @@ def test_ocmw_ladder_end_to_end():
     second = decide(claim, policy, today=D(2025, 4, 14), history=history)
     assert_send(second, 2, D(2025, 4, 14), "15.00", new_due_date=D(2025, 5, 4))
     assert second.channel_requirement is ChannelRequirement.REGISTERED
+    # a household pays the Book XIX fee of the same step (7.50 + no declared registered postage)
+    household = decide(facts(due=D(2025, 3, 3)), policy, today=D(2025, 4, 14), history=history)
+    assert (household.step, household.fee, household.channel_requirement) == (2, Decimal("7.50"), ChannelRequirement.REGISTERED)
 
     history.append(sent(2, D(2025, 4, 14), Channel.REGISTERED_PAPER, proof_reference="RR 1234 5678 BE"))
     assert_wait(decide(claim, policy, today=D(2025, 5, 4), history=history), WaitReason.NOT_YET_DUE, D(2025, 5, 5))
@@ -116,7 +119,8 @@ def test_municipality_non_fiscal_ladder_with_easter_booking():
     assert_send(decide(claim, policy, today=D(2025, 4, 22)), 1, D(2025, 4, 22), "0.00", new_due_date=D(2025, 5, 22))
     history = [sent(1, D(2025, 4, 22), Channel.PAPER)]
     assert_wait(decide(claim, policy, today=D(2025, 5, 23), history=history), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 5, 26))
-    assert_send(decide(claim, policy, today=D(2025, 5, 26), history=history), 2, D(2025, 5, 26), "15.00", new_due_date=D(2025, 6, 15))
+    # a consumer's retribution: the Book XIX fee of the registered step
+    assert_send(decide(claim, policy, today=D(2025, 5, 26), history=history), 2, D(2025, 5, 26), "7.50", new_due_date=D(2025, 6, 15))
     history.append(sent(2, D(2025, 5, 26), Channel.REGISTERED_PAPER, proof_reference="RR-2"))
     assert_wait(decide(claim, policy, today=D(2025, 6, 15), history=history), WaitReason.NOT_YET_DUE, D(2025, 6, 16))
     escalation = decide(claim, policy, today=D(2025, 6, 16), history=history)
@@ -411,7 +415,7 @@ def test_ended_hold_stops_the_clock_and_moves_the_booking():
     # term now ends 14 April; next booking after it is Monday 21 April 2025 = Easter Monday -> Tuesday 22
     assert_wait(decide(claim, policy, today=D(2025, 4, 14), history=history, holds=[manual]), WaitReason.NOT_YET_DUE, D(2025, 4, 15))
     assert_wait(decide(claim, policy, today=D(2025, 4, 15), history=history, holds=[manual]), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 4, 22))
-    assert_send(decide(claim, policy, today=D(2025, 4, 22), history=history, holds=[manual]), 2, D(2025, 4, 22), "15.00")
+    assert_send(decide(claim, policy, today=D(2025, 4, 22), history=history, holds=[manual]), 2, D(2025, 4, 22), "7.50")  # consumer fee
 
 
 def test_overlapping_holds_count_each_day_once_and_planned_holds_count_nothing_yet():
@@ -441,7 +445,7 @@ def test_payment_plan_running_waits_and_defaulted_plan_resumes():
     history = [sent(1, D(2025, 3, 10))]
     assert_wait(decide(claim, policy, today=D(2025, 6, 2), history=history, plan_state=PlanState.RUNNING), WaitReason.PAYMENT_PLAN_RUNNING)
     resumed = decide(claim, policy, today=D(2025, 6, 2), history=history, plan_state=PlanState.DEFAULTED)
-    assert_send(resumed, 2, D(2025, 4, 14), "15.00")
+    assert_send(resumed, 2, D(2025, 4, 14), "7.50")  # consumer fee
 
 
 def test_already_escalated_claim_waits():
@@ -467,7 +471,7 @@ def test_naive_datetimes_are_refused():
 def test_wait_keys_are_built_from_ids_and_iso_dates():
     decision = decide(facts(claim_id="abc-1"), POLICIES["ocmw-non-fiscal"], today=D(2025, 3, 3))
     assert decision.dedup_key == "dunning/abc-1/wait/not_yet_due/2025-03-03"
-    assert decision.policy == "ocmw-non-fiscal@2026.1"
+    assert decision.policy == "ocmw-non-fiscal@2026.2"
 
 
 # --- regime variants that no shipped ladder uses
@@ -484,6 +488,9 @@ def _variant(name: str, **changes):
     document = copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
     for key, value in changes.items():
         document[key] = value
+    if "consumer" not in document["debtor_kinds"]:  # a business-only variant: no consumer fees (GEN-REGIME-KINDS)
+        for step in document["steps"]:
+            step.pop("fees_by_debtor_kind", None)
     return parse_policy(document)
 
 

@@ -122,8 +122,8 @@ def test_a_municipal_tax_assessment_goes_to_the_financial_directors_dwangschrift
 
 
 BODIES = [
-    pytest.param("ocmw_key", "ocmw-non-fiscal@2026.1", "vast_bureau", "vast bureau 2027-02-03, punt 7", id="ocmw-vast-bureau"),
-    pytest.param("agb_key", "agb-non-fiscal@2026.1", "directiecomite", "directiecomité 2027-02-03, punt 2", id="agb-directiecomite"),
+    pytest.param("ocmw_key", "ocmw-non-fiscal@2026.2", "vast_bureau", "vast bureau 2027-02-03, punt 7", id="ocmw-vast-bureau"),
+    pytest.param("agb_key", "agb-non-fiscal@2026.2", "directiecomite", "directiecomité 2027-02-03, punt 2", id="agb-directiecomite"),
 ]
 
 

@@ -202,14 +202,14 @@ def test_a_consumer_walks_to_a_registered_second_reminder_letter_with_its_fee_un
     first = evaluate(database, claim_id, date(2026, 12, 7))
     send_step(database, issuing_settings, first.step_id, utc(2026, 12, 7, 7))
     reminder1 = documents(database)[1]
-    # the first reminder states what the registered second one will cost (municipality policy: EUR 15.00)
+    # the first reminder states what the registered second one will cost a consumer (Book XIX: 7.50, no registered postage declared)
     text1 = pdf_text(reminder1.content)
     assert "Herinnering – stap 1" in text1 and "Aangetekend" not in text1
-    assert "Volgende herinnering (stap 2) €\xa015,00" in text1
+    assert "Volgende herinnering (stap 2) €\xa07,50" in text1
     assert "Openstaand saldo van factuur INV000001 van 23 november 2026 €\xa045,00" in text1
     provider_sent(database, step_row(database, claim_id, 1).dispatch_id, utc(2026, 12, 7, 9))
     second = evaluate(database, claim_id, date(2027, 1, 11))
-    assert (second.decision.step, second.decision.fee) == (2, Decimal("15.00"))
+    assert (second.decision.step, second.decision.fee) == (2, Decimal("7.50"))
     send_step(database, issuing_settings, second.step_id, utc(2027, 1, 11, 7))
     docs = documents(database)
     assert [(d.number, d.kind, d.media_type) for d in docs] == [
@@ -219,11 +219,11 @@ def test_a_consumer_walks_to_a_registered_second_reminder_letter_with_its_fee_un
     fee_ogm = reminder2.meta["fee_structured_communication"]
     assert fee_ogm not in (None, ogm) and len(fee_ogm) == 12
     assert {k: reminder2.meta[k] for k in ("step", "fee", "registered", "payable", "new_due_date")} == {
-        "step": 2, "fee": "15.00", "registered": True, "payable": "45.00", "new_due_date": "2027-01-31",
+        "step": 2, "fee": "7.50", "registered": True, "payable": "45.00", "new_due_date": "2027-01-31",
     }
     text2 = pdf_text(reminder2.content)
     assert "Herinnering – stap 2 (Aangetekend)" in text2
-    assert f"Bijkomende kosten (€\xa015,00) betaalt u apart met de gestructureerde mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++." in text2.replace("\u2060", "").replace("\r\n", " ")
+    assert f"Bijkomende kosten (€\xa07,50) betaalt u apart met de gestructureerde mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++." in text2.replace("\u2060", "").replace("\r\n", " ")
     assert f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++" in text2
     with database.session_scope() as session:
         dispatch = session.get(Dispatch, step_row(database, claim_id, 2).dispatch_id)
@@ -264,6 +264,7 @@ def b2b_ladder(monkeypatch):
 
     document = json.loads((Path(service.__file__).parent / "policies" / "ocmw-non-fiscal.json").read_text(encoding="utf-8"))
     document.update(id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"], creditor_entity="municipality", claim_types=["invoice"])
+    document["steps"][1].pop("fees_by_debtor_kind")  # no consumers
     policies = {**shipped_policies(), "ocmw-b2b": parse_policy(document)}
     monkeypatch.setattr(service, "shipped_policies", lambda: policies)
     return policies["ocmw-b2b"]

@@ -154,5 +154,5 @@ def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
     assert wrong.exit_code == 1 and "does not cover invoice/fiscal=False" in wrong.output
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-1100"))
     outcome = evaluate(database, claim_id, date(2026, 12, 7))
-    assert outcome.policy == "agb-non-fiscal@2026.1"
+    assert outcome.policy == "agb-non-fiscal@2026.2"
     assert count(database, DunningPolicyAssignment) == 1
