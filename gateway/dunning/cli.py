@@ -178,15 +178,22 @@ def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debto
 @click.option("--policy", "policy_ref", required=True, help="a policy FILE or the id of a shipped policy")
 @click.option("--claims", "claims_path", required=True, type=click.Path(exists=True, dir_okay=False), help="JSON file, see gateway/dunning/plan.py")
 @click.option("--as-of", "as_of", required=True, help="ISO date to decide for")
-@click.option("--json", "as_json", is_flag=True, help="print the decisions as one JSON document")
+@click.option("--json", "as_json", is_flag=True, help="the decisions as one JSON document (compact, one decision per line)")
+@click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="write to FILE instead of standard output (written whole or not at all)")
 @click.option("--rates", "rates_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="a rate file to merge instead of GATEWAY_DUNNING_RATES_FILE (schemas/dunning-rates.schema.json)")
-def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool, rates_path: str | None) -> None:
+def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool, output: str | None, rates_path: str | None) -> None:
     """One dunning decision per claim in CLAIMS as of AS_OF, without a database; exit 1 on a bad file.
 
     A claim whose interest needs a rate the table does not publish gets `wait rate_unknown` naming
-    the period; the other claims are decided as usual."""
+    the period; the other claims are decided as usual. A bad claim refuses the whole file: nothing
+    is written (the output file is only put in place once every claim is decided)."""
+    import gc
+    import io
     import json
+    import os
+    import tempfile
     from pathlib import Path
 
     from gateway.dunning import plan as planner
@@ -207,27 +214,65 @@ def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool, r
     except (PolicyRefused, OSError) as error:
         click.echo(f"error: policy {policy_ref}: {getattr(error, 'message', error)}", err=True)
         raise SystemExit(1) from error
+    if output:
+        folder = os.path.dirname(os.path.abspath(output))
+        handle, partial = tempfile.mkstemp(prefix=".dunning-plan-", dir=folder)
+        sink = os.fdopen(handle, "wb", buffering=1 << 20)
+    else:
+        partial, sink = None, io.BytesIO()
     try:
-        document = json.loads(Path(claims_path).read_text(encoding="utf-8"))
-        result = planner.plan(planner.parse_claims(document), policy, today=today, rates=rates)
-    except json.JSONDecodeError as error:
-        click.echo(f"REFUSED {claims_path}\n  PLAN-JSON  $: {error}", err=True)
-        raise SystemExit(1) from error
-    except InvalidInput as error:
-        click.echo(f"REFUSED {claims_path}", err=True)
-        for problem in getattr(error, "problems", []) or []:
-            click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
-        if not getattr(error, "problems", None):
-            click.echo(f"  {error.message}", err=True)
-        raise SystemExit(1) from error
-    if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{result['policy']}  as of {result['as_of']}")
-    for d in result["decisions"]:
+        try:
+            # The parsed claims live until the end and hold no reference cycles: keep the cyclic
+            # collector from walking millions of them again and again, while they are read (a
+            # million claims: 3-4 times the parse itself) and while the decisions are made.
+            gc.disable()
+            try:
+                document = planner.loads(Path(claims_path).read_bytes())
+            finally:
+                gc.freeze()
+                gc.enable()
+            decisions = planner.iter_plan(document, policy, today=today, rates=rates)
+            if as_json:
+                planner.write_plan_json(sink, decisions, policy=policy, today=today)
+            else:
+                _write_plan_text(sink, decisions, policy=policy, today=today)
+            del document
+        except json.JSONDecodeError as error:
+            click.echo(f"REFUSED {claims_path}\n  PLAN-JSON  $: {error}", err=True)
+            raise SystemExit(1) from error
+        except InvalidInput as error:
+            click.echo(f"REFUSED {claims_path}", err=True)
+            for problem in getattr(error, "problems", []) or []:
+                click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
+            if not getattr(error, "problems", None):
+                click.echo(f"  {error.message}", err=True)
+            raise SystemExit(1) from error
+    except BaseException:
+        sink.close()
+        if partial:
+            os.unlink(partial)
+        raise
+    finally:
+        gc.unfreeze()
+    if partial:
+        sink.close()
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(partial, 0o666 & ~mask)  # as a file opened for writing would be (mkstemp makes it private)
+        os.replace(partial, output)
+    else:
+        click.echo(sink.getvalue(), nl=False)  # bytes go to the binary stdout
+
+
+def _write_plan_text(sink, decisions, *, policy, today) -> None:
+    from gateway.dunning import plan as planner
+
+    sink.write(f"{policy.reference}  as of {today.isoformat()}\n".encode())
+    for number, decision in decisions:
+        d = planner.decision_json(number, decision)
         what = {"send_step": f"step {d['step']} {d['step_key']} fee {d['fee']} pay by {d['new_due_date']}",
                 "escalate": f"escalate {d['escalation_list']}"}.get(d["action"], f"wait {d['reason']}: {d['detail']}")
-        click.echo(f"{d['number']:<20} open {d['amount_open']:>10}  {what}")
+        sink.write(f"{d['number']:<20} open {d['amount_open']:>10}  {what}\n".encode())
 
 
 def _database():

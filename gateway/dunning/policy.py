@@ -52,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -216,7 +216,7 @@ class Policy:
     source: str | None = None
     reminder_interest: str | None = None  # None: the regime's default (`reminder_interest_kind`)
 
-    @property
+    @cached_property
     def reference(self) -> str:
         """`id@version`, recorded on every decision."""
         return f"{self.id}@{self.version}"

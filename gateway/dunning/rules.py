@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 
 from gateway.domain.claim import Channel, ClaimType, DebtorKind
 from gateway.dunning.calendar import (
@@ -51,6 +53,7 @@ from gateway.dunning.legal import (
     RULE_POLICY_INTEREST,
     RULE_SET_VERSION,
     ComputedAmount,
+    build_amount,
     b2b_flat_compensation,
     book_xix_lump_sum,
     reference_rate_interest,
@@ -70,6 +73,7 @@ from gateway.dunning.policy import (
     TermBasis,
 )
 from gateway.dunning.rates import RateTable, RateUnknown, default_rates
+from gateway.dunning.values import builder
 from gateway.errors import InvalidInput
 
 ZERO = Decimal("0.00")
@@ -208,6 +212,10 @@ class Decision:
     missing_rate: str | None = None  # RATE_UNKNOWN: "<table> <period>", e.g. "b2b_reference_rate 2026-H2"
 
 
+# `Decision(**values)` without 36 `object.__setattr__` calls: the same frozen value (see values.py)
+_decision = builder(Decision)
+
+
 # --- clocks ----------------------------------------------------------------------------------------
 
 
@@ -224,11 +232,16 @@ def delivery_date(policy: Policy, record: StepRecord, calendar: LegalCalendar) -
         return calendar.local_date(record.delivered_at)
     if record.channel is None:  # a personal visit counts only once recorded as done
         return None
-    sent_on = calendar.local_date(record.sent_at)
-    if policy.jurisdiction == "NL":
+    return presumed_delivery(policy.jurisdiction, record.channel, calendar.local_date(record.sent_at), calendar)
+
+
+@lru_cache(maxsize=8192)  # a pure function of a few values: the same few days recur for every claim of a run
+def presumed_delivery(jurisdiction: str, channel: Channel, sent_on: date, calendar: LegalCalendar) -> date:
+    """The legal presumption of delivery of a message sent on `sent_on` on `channel`."""
+    if jurisdiction == "NL":
         # HR 25-11-2016: receipt presumed on the 2nd day after sending (not Sun, Mon, holidays)
-        return sent_on + timedelta(days=1) if _is_electronic(record.channel) else wik_presumed_receipt(sent_on, calendar)
-    if _is_electronic(record.channel):
+        return sent_on + timedelta(days=1) if _is_electronic(channel) else wik_presumed_receipt(sent_on, calendar)
+    if _is_electronic(channel):
         return book_xix_electronic_start(sent_on)  # art. XIX.2 CEL: the day after electronic sending
     return book_xix_paper_start(sent_on, calendar)  # art. XIX.2 CEL: 3rd working day after paper sending
 
@@ -251,8 +264,10 @@ def term_end_for(policy: Policy, record: StepRecord, calendar: LegalCalendar | N
     calendar = calendar or calendar_for(policy.jurisdiction)
     step = policy.step(record.step)
     start = term_start(policy, step, record, calendar)
-    if start is None:
-        return None
+    return None if start is None else _term_end(step, record, start)
+
+
+def _term_end(step: Step, record: StepRecord, start: date) -> date:
     legal_end = start + timedelta(days=step.term.days)
     # a reminder that promised a later date is held to it
     return max(legal_end, record.stated_due_date) if record.stated_due_date else legal_end
@@ -276,8 +291,7 @@ def presumed_term_end_if_sent(
     else:
         if channel is None:
             channel = Channel.EMAIL if step.channel is ChannelRequirement.ELECTRONIC else Channel.PAPER
-        probe = StepRecord(step=step.number, sent_at=datetime(sent_on.year, sent_on.month, sent_on.day, 12, tzinfo=calendar.zone), channel=channel)
-        start = delivery_date(policy, probe, calendar)  # type: ignore[assignment]
+        start = presumed_delivery(policy.jurisdiction, channel, sent_on, calendar)
         if step.term.counts_from is TermBasis.RECEIPT:
             start = start + timedelta(days=1)
     return start + timedelta(days=step.term.days)
@@ -290,6 +304,8 @@ def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...], today: da
     holds count each day once.
     """
     clock_holds = [h for h in holds if h.kind is not HoldKind.MEDICAL_DECLARATION and h.start <= today]
+    if not clock_holds:
+        return eligible
     base = eligible
     for _ in range(MAX_HOLD_ITERATIONS):
         held: set[date] = set()
@@ -307,6 +323,7 @@ def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...], today: da
     return eligible
 
 
+@lru_cache(maxsize=4096)  # pure: the same deadlines recur for every claim of a run
 def next_booking_day(deadline: date, weekday: int, calendar: LegalCalendar) -> date:
     """First weekly booking strictly after `deadline` (moved to the next working day on a holiday)."""
     day = deadline + timedelta(days=1)
@@ -318,9 +335,8 @@ def next_booking_day(deadline: date, weekday: int, calendar: LegalCalendar) -> d
 # --- the engine ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Position:
-    """Where the claim stands in its ladder."""
+class _Position(NamedTuple):
+    """Where the claim stands in its ladder (a tuple: built once per decision, cheaply)."""
 
     last_step: int  # 0 = nothing sent yet
     record: StepRecord | None  # the attempt the next action counts from
@@ -329,6 +345,8 @@ class _Position:
 
 
 def _validate_history(policy: Policy, history: tuple[StepRecord, ...]) -> None:
+    if not history:
+        return
     for record in history:
         if not 1 <= record.step <= len(policy.steps):
             raise HistoryRefused.single("history", "GEN-STEP-UNKNOWN", f"step {record.step} is not in policy {policy.reference}")
@@ -347,7 +365,7 @@ def _validate_history(policy: Policy, history: tuple[StepRecord, ...]) -> None:
 
 
 def _wait(facts: ClaimFacts, policy: Policy, today: date, open_amount: Decimal, reason: WaitReason, detail: str, **extra) -> Decision:
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.WAIT,
         dedup_key=f"dunning/{facts.claim_id}/wait/{reason.value}/{today.isoformat()}",
@@ -389,7 +407,7 @@ def decide(
         )
     _validate_history(policy, history)
 
-    paid = sum((p.amount for p in payments if p.paid_on <= today), ZERO)
+    paid = sum((p.amount for p in payments if p.paid_on <= today), ZERO) if payments else ZERO
     open_amount = facts.principal - paid
     if open_amount <= 0:
         return _wait(facts, policy, today, open_amount, WaitReason.PAID, f"paid {paid} of {facts.principal}")
@@ -399,7 +417,7 @@ def decide(
         return _wait(facts, policy, today, open_amount, WaitReason.PAYMENT_PLAN_RUNNING, "a payment plan is running")
     # PlanState.DEFAULTED: two missed instalments put the claim back into dunning -> carry on.
 
-    active = [h for h in holds if h.active_on(today) and h.kind is not HoldKind.MEDICAL_DECLARATION]
+    active = [h for h in holds if h.active_on(today) and h.kind is not HoldKind.MEDICAL_DECLARATION] if holds else None
     if active:
         hold = active[0]
         return _wait(
@@ -439,16 +457,17 @@ def decide(
         if start is None:
             what = "personal visit not yet recorded" if record.channel is None else "delivery not known"
             return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: {what}")
-        term_end = term_end_for(policy, record, calendar)
-        assert term_end is not None
+        term_end = _term_end(previous, record, start)
         deadline = term_end
-        basis_day = {
-            DelayBasis.PREVIOUS_TERM_END: term_end,
-            DelayBasis.PREVIOUS_SENDING: calendar.local_date(record.sent_at),
-            DelayBasis.PREVIOUS_DELIVERY: delivery_date(policy, record, calendar),
-            DelayBasis.PREVIOUS_RECEIPT: delivery_date(policy, record, calendar),
-            DelayBasis.DUE_DATE: facts.due_date,
-        }[delay.counts_from]
+        basis = delay.counts_from
+        if basis is DelayBasis.PREVIOUS_TERM_END:
+            basis_day = term_end
+        elif basis is DelayBasis.PREVIOUS_SENDING:
+            basis_day = calendar.local_date(record.sent_at)
+        elif basis is DelayBasis.DUE_DATE:
+            basis_day = facts.due_date
+        else:  # PREVIOUS_DELIVERY, PREVIOUS_RECEIPT
+            basis_day = delivery_date(policy, record, calendar)
         if basis_day is None:
             return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: delivery not known")
         if delay.counts_from is DelayBasis.PREVIOUS_RECEIPT:
@@ -582,7 +601,7 @@ def _send(
         # art. 6:96 lid 6 BW: the 14-day letter states the exact collection costs (here: the fixed fees, within the scale).
         fixed = sum((s.fee_for(facts.debtor_kind) for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
         scale = wik_collection_costs(open_amount)
-        announced = ComputedAmount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
+        announced = build_amount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
     if announced is not None:
         amounts.append(announced)
     interest = None
@@ -595,7 +614,7 @@ def _send(
         elif interest is not None:
             interest = None  # no day of interest yet: nothing to state
     suffix = f"repeat-{repeat_index}/" if repeat_index else ""
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.SEND_STEP,
         dedup_key=f"dunning/{facts.claim_id}/step/{step.number}/{suffix}{eligible.isoformat()}",
@@ -720,7 +739,7 @@ def _escalate(
         interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
     amounts.extend(a for a in (lump_sum, interest) if a is not None)
     body = esc.approving_body or esc.issued_by or "creditor"
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.ESCALATE,
         dedup_key=f"dunning/{facts.claim_id}/escalate/{esc.kind.value}/{eligible.isoformat()}",
