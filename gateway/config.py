@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     ebox_receipt_poll_seconds: int = 900  # read receipts of published eBox messages
     print_batch_close_seconds: int = 3600  # hand pending paper letters to the printer once an hour
     dunning_scan_seconds: int = 0  # e.g. 86400: evaluate every claim daily and send what is due
+    # Published interest rates an operator adds to the shipped table (schemas/dunning-rates.schema.json),
+    # e.g. the 2026-H2 reference rate once the Belgisch Staatsblad notice is out; checked by
+    # `gateway dunning rates check FILE`. Unset: the shipped table alone (gateway/dunning/data/rates.json).
+    dunning_rates_file: Path | None = None
+    # A payment plan the debtor has not confirmed this many days after the grant lapses: its claims go back
+    # into dunning (PLAN-NOT-CONFIRMED). The debtor regulation says the debtor confirms but sets no deadline.
+    payment_plan_confirmation_days: int = 14
 
     # Personal links (gateway/kit/personal_link.py, issue 7): the HMAC secret (at least 16 bytes) and how
     # long a link in a message stays valid. An empty secret: messages carry no personal link and /my is off.

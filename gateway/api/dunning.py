@@ -16,13 +16,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import DatabaseDep, PrincipalDep
+from gateway.api.deps import DatabaseDep, PrincipalDep, SettingsDep
 from gateway.api.payloads import IsoDate
 from gateway.dunning import service
+from gateway.dunning.rates import configured_rates
 from gateway.dunning.rules import Decision, HoldKind
 from gateway.errors import NotFound
 from gateway.kit.time import utc_now
-from gateway.store.models import ClaimHold, DunningStep, EscalationEntry
+from gateway.store.models import ClaimHold, Document, DunningStep, EscalationEntry, PaymentPlan
 from gateway.store.repositories.dunning import DunningRepository
 
 router = APIRouter(prefix="/v1", tags=["dunning"])
@@ -68,6 +69,20 @@ class PlanIn(Strict):
     confirmed_on: IsoDate | None = Field(default=None, description="the day the debtor confirmed the plan")
 
 
+class ConfirmationIn(Strict):
+    confirmed_on: IsoDate = Field(description="the day the debtor confirmed the plan")
+    source: Annotated[str, Field(min_length=1, max_length=200, description="how it came in, e.g. 'signed plan by post, scan DMS-2026-1234'")]
+    author: Annotated[str, Field(min_length=1, max_length=200, description="who recorded it")]
+
+
+class IncomingPaymentIn(Strict):
+    reference: Annotated[str, Field(min_length=12, max_length=40, description="the structured communication: +++ddd/dddd/ddddd+++ or 12 digits")]
+    amount: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+    paid_on: IsoDate
+    source: Literal["bank_statement", "api", "bancontact", "cash"] = "bank_statement"
+    external_id: Annotated[str | None, Field(max_length=100, description="unique per source (e.g. the statement line id); a repeat books nothing")] = None
+
+
 class ApproveIn(Strict):
     approved_by: Annotated[str, Field(min_length=1, max_length=200, description="who approved, e.g. the college decision reference")]
 
@@ -108,7 +123,7 @@ def decision_view(decision: Decision, recorded_step_id: uuid.UUID | None) -> dic
         "channel_requirement": decision.channel_requirement.value if decision.channel_requirement else None,
         "fee": _money(decision.fee), "new_due_date": _iso(decision.new_due_date), "amount_open": _money(decision.amount_open),
         "escalation": decision.escalation.value if decision.escalation else None, "approving_body": decision.approving_body,
-        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version,
+        "rule_set_version": decision.rule_set_version, "rate_version": decision.rate_version, "missing_rate": decision.missing_rate,
         "amounts": [{"rule": a.rule, "amount": str(a.amount), "explanation": a.explanation} for a in decision.amounts],
     }
 
@@ -141,32 +156,86 @@ def end_hold(claim_id: uuid.UUID, hold_id: uuid.UUID, body: HoldEndIn, database:
         return {"hold": hold_view(hold), "claim_status": claim.status}
 
 
+def plan_view(session, plan: PaymentPlan) -> dict:
+    """A plan with its claims, its instalments (OGM, what was paid under it) and where its confirmation stands."""
+    repo = DunningRepository(session)
+    instalments = repo.instalments(plan.id)
+    paid = repo.instalment_payments([i.id for i in instalments])
+    claims = [repo.claim(claim_id) for claim_id in repo.plan_claim_ids(plan.id)]
+    if plan.confirmed_on is not None:
+        confirmation = "confirmed"
+    elif plan.status == "lapsed":
+        confirmation = "lapsed"
+    else:
+        confirmation = "unconfirmed"
+    return {
+        "id": str(plan.id), "status": plan.status, "debtor_id": str(plan.debtor_id), "total": _money(plan.total), "months": plan.months,
+        "granted_on": plan.granted_on.isoformat(), "granted_by": plan.granted_by, "waived_rules": plan.waived_rules,
+        "exception": {"by": plan.exception_by, "reason": plan.exception_reason} if plan.exception_by else None,
+        "confirmation": {"status": confirmation, "confirmed_on": _iso(plan.confirmed_on), "confirm_by": _iso(plan.confirm_by),
+                         "source": plan.confirmation_source, "recorded_by": plan.confirmed_by},
+        "confirmed_on": _iso(plan.confirmed_on), "ended_on": _iso(plan.ended_on),
+        "claims": [{"id": str(c.id), "number": c.number, "status": c.status, "amount_open": _money(c.amount_open)} for c in sorted(claims, key=lambda c: (c.due_date, c.number))],
+        "instalments": [
+            {"number": i.number, "due_date": i.due_date.isoformat(), "amount": _money(i.amount), "paid": _money(paid.get(i.id, Decimal("0.00"))),
+             "structured_communication": service.format_ogm(i.structured_communication)}
+            for i in instalments
+        ],
+    }
+
+
 @router.post("/claims/{claim_id}/payment-plan", status_code=201, summary="Grant a payment plan over one debtor's claims, or refuse it naming the rule", responses=ERRORS)
-def grant_plan(claim_id: uuid.UUID, body: PlanIn, database: DatabaseDep, principal: PrincipalDep, day: TodayDep) -> JSONResponse:
+def grant_plan(claim_id: uuid.UUID, body: PlanIn, database: DatabaseDep, principal: PrincipalDep, day: TodayDep, settings: SettingsDep) -> JSONResponse:
     with database.session_scope() as session:
         granted = service.grant_plan(
             session, principal, [claim_id, *body.claim_ids], months=body.months, first_due_date=body.first_due_date,
             exception_by=body.exception.by if body.exception else None, exception_reason=body.exception.reason if body.exception else None,
-            confirmed_on=body.confirmed_on, today=day, now=utc_now(),
+            confirmed_on=body.confirmed_on, confirmation_days=settings.payment_plan_confirmation_days, today=day, now=utc_now(),
         )
-        plan = granted.plan
-        payload = {
-            "id": str(plan.id), "status": plan.status, "debtor_id": str(plan.debtor_id), "total": _money(plan.total), "months": plan.months,
-            "granted_on": plan.granted_on.isoformat(), "granted_by": plan.granted_by, "waived_rules": plan.waived_rules,
-            "exception": {"by": plan.exception_by, "reason": plan.exception_reason} if plan.exception_by else None,
-            "confirmed_on": _iso(plan.confirmed_on),
-            "claims": [{"id": str(c.id), "number": c.number, "status": c.status, "amount_open": _money(c.amount_open)} for c in granted.claims],
-            "instalments": [
-                {"number": i.number, "due_date": i.due_date.isoformat(), "amount": _money(i.amount), "structured_communication": service.format_ogm(i.structured_communication)}
-                for i in granted.instalments
-            ],
-        }
+        payload = plan_view(session, granted.plan)
     return JSONResponse(payload, status_code=201)
+
+
+@router.get("/payment-plans/{plan_id}", summary="A payment plan: claims, instalments with what was paid under each OGM, confirmation", responses=ERRORS)
+def get_plan(plan_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep) -> dict:
+    with database.session_scope() as session:
+        plan = DunningRepository(session).plan(plan_id, principal.visible_creditor_ids)
+        if plan is None:
+            raise NotFound(f"no payment plan {plan_id}")
+        return plan_view(session, plan)
+
+
+@router.post("/payment-plans/{plan_id}/confirmation", summary="Record the debtor's confirmation of a payment plan (date and source)", responses=ERRORS)
+def confirm_plan(plan_id: uuid.UUID, body: ConfirmationIn, database: DatabaseDep, principal: PrincipalDep, day: TodayDep) -> dict:
+    with database.session_scope() as session:
+        plan = service.confirm_plan(session, principal, plan_id, confirmed_on=body.confirmed_on, source=body.source, author=body.author, today=day, now=utc_now())
+        return plan_view(session, plan)
+
+
+@router.post("/payments", status_code=201, tags=["payments"], summary="Book an incoming payment by its structured reference (claim, instalment or fee OGM)", responses=ERRORS)
+def book_payment(body: IncomingPaymentIn, database: DatabaseDep, principal: PrincipalDep) -> JSONResponse:
+    from gateway.services import payments
+
+    with database.session_scope() as session:
+        booked = payments.book_incoming(
+            session, principal, payments.IncomingIn(body.reference, body.amount, body.paid_on, body.source, body.external_id), now=utc_now(),
+        )
+        incoming, match = booked.incoming, booked.match
+        document = session.get(Document, match.document_id) if match.document_id else None
+        payload = {
+            "id": str(incoming.id), "reference": service.format_ogm(incoming.reference), "amount": _money(incoming.amount), "paid_on": incoming.paid_on.isoformat(),
+            "source": incoming.source, "external_id": incoming.external_id, "matched": match.kind,
+            "plan_id": _iso_id(match.plan_id), "instalment": match.instalment_number,
+            "fee_document": {"id": str(document.id), "number": document.number, "kind": document.kind} if document else None,
+            "booked": [{"claim_id": str(claim.id), "number": claim.number, "amount": _money(amount), "claim_status": claim.status, "amount_open": _money(claim.amount_open)}
+                       for claim, amount in booked.parts],
+        }
+    return JSONResponse(payload, status_code=201 if booked.created else 200)
 
 
 @router.get("/claims/{claim_id}/dunning", summary="Dunning decisions so far and the next one, with its reason", responses=ERRORS)
 def claim_dunning(
-    claim_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep, day: TodayDep,
+    claim_id: uuid.UUID, database: DatabaseDep, principal: PrincipalDep, day: TodayDep, settings: SettingsDep,
     as_of: Annotated[IsoDate | None, Query(description="evaluate the next decision as of this day (read-only)")] = None,
 ) -> dict:
     with database.session_scope() as session:
@@ -179,7 +248,8 @@ def claim_dunning(
         plan = repo.running_plan_for(claim.id)
         steps = [step_view(s) for s in repo.steps(claim.id)]
         if claim.status in {s.value for s in service.DUNNABLE} or claim.status == "escalated":
-            outcome = service.preview(session, claim, today=as_of or day, now=utc_now())
+            rates = configured_rates(settings.dunning_rates_file)
+            outcome = service.preview(session, claim, today=as_of or day, now=utc_now(), rates=rates)
             policy, next_decision = outcome.policy, decision_view(outcome.decision, outcome.step_id)
         else:
             policy, next_decision = None, None

@@ -91,3 +91,21 @@ def compute_totals(lines, prepaid: Decimal = ZERO) -> Totals:
         payable_amount=inclusive - prepaid,
         vat_subtotals=tuple(subtotals),
     )
+
+
+HUNDRED = Decimal(100)
+
+
+def payable_amount(lines, prepaid: Decimal = ZERO) -> Decimal:
+    """BT-115 alone: `compute_totals(lines, prepaid).payable_amount` by the same rules (rounded line
+    nets, tax rounded per category and rate), without building the breakdown. For `dunning plan`,
+    which needs the payable amount of a million claims and nothing else; tests/domain compares both."""
+    line_total = ZERO
+    taxable: dict[tuple[str, Decimal], Decimal] = {}
+    for line in lines:
+        net = round_money(line.quantity * line.unit_price)  # BT-131
+        line_total += net
+        key = (line.vat_category, line.vat_rate)
+        taxable[key] = taxable.get(key, ZERO) + net  # BT-116
+    tax_total = sum((round_money(amount * rate / HUNDRED) for (_, rate), amount in taxable.items()), ZERO)  # BT-117, BT-110
+    return line_total + tax_total - prepaid

@@ -7,11 +7,16 @@
     gateway dunning presumption DATE         Book XIX / WIK start dates for a reminder sent on DATE
     gateway dunning holidays YEAR            Belgian (or --nl Dutch) public holidays
     gateway dunning walk POLICY DUE AMOUNT   a shipped ladder's timeline from DUE to escalation
-    gateway dunning run [--today DATE]       decide and record for every dunnable claim in the database
-    gateway dunning scan [--today DATE]      queue one dunning.evaluate job per dunnable claim (for the worker)
+    gateway dunning run [--as-of DATE]       decide and record for every dunnable claim in the database (--today: alias)
+    gateway dunning scan [--as-of DATE]      queue one dunning.evaluate job per dunnable claim (for the worker; --today: alias)
     gateway dunning assign CREDITOR TYPE POLICY [--fiscal]   assign a shipped policy (else: by creditor kind)
     gateway dunning export-list KIND [--approving-body B] [--format csv|pdf] -o FILE   an escalation list as CSV or PDF for the bailiff
     gateway dunning plan --policy FILE|ID --claims FILE --as-of DATE [--json]   decisions without a database
+    gateway dunning rates list               the rate table in force (shipped + GATEWAY_DUNNING_RATES_FILE)
+    gateway dunning rates check FILE         would FILE merge into the shipped table? exit 0/1 naming the rules
+
+Commands that compute interest use the table in force: the shipped one merged with the file
+GATEWAY_DUNNING_RATES_FILE names (schemas/dunning-rates.schema.json); a bad file stops them (exit 1).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import click
 from gateway.dunning import calendar as legal_calendar
 from gateway.dunning.legal import book_xix_lump_sum, reference_rate_interest, wik_collection_costs
 from gateway.dunning.policy import PolicyRefused, load_policy
-from gateway.dunning.rates import RateUnknown
+from gateway.dunning.rates import RateTable, RatesRefused, RateUnknown, configured_rates, load_rates_file
 
 
 def _amount(value: str) -> Decimal:
@@ -42,6 +47,23 @@ def _day(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError as error:
         raise click.BadParameter(f"not an ISO date: {value!r}") from error
+
+
+def _rates_in_force() -> RateTable:
+    """Shipped rates merged with GATEWAY_DUNNING_RATES_FILE; a refused file ends the command (exit 1)."""
+    from gateway.config import get_settings
+
+    try:
+        return configured_rates(get_settings().dunning_rates_file)
+    except RatesRefused as error:
+        _echo_refused("GATEWAY_DUNNING_RATES_FILE", error)
+        raise SystemExit(1) from error
+
+
+def _echo_refused(what: str, error) -> None:
+    click.echo(f"REFUSED {what}: {error.message}", err=True)
+    for problem in error.problems:
+        click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
 
 
 @click.group("dunning")
@@ -63,7 +85,7 @@ def check_policy(files: tuple[str, ...]) -> None:
             for problem in error.problems:
                 click.echo(f"  {problem.rule}  {problem.field}: {problem.message}")
         else:
-            click.echo(f"OK      {path}  {policy.reference}  {policy.legal_regime.value}  {len(policy.steps)} steps -> {policy.escalation.kind.value}")
+            click.echo(f"OK      {path}  {policy.reference}  {policy.regime_label()}  {len(policy.steps)} steps -> {policy.escalation.kind.value}")
     raise SystemExit(1 if failed else 0)
 
 
@@ -90,7 +112,7 @@ def wik(amount: str) -> None:
 def interest(amount: str, first_day: str, last_day: str) -> None:
     """Interest on AMOUNT from FIRST_DAY to LAST_DAY at the half-yearly reference rate."""
     try:
-        result = reference_rate_interest(_amount(amount), _day(first_day), _day(last_day))
+        result = reference_rate_interest(_amount(amount), _day(first_day), _day(last_day), rates=_rates_in_force())
     except RateUnknown as error:
         click.echo(f"error: {error.message}", err=True)
         raise SystemExit(1) from error
@@ -136,11 +158,7 @@ def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debto
     policy = policies[policy_id]
     kind = DebtorKind(debtor) if debtor else sorted(policy.debtor_kinds)[0]
     facts = ClaimFacts("walk", _amount(amount), _day(due_date), sorted(policy.claim_types)[0], policy.fiscal, kind)
-    try:
-        events = walk(facts, policy, channel=Channel(channel))
-    except RateUnknown as error:
-        click.echo(f"error: {error.message}", err=True)
-        raise SystemExit(1) from error
+    events = walk(facts, policy, channel=Channel(channel), rates=_rates_in_force())
     click.echo(f"{policy.reference}  due {facts.due_date.isoformat()}  amount {facts.principal}")
     for event in events:
         d = event.decision
@@ -160,10 +178,22 @@ def walk_command(policy_id: str, due_date: str, amount: str, channel: str, debto
 @click.option("--policy", "policy_ref", required=True, help="a policy FILE or the id of a shipped policy")
 @click.option("--claims", "claims_path", required=True, type=click.Path(exists=True, dir_okay=False), help="JSON file, see gateway/dunning/plan.py")
 @click.option("--as-of", "as_of", required=True, help="ISO date to decide for")
-@click.option("--json", "as_json", is_flag=True, help="print the decisions as one JSON document")
-def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool) -> None:
-    """One dunning decision per claim in CLAIMS as of AS_OF, without a database; exit 1 on a bad file."""
+@click.option("--json", "as_json", is_flag=True, help="the decisions as one JSON document (compact, one decision per line)")
+@click.option("-o", "--output", "output", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="write to FILE instead of standard output (written whole or not at all)")
+@click.option("--rates", "rates_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="a rate file to merge instead of GATEWAY_DUNNING_RATES_FILE (schemas/dunning-rates.schema.json)")
+def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool, output: str | None, rates_path: str | None) -> None:
+    """One dunning decision per claim in CLAIMS as of AS_OF, without a database; exit 1 on a bad file.
+
+    A claim whose interest needs a rate the table does not publish gets `wait rate_unknown` naming
+    the period; the other claims are decided as usual. A bad claim refuses the whole file: nothing
+    is written (the output file is only put in place once every claim is decided)."""
+    import gc
+    import io
     import json
+    import os
+    import tempfile
     from pathlib import Path
 
     from gateway.dunning import plan as planner
@@ -171,32 +201,78 @@ def plan_command(policy_ref: str, claims_path: str, as_of: str, as_json: bool) -
     from gateway.errors import InvalidInput
 
     today = _day(as_of)
+    if rates_path:
+        try:
+            rates = load_rates_file(rates_path)
+        except RatesRefused as error:
+            _echo_refused(rates_path, error)
+            raise SystemExit(1) from error
+    else:
+        rates = _rates_in_force()
     try:
         policy = shipped_policies().get(policy_ref) or load_policy(policy_ref)
     except (PolicyRefused, OSError) as error:
         click.echo(f"error: policy {policy_ref}: {getattr(error, 'message', error)}", err=True)
         raise SystemExit(1) from error
+    if output:
+        folder = os.path.dirname(os.path.abspath(output))
+        handle, partial = tempfile.mkstemp(prefix=".dunning-plan-", dir=folder)
+        sink = os.fdopen(handle, "wb", buffering=1 << 20)
+    else:
+        partial, sink = None, io.BytesIO()
     try:
-        document = json.loads(Path(claims_path).read_text(encoding="utf-8"))
-        result = planner.plan(planner.parse_claims(document), policy, today=today)
-    except json.JSONDecodeError as error:
-        click.echo(f"REFUSED {claims_path}\n  PLAN-JSON  $: {error}", err=True)
-        raise SystemExit(1) from error
-    except (InvalidInput, RateUnknown) as error:
-        click.echo(f"REFUSED {claims_path}", err=True)
-        for problem in getattr(error, "problems", []) or []:
-            click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
-        if not getattr(error, "problems", None):
-            click.echo(f"  {error.message}", err=True)
-        raise SystemExit(1) from error
-    if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{result['policy']}  as of {result['as_of']}")
-    for d in result["decisions"]:
+        try:
+            # The parsed claims live until the end and hold no reference cycles: keep the cyclic
+            # collector from walking millions of them again and again, while they are read (a
+            # million claims: 3-4 times the parse itself) and while the decisions are made.
+            gc.disable()
+            try:
+                document = planner.loads(Path(claims_path).read_bytes())
+            finally:
+                gc.freeze()
+                gc.enable()
+            decisions = planner.iter_plan(document, policy, today=today, rates=rates)
+            if as_json:
+                planner.write_plan_json(sink, decisions, policy=policy, today=today)
+            else:
+                _write_plan_text(sink, decisions, policy=policy, today=today)
+            del document
+        except json.JSONDecodeError as error:
+            click.echo(f"REFUSED {claims_path}\n  PLAN-JSON  $: {error}", err=True)
+            raise SystemExit(1) from error
+        except InvalidInput as error:
+            click.echo(f"REFUSED {claims_path}", err=True)
+            for problem in getattr(error, "problems", []) or []:
+                click.echo(f"  {problem.rule}  {problem.field}: {problem.message}", err=True)
+            if not getattr(error, "problems", None):
+                click.echo(f"  {error.message}", err=True)
+            raise SystemExit(1) from error
+    except BaseException:
+        sink.close()
+        if partial:
+            os.unlink(partial)
+        raise
+    finally:
+        gc.unfreeze()
+    if partial:
+        sink.close()
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(partial, 0o666 & ~mask)  # as a file opened for writing would be (mkstemp makes it private)
+        os.replace(partial, output)
+    else:
+        click.echo(sink.getvalue(), nl=False)  # bytes go to the binary stdout
+
+
+def _write_plan_text(sink, decisions, *, policy, today) -> None:
+    from gateway.dunning import plan as planner
+
+    sink.write(f"{policy.reference}  as of {today.isoformat()}\n".encode())
+    for number, decision in decisions:
+        d = planner.decision_json(number, decision)
         what = {"send_step": f"step {d['step']} {d['step_key']} fee {d['fee']} pay by {d['new_due_date']}",
                 "escalate": f"escalate {d['escalation_list']}"}.get(d["action"], f"wait {d['reason']}: {d['detail']}")
-        click.echo(f"{d['number']:<20} open {d['amount_open']:>10}  {what}")
+        sink.write(f"{d['number']:<20} open {d['amount_open']:>10}  {what}\n".encode())
 
 
 def _database():
@@ -213,17 +289,21 @@ def _today_option(value: str | None):
     return _day(value) if value else local_today(utc_now())
 
 
+AS_OF_HELP = "ISO date to decide for (default: today in Brussels); --today is the older name"
+
+
 @dunning_group.command("run")
-@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+@click.option("--as-of", "--today", "today_text", default=None, metavar="YYYY-MM-DD", help=AS_OF_HELP)
 def run_command(today_text: str | None) -> None:
     """Decide for every open claim and record send/escalate decisions; a second run the same day changes nothing."""
     from gateway.dunning import service
     from gateway.kit.time import utc_now
 
     today = _today_option(today_text)
+    rates = _rates_in_force()
     database = _database()
     try:
-        report = service.run(database, today=today, now=utc_now())
+        report = service.run(database, today=today, now=utc_now(), rates=rates)
     finally:
         database.dispose()
     click.echo(f"dunning run {today.isoformat()}: {report.evaluated} claims evaluated")
@@ -237,7 +317,7 @@ def run_command(today_text: str | None) -> None:
 
 
 @dunning_group.command("scan")
-@click.option("--today", "today_text", default=None, help="ISO date to decide for (default: today in Brussels)")
+@click.option("--as-of", "--today", "today_text", default=None, metavar="YYYY-MM-DD", help=AS_OF_HELP)
 def scan_command(today_text: str | None) -> None:
     """Queue one dunning.evaluate job per open claim; the worker records the decisions."""
     from gateway.dunning import service
@@ -301,6 +381,45 @@ def export_list_command(kind: str, approving_body: str | None, status: str | Non
     else:
         Path(output).write_text(export.to_csv(items), encoding="utf-8", newline="")
     click.echo(f"{len(items)} {kind} entries written to {output}")
+
+
+@dunning_group.group("rates")
+def rates_group() -> None:
+    """The versioned interest-rate table and an operator's additions (GATEWAY_DUNNING_RATES_FILE)."""
+
+
+def _echo_table(table: RateTable) -> None:
+    click.echo(f"rates {table.version}")
+    for name, rows in table.tables.items():
+        click.echo(name)
+        for row in rows:
+            percent = "unknown" if row.percent is None else f"{row.percent} %"
+            origin = "" if row.origin == "shipped" else f"  [{row.origin}]"
+            click.echo(f"  {row.period:<8} {row.valid_from.isoformat()}..{row.valid_to.isoformat()}  {percent:<9} {row.confidence}  {row.source or '-'}{origin}")
+
+
+@rates_group.command("list")
+def rates_list() -> None:
+    """Print the table in force: every period, its rate (or unknown), confidence and source."""
+    _echo_table(_rates_in_force())
+
+
+@rates_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def rates_check(file: str) -> None:
+    """Check that FILE merges into the shipped table (schema, no overlap, no gap); print the result."""
+    try:
+        table = load_rates_file(file)
+    except RatesRefused as error:
+        click.echo(f"REFUSED {file}")
+        for problem in error.problems:
+            click.echo(f"  {problem.rule}  {problem.field}: {problem.message}")
+        raise SystemExit(1) from error
+    click.echo(f"OK      {file}  -> rates {table.version}")
+    for name, rows in table.tables.items():
+        for row in rows:
+            if row.origin != "shipped":
+                click.echo(f"  {name} {row.period} {row.valid_from.isoformat()}..{row.valid_to.isoformat()} {row.percent} % ({row.source})")
 
 
 def register(group: click.Group) -> None:

@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from gateway.dunning.rates import B2B_REFERENCE_RATE, RateTable, default_rates
+from gateway.dunning.values import builder
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -61,6 +62,7 @@ WIK_TERM_DAYS = 14  # art. 6:96 lid 6 BW: 14 days from the day after receipt
 RULE_BXIX_LUMP_SUM = "BXIX-LUMP-SUM"
 RULE_BXIX_INTEREST = "BXIX-INTEREST-CAP"
 RULE_B2B_INTEREST = "B2B-INTEREST"
+RULE_POLICY_INTEREST = "POLICY-INTEREST"  # the reference rate where only the policy (no law) provides for interest
 RULE_B2B_COMPENSATION = "B2B-FLAT-40"
 RULE_WIK_SCALE = "WIK-SCALE"
 
@@ -98,6 +100,11 @@ class ComputedAmount:
     segments: tuple[InterestSegment, ...] = field(default_factory=tuple)
 
 
+# The same frozen values as the constructors give, built faster (gateway/dunning/values.py).
+build_amount = builder(ComputedAmount)
+_segment = builder(InterestSegment)
+
+
 def book_xix_lump_sum(balance: Decimal | str | int) -> ComputedAmount:
     """Maximum lump-sum damages for a consumer debt (art. XIX.4 CEL).
 
@@ -116,14 +123,14 @@ def book_xix_lump_sum(balance: Decimal | str | int) -> ComputedAmount:
     else:
         amount = min(BXIX_TIER_3_BASE + BXIX_TIER_3_RATE * (balance - BXIX_TIER_2_LIMIT), BXIX_LUMP_SUM_MAX)
         why = f"min(65 + 5% x ({balance} - 500), 2000)"
-    return ComputedAmount(amount=round_cents(amount), rule=RULE_BXIX_LUMP_SUM, basis=balance, explanation=why)
+    return build_amount(amount=round_cents(amount), rule=RULE_BXIX_LUMP_SUM, basis=balance, explanation=why)
 
 
 def wik_collection_costs(principal: Decimal | str | int) -> ComputedAmount:
     """Maximum extrajudicial collection costs under the WIK scale (Stb. 2012, 141, art. 2)."""
     principal = _as_amount(principal)
     if principal <= 0:
-        return ComputedAmount(amount=ZERO, rule=RULE_WIK_SCALE, basis=principal, explanation="nothing outstanding")
+        return build_amount(amount=ZERO, rule=RULE_WIK_SCALE, basis=principal, explanation="nothing outstanding")
     remaining, total = principal, Decimal(0)
     for width, rate in WIK_TIERS:
         part = remaining if width is None else min(remaining, width)
@@ -132,14 +139,14 @@ def wik_collection_costs(principal: Decimal | str | int) -> ComputedAmount:
         if remaining <= 0:
             break
     amount = min(max(round_cents(total), WIK_MINIMUM), WIK_MAXIMUM)
-    return ComputedAmount(
+    return build_amount(
         amount=amount, rule=RULE_WIK_SCALE, basis=principal, explanation=f"scale {round_cents(total)}, min 40, max 6775"
     )
 
 
 def b2b_flat_compensation() -> ComputedAmount:
     """€40 per late invoice between undertakings (Law 2 Aug 2002, art. 6)."""
-    return ComputedAmount(amount=B2B_FLAT_COMPENSATION, rule=RULE_B2B_COMPENSATION, basis=B2B_FLAT_COMPENSATION)
+    return build_amount(amount=B2B_FLAT_COMPENSATION, rule=RULE_B2B_COMPENSATION, basis=B2B_FLAT_COMPENSATION)
 
 
 def reference_rate_interest(
@@ -159,7 +166,7 @@ def reference_rate_interest(
     principal = _as_amount(principal)
     rates = rates or default_rates()
     if last_day < first_day or principal <= 0:
-        return ComputedAmount(amount=ZERO, rule=rule, basis=principal, rate_version=rates.version, explanation="no interest period")
+        return build_amount(amount=ZERO, rule=rule, basis=principal, rate_version=rates.version, explanation="no interest period")
     segments: list[InterestSegment] = []
     day = first_day
     while day <= last_day:
@@ -169,10 +176,10 @@ def reference_rate_interest(
         percent = period.percent  # not None: period_for raises on unknown rates
         assert percent is not None
         unrounded = principal * percent / HUNDRED * Decimal(days) / DAYS_PER_YEAR
-        segments.append(InterestSegment(day, end, days, percent, period.period, unrounded))
+        segments.append(_segment(first_day=day, last_day=end, days=days, percent=percent, period=period.period, unrounded=unrounded))
         day = end + timedelta(days=1)
     total = round_cents(sum((s.unrounded for s in segments), Decimal(0)))
     explanation = " + ".join(f"{principal} x {s.percent}% x {s.days}/365 ({s.period})" for s in segments)
-    return ComputedAmount(
+    return build_amount(
         amount=total, rule=rule, basis=principal, rate_version=rates.version, explanation=explanation, segments=tuple(segments)
     )

@@ -12,7 +12,7 @@ dunning_step (a recorded send-step decision; escalations are `listed` from the s
     cancelled    the claim was paid, held or closed before the reminder went out
     listed       an escalation decision, put on its escalation list
 escalation_entry: pending -> approved
-payment_plan: running -> defaulted (two missed instalments) | completed
+payment_plan: running -> defaulted (two missed instalments) | completed | lapsed (not confirmed in time)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class PlanStatus(StrEnum):
     RUNNING = "running"
     DEFAULTED = "defaulted"
     COMPLETED = "completed"
+    LAPSED = "lapsed"
 
 
 S = StepStatus
@@ -57,9 +58,10 @@ ESCALATION_TRANSITIONS: dict[EscalationStatus, frozenset[EscalationStatus]] = {
     EscalationStatus.APPROVED: frozenset(),
 }
 PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
-    PlanStatus.RUNNING: frozenset({PlanStatus.DEFAULTED, PlanStatus.COMPLETED}),
+    PlanStatus.RUNNING: frozenset({PlanStatus.DEFAULTED, PlanStatus.COMPLETED, PlanStatus.LAPSED}),
     PlanStatus.DEFAULTED: frozenset(),
     PlanStatus.COMPLETED: frozenset(),
+    PlanStatus.LAPSED: frozenset(),
 }
 _TABLES = {"dunning_step": (StepStatus, STEP_TRANSITIONS), "escalation_entry": (EscalationStatus, ESCALATION_TRANSITIONS), "payment_plan": (PlanStatus, PLAN_TRANSITIONS)}
 

@@ -5,7 +5,10 @@ Municipal debtor regulation (seeds/002, "AFBETALINGSPLANNEN"):
   the total (PLAN-MIN-10-PERCENT) and at least €15 (PLAN-MIN-15-EUR), over at most one year
   (PLAN-MAX-12-MONTHS);
 - the financial director may grant an exception (recorded with author and reason);
-- the debtor confirms the plan (`PaymentPlan.confirmed_on`);
+- the debtor confirms the plan (`PaymentPlan.confirmed_on`); the regulation gives no deadline, so
+  the gateway sets one (`confirm_by`, GATEWAY_PAYMENT_PLAN_CONFIRMATION_DAYS after the grant): a plan
+  not confirmed by then lapses and its claims go back into dunning (PLAN-NOT-CONFIRMED). Only a
+  recorded confirmation counts (a payment is not one: record it with that source if it is meant so);
 - two missed instalments put the claim back into dunning (PLAN-TWO-MISSED).
 
 The schedule is exact to the cent: every instalment is the total divided by the number of months,
@@ -32,6 +35,8 @@ MISSED_INSTALMENTS_LIMIT = 2  # "Van zodra er 2 keer een afbetaling wordt gemist
 RULE_MIN_10_PERCENT = "PLAN-MIN-10-PERCENT"
 RULE_MIN_15_EUR = "PLAN-MIN-15-EUR"
 RULE_MAX_12_MONTHS = "PLAN-MAX-12-MONTHS"
+RULE_TWO_MISSED = "PLAN-TWO-MISSED"
+RULE_NOT_CONFIRMED = "PLAN-NOT-CONFIRMED"
 
 
 class PlanRefused(InvalidInput):
@@ -46,6 +51,7 @@ class PlanState(StrEnum):
     RUNNING = "running"
     DEFAULTED = "defaulted"  # two missed instalments: back into dunning
     COMPLETED = "completed"
+    LAPSED = "lapsed"  # not confirmed by the debtor in time: back into dunning
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class PaymentPlan:
     waived_rules: tuple[str, ...] = ()
     exception: DirectorException | None = None
     confirmed_on: date | None = None
+    confirm_by: date | None = None  # last day to record the debtor's confirmation (None: no deadline)
 
     @property
     def months(self) -> int:
@@ -169,6 +176,11 @@ def plan_status(plan: PaymentPlan, payments: list[tuple[date, Decimal]] | tuple,
     paid_total = sum((amount for day, amount in payments if day <= today), Decimal(0))
     if paid_total >= plan.total:
         return PlanStatus(PlanState.COMPLETED, (), paid_total, Decimal("0.00"), detail="fully paid")
+    if plan.confirmed_on is None and plan.confirm_by is not None and today > plan.confirm_by:
+        return PlanStatus(
+            PlanState.LAPSED, (), paid_total, plan.total - paid_total,
+            detail=f"not confirmed by the debtor by {plan.confirm_by.isoformat()}: back into dunning", rules=(RULE_NOT_CONFIRMED,),
+        )
     missed = []
     required = Decimal(0)
     next_instalment = None
@@ -188,6 +200,6 @@ def plan_status(plan: PaymentPlan, payments: list[tuple[date, Decimal]] | tuple,
             paid_total,
             remaining,
             detail=f"instalments {missed} missed: back into dunning",
-            rules=("PLAN-TWO-MISSED",),
+            rules=(RULE_TWO_MISSED,),
         )
     return PlanStatus(PlanState.RUNNING, tuple(missed), paid_total, remaining, next_instalment=next_instalment)

@@ -17,6 +17,11 @@ General (every regime)
   GEN-DWANGSCHRIFT-FISCAL       a dwangschrift is for fiscal claims, by the financial director, without visum
   GEN-DISCONNECTION-MEDICAL     a disconnection must be marked as a disconnection step (a medical declaration suspends it)
   GEN-POSTAGE-PAPER-ONLY        only paper channels carry postage
+  GEN-INTEREST-JURISDICTION     the Belgian reference rate (art. 5 Law 2 Aug 2002) is for Belgian claims only
+  GEN-REGIME-KINDS              a regime per debtor kind names exactly the policy's debtor kinds
+A regime may be declared per debtor kind (`legal_regime: {"consumer": ..., "business": ...}`); each
+regime's rules below are checked for the debtor kinds it covers (fees: `Step.fee_for(kind)`).
+
 Book XIX (be_consumer_book_xix, art. XIX.2 and XIX.4 CEL)
   BXIX-SCOPE                    Belgian consumer debts only
   BXIX-FIRST-FREE               "the first reminder is free of charge"
@@ -43,10 +48,11 @@ WIK (nl_wik, art. 6:96 BW, Stb. 2012, 141)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -159,6 +165,11 @@ class Step:
     disconnection_step: bool = False
     may_skip: bool = False
     repeatable: bool = False
+    fees_by_kind: Mapping[DebtorKind, Decimal] = field(default_factory=dict)
+
+    def fee_for(self, kind: DebtorKind) -> Decimal:
+        """The fee a debtor of `kind` is charged (`fees_by_debtor_kind`, else `fee`)."""
+        return self.fees_by_kind.get(kind, self.fee)
 
 
 @dataclass(frozen=True)
@@ -194,7 +205,7 @@ class Policy:
     fiscal: bool
     debtor_kinds: frozenset[DebtorKind]
     jurisdiction: str
-    legal_regime: LegalRegime
+    legal_regimes: Mapping[DebtorKind, LegalRegime]  # one per debtor kind of the policy
     currency: str
     payment_term: PaymentTerm
     weekly_booking_weekday: int | None  # 0 = Monday; None = receipts are not booked weekly
@@ -203,14 +214,44 @@ class Policy:
     escalation: Escalation
     recurring_supply: bool = False
     source: str | None = None
+    reminder_interest: str | None = None  # None: the regime's default (`reminder_interest_kind`)
 
-    @property
+    @cached_property
     def reference(self) -> str:
         """`id@version`, recorded on every decision."""
         return f"{self.id}@{self.version}"
 
     def step(self, number: int) -> Step:
         return self.steps[number - 1]
+
+    def regime_for(self, kind: DebtorKind) -> LegalRegime:
+        """The legal regime that protects a debtor of `kind` under this policy."""
+        return self.legal_regimes[kind]
+
+    @property
+    def legal_regime(self) -> LegalRegime | None:
+        """The regime when every debtor kind has the same one; None when it differs (use `regime_for`)."""
+        regimes = set(self.legal_regimes.values())
+        return regimes.pop() if len(regimes) == 1 else None
+
+    def regime_label(self) -> str:
+        """`be_consumer_book_xix`, or `consumer=be_consumer_book_xix business=none` when it differs per kind."""
+        if self.legal_regime is not None:
+            return self.legal_regime.value
+        return " ".join(f"{kind.value}={regime.value}" for kind, regime in sorted(self.legal_regimes.items()))
+
+    def reminder_interest_kind(self, kind: DebtorKind | None = None) -> str:
+        """Interest on the reminders to a debtor of `kind`: as declared, else the regime's default.
+        Under the B2B law interest runs from the day after the due date without notice (art. 5 Law
+        2 Aug 2002); Book XIX only allows it when agreed; the other regimes follow the policy.
+        Without `kind`: "b2b_reference_rate" when any debtor kind gets it."""
+        if self.reminder_interest is not None:
+            return self.reminder_interest
+        regimes = self.legal_regimes.values() if kind is None else [self.regime_for(kind)]
+        return "b2b_reference_rate" if LegalRegime.BE_B2B_LATE_PAYMENT in regimes else "none"
+
+    def kinds_under(self, regime: LegalRegime) -> frozenset[DebtorKind]:
+        return frozenset(kind for kind, declared in self.legal_regimes.items() if declared is regime)
 
 
 class PolicyRefused(InvalidInput):
@@ -261,6 +302,14 @@ def _damages(raw: dict | None) -> Damages:
     )
 
 
+def _regimes(document: dict) -> dict[DebtorKind, LegalRegime]:
+    """One regime per debtor kind; a per-kind map that misses a kind leaves it out (GEN-REGIME-KINDS refuses it)."""
+    declared = document["legal_regime"]
+    if isinstance(declared, str):
+        return {DebtorKind(kind): LegalRegime(declared) for kind in document["debtor_kinds"]}
+    return {DebtorKind(kind): LegalRegime(regime) for kind, regime in declared.items()}
+
+
 def _build(document: dict) -> Policy:
     steps = tuple(
         Step(
@@ -278,6 +327,7 @@ def _build(document: dict) -> Policy:
             disconnection_step=raw.get("disconnection_step", False),
             may_skip=raw.get("may_skip", False),
             repeatable=raw.get("repeatable", False),
+            fees_by_kind={DebtorKind(kind): Decimal(value) for kind, value in raw.get("fees_by_debtor_kind", {}).items()},
         )
         for raw in document["steps"]
     )
@@ -308,7 +358,7 @@ def _build(document: dict) -> Policy:
         fiscal=document["fiscal"],
         debtor_kinds=frozenset(DebtorKind(k) for k in document["debtor_kinds"]),
         jurisdiction=document["jurisdiction"],
-        legal_regime=LegalRegime(document["legal_regime"]),
+        legal_regimes=_regimes(document),
         currency=document["currency"],
         payment_term=PaymentTerm(term["days"], term["counts_from"], term.get("months"), term.get("per_invoice", False)),
         weekly_booking_weekday=None if booking is None else WEEKDAYS.index(booking["weekday"]),
@@ -317,6 +367,7 @@ def _build(document: dict) -> Policy:
         escalation=escalation,
         recurring_supply=document.get("recurring_supply", False),
         source=document.get("source"),
+        reminder_interest=document.get("reminder_interest"),
     )
 
 
@@ -339,6 +390,12 @@ def _minimum_postage(policy: Policy, requirement: ChannelRequirement) -> Decimal
     # undeclared postage counts as none; a registered letter always costs more than a plain one
     declared = [policy.postage[channel] for channel in ALLOWED_CHANNELS[requirement] if channel in policy.postage]
     return min(declared, default=ZERO)
+
+
+def _postage_declared(policy: Policy, requirement: ChannelRequirement) -> bool:
+    if requirement in (ChannelRequirement.ANY, ChannelRequirement.ELECTRONIC, ChannelRequirement.IN_PERSON):
+        return True
+    return any(channel in policy.postage for channel in ALLOWED_CHANNELS[requirement])
 
 
 def legal_problems(policy: Policy) -> list[FieldProblem]:
@@ -388,14 +445,26 @@ def legal_problems(policy: Policy) -> list[FieldProblem]:
     for channel in policy.postage:
         if channel not in PAPER_CHANNELS:
             refuse(f"postage.{channel.value}", "GEN-POSTAGE-PAPER-ONLY", "only paper channels carry postage")
+    if set(policy.legal_regimes) != set(policy.debtor_kinds):
+        refuse("legal_regime", "GEN-REGIME-KINDS",
+               f"a regime per debtor kind names exactly the policy's debtor kinds ({', '.join(sorted(k.value for k in policy.debtor_kinds))})")
+    for index, step in enumerate(steps):
+        for kind in step.fees_by_kind:
+            if kind not in policy.debtor_kinds:
+                refuse(f"steps.{index}.fees_by_debtor_kind.{kind.value}", "GEN-REGIME-KINDS", f"the policy has no {kind.value} debtors")
+    if policy.jurisdiction != "BE":
+        if policy.reminder_interest_kind() == "b2b_reference_rate":
+            refuse("reminder_interest", "GEN-INTEREST-JURISDICTION", "the Belgian reference rate (art. 5 Law 2 Aug 2002) is not the interest of a non-Belgian claim")
+        if esc.damages.interest == "b2b_reference_rate":
+            refuse("escalation.damages.interest", "GEN-INTEREST-JURISDICTION", "the Belgian reference rate (art. 5 Law 2 Aug 2002) is not the interest of a non-Belgian claim")
 
     # --- Book XIX ------------------------------------------------------------------------------
-    regime = policy.legal_regime
-    if regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
-        if policy.jurisdiction != "BE" or policy.debtor_kinds != {DebtorKind.CONSUMER}:
+    consumer = DebtorKind.CONSUMER
+    if kinds := policy.kinds_under(LegalRegime.BE_CONSUMER_BOOK_XIX):
+        if policy.jurisdiction != "BE" or kinds != {consumer}:
             refuse("debtor_kinds", "BXIX-SCOPE", "art. XIX.1 CEL: Book XIX covers Belgian consumer debts only")
-        if first.fee != ZERO:
-            refuse("steps.0.fee", "BXIX-FIRST-FREE", f"art. XIX.2 CEL: the first reminder is free of charge (policy says {first.fee})")
+        if first.fee_for(consumer) != ZERO:
+            refuse("steps.0.fee", "BXIX-FIRST-FREE", f"art. XIX.2 CEL: the first reminder is free of charge (policy says {first.fee_for(consumer)})")
         if "fees" not in first.announces:
             refuse("steps.0.announces", "BXIX-FIRST-ANNOUNCES-FEES", "art. XIX.2 CEL: the first reminder states the damages that will be claimed")
         minimum = BXIX_WAITING_DAYS + (max_paper_presumption_lag() if first.term.counts_from is TermBasis.SENDING else 0)
@@ -408,11 +477,14 @@ def legal_problems(policy: Policy) -> list[FieldProblem]:
             )
         for index, step in enumerate(steps[1:], start=1):
             cap = BXIX_LATER_REMINDER_FEE_CAP + _minimum_postage(policy, step.channel)
-            if step.fee > cap:
+            fee = step.fee_for(consumer)
+            if fee > cap:
+                where = f"steps.{index}.fees_by_debtor_kind.consumer" if consumer in step.fees_by_kind else f"steps.{index}.fee"
+                declared = "" if _postage_declared(policy, step.channel) else " (no postage declared for that channel: declare it with its source)"
                 refuse(
-                    f"steps.{index}.fee",
+                    where,
                     "BXIX-LATER-FEE-CAP",
-                    f"art. XIX.2 CEL: a later reminder costs at most 7.50 + postage = {cap} on channel '{step.channel.value}' (policy says {step.fee})",
+                    f"art. XIX.2 CEL: a later reminder costs a consumer at most 7.50 + postage = {cap} on channel '{step.channel.value}' (policy says {fee}){declared}",
                 )
         if esc.damages.interest_margin_points != 0:
             refuse("escalation.damages.interest_margin_points", "BXIX-INTEREST-CAP", "art. XIX.4 CEL: interest at most the rate of art. 5 Law 2 Aug 2002, which already includes its 8 points")
@@ -420,8 +492,8 @@ def legal_problems(policy: Policy) -> list[FieldProblem]:
             refuse("escalation.damages.lump_sum", "BXIX-LUMP-SUM", "art. XIX.4 CEL: the lump sum is at most the Book XIX table")
 
     # --- B2B -----------------------------------------------------------------------------------
-    if regime is LegalRegime.BE_B2B_LATE_PAYMENT:
-        if policy.debtor_kinds != {DebtorKind.BUSINESS} or policy.fiscal:
+    if kinds := policy.kinds_under(LegalRegime.BE_B2B_LATE_PAYMENT):
+        if kinds != {DebtorKind.BUSINESS} or policy.fiscal:
             refuse("debtor_kinds", "B2B-SCOPE", "Law of 2 Aug 2002: commercial transactions between undertakings only, no fiscal debts")
         if term.months is not None or term.days > B2B_MAX_PAYMENT_TERM_DAYS:
             refuse("payment_term", "B2B-TERM-60", "Law of 14 Aug 2021: a payment term is at most 60 days")
@@ -432,22 +504,22 @@ def legal_problems(policy: Policy) -> list[FieldProblem]:
             refuse("escalation.damages.interest_margin_points", "B2B-INTEREST", "art. 5 Law 2 Aug 2002: the published rate already includes the 8 points")
 
     # --- WIK -----------------------------------------------------------------------------------
-    if regime is LegalRegime.NL_WIK:
-        if policy.jurisdiction != "NL" or policy.debtor_kinds != {DebtorKind.CONSUMER}:
+    if kinds := policy.kinds_under(LegalRegime.NL_WIK):
+        if policy.jurisdiction != "NL" or kinds != {consumer}:
             refuse("debtor_kinds", "WIK-SCOPE", "art. 6:96 lid 6 BW: the 14-day letter protects Dutch consumers")
-        if first.fee != ZERO:
+        if first.fee_for(consumer) != ZERO:
             refuse("steps.0.fee", "WIK-FIRST-FREE", "art. 6:96 lid 6 BW: the 14-day letter is free")
         if first.term.counts_from is not TermBasis.RECEIPT or first.term.days < WIK_TERM_DAYS:
             refuse("steps.0.term", "WIK-14DAY-LETTER", "HR 25-11-2016: 14 days from the day after receipt; 'within 14 days of sending' is defective")
         if "fees" not in first.announces:
             refuse("steps.0.announces", "WIK-ANNOUNCE-COSTS", "art. 6:96 lid 6 BW: the letter states the exact collection costs")
-        fixed = sum((s.fee for s in steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
+        fixed = sum((s.fee_for(consumer) for s in steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
         if fixed > WIK_MINIMUM:
             refuse("steps", "WIK-COSTS-CAP", f"Stb. 2012, 141: fixed collection costs {fixed} exceed 40.00, the amount the scale allows for every principal")
         if esc.damages.lump_sum not in ("none", "wik_scale"):
             refuse("escalation.damages.lump_sum", "WIK-COSTS-CAP", "only the WIK scale applies to collection costs")
         for index, step in enumerate(steps[1:], start=1):
-            if step.fee_kind is FeeKind.REMINDER_FEE and step.fee != ZERO:
+            if step.fee_kind is FeeKind.REMINDER_FEE and step.fee_for(consumer) != ZERO:
                 refuse(f"steps.{index}.fee_kind", "WIK-COSTS-CAP", "under the WIK a fee is collection costs (it counts towards the scale)")
 
     if policy.creditor_entity == "water_company" and esc.kind is EscalationKind.DISCONNECTION:

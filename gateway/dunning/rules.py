@@ -36,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
+from typing import NamedTuple
 
 from gateway.domain.claim import Channel, ClaimType, DebtorKind
 from gateway.dunning.calendar import (
@@ -48,8 +50,10 @@ from gateway.dunning.calendar import (
 from gateway.dunning.legal import (
     RULE_BXIX_INTEREST,
     RULE_B2B_INTEREST,
+    RULE_POLICY_INTEREST,
     RULE_SET_VERSION,
     ComputedAmount,
+    build_amount,
     b2b_flat_compensation,
     book_xix_lump_sum,
     reference_rate_interest,
@@ -68,7 +72,8 @@ from gateway.dunning.policy import (
     Step,
     TermBasis,
 )
-from gateway.dunning.rates import RateTable
+from gateway.dunning.rates import RateTable, RateUnknown, default_rates
+from gateway.dunning.values import builder
 from gateway.errors import InvalidInput
 
 ZERO = Decimal("0.00")
@@ -90,6 +95,7 @@ class WaitReason(StrEnum):
     PAYMENT_PLAN_RUNNING = "payment_plan_running"
     PAID = "paid"
     ALREADY_ESCALATED = "already_escalated"
+    RATE_UNKNOWN = "rate_unknown"  # an amount needs a reference rate that is not published in the table
 
 
 class DeliveryStatus(StrEnum):
@@ -203,6 +209,11 @@ class Decision:
     rule_set_version: str = RULE_SET_VERSION
     rate_version: str | None = None
     amounts: tuple[ComputedAmount, ...] = field(default_factory=tuple)
+    missing_rate: str | None = None  # RATE_UNKNOWN: "<table> <period>", e.g. "b2b_reference_rate 2026-H2"
+
+
+# `Decision(**values)` without 36 `object.__setattr__` calls: the same frozen value (see values.py)
+_decision = builder(Decision)
 
 
 # --- clocks ----------------------------------------------------------------------------------------
@@ -221,11 +232,16 @@ def delivery_date(policy: Policy, record: StepRecord, calendar: LegalCalendar) -
         return calendar.local_date(record.delivered_at)
     if record.channel is None:  # a personal visit counts only once recorded as done
         return None
-    sent_on = calendar.local_date(record.sent_at)
-    if policy.jurisdiction == "NL":
+    return presumed_delivery(policy.jurisdiction, record.channel, calendar.local_date(record.sent_at), calendar)
+
+
+@lru_cache(maxsize=8192)  # a pure function of a few values: the same few days recur for every claim of a run
+def presumed_delivery(jurisdiction: str, channel: Channel, sent_on: date, calendar: LegalCalendar) -> date:
+    """The legal presumption of delivery of a message sent on `sent_on` on `channel`."""
+    if jurisdiction == "NL":
         # HR 25-11-2016: receipt presumed on the 2nd day after sending (not Sun, Mon, holidays)
-        return sent_on + timedelta(days=1) if _is_electronic(record.channel) else wik_presumed_receipt(sent_on, calendar)
-    if _is_electronic(record.channel):
+        return sent_on + timedelta(days=1) if _is_electronic(channel) else wik_presumed_receipt(sent_on, calendar)
+    if _is_electronic(channel):
         return book_xix_electronic_start(sent_on)  # art. XIX.2 CEL: the day after electronic sending
     return book_xix_paper_start(sent_on, calendar)  # art. XIX.2 CEL: 3rd working day after paper sending
 
@@ -248,8 +264,10 @@ def term_end_for(policy: Policy, record: StepRecord, calendar: LegalCalendar | N
     calendar = calendar or calendar_for(policy.jurisdiction)
     step = policy.step(record.step)
     start = term_start(policy, step, record, calendar)
-    if start is None:
-        return None
+    return None if start is None else _term_end(step, record, start)
+
+
+def _term_end(step: Step, record: StepRecord, start: date) -> date:
     legal_end = start + timedelta(days=step.term.days)
     # a reminder that promised a later date is held to it
     return max(legal_end, record.stated_due_date) if record.stated_due_date else legal_end
@@ -273,8 +291,7 @@ def presumed_term_end_if_sent(
     else:
         if channel is None:
             channel = Channel.EMAIL if step.channel is ChannelRequirement.ELECTRONIC else Channel.PAPER
-        probe = StepRecord(step=step.number, sent_at=datetime(sent_on.year, sent_on.month, sent_on.day, 12, tzinfo=calendar.zone), channel=channel)
-        start = delivery_date(policy, probe, calendar)  # type: ignore[assignment]
+        start = presumed_delivery(policy.jurisdiction, channel, sent_on, calendar)
         if step.term.counts_from is TermBasis.RECEIPT:
             start = start + timedelta(days=1)
     return start + timedelta(days=step.term.days)
@@ -287,6 +304,8 @@ def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...], today: da
     holds count each day once.
     """
     clock_holds = [h for h in holds if h.kind is not HoldKind.MEDICAL_DECLARATION and h.start <= today]
+    if not clock_holds:
+        return eligible
     base = eligible
     for _ in range(MAX_HOLD_ITERATIONS):
         held: set[date] = set()
@@ -304,6 +323,7 @@ def _stop_clock(anchor: date, eligible: date, holds: tuple[Hold, ...], today: da
     return eligible
 
 
+@lru_cache(maxsize=4096)  # pure: the same deadlines recur for every claim of a run
 def next_booking_day(deadline: date, weekday: int, calendar: LegalCalendar) -> date:
     """First weekly booking strictly after `deadline` (moved to the next working day on a holiday)."""
     day = deadline + timedelta(days=1)
@@ -315,9 +335,8 @@ def next_booking_day(deadline: date, weekday: int, calendar: LegalCalendar) -> d
 # --- the engine ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Position:
-    """Where the claim stands in its ladder."""
+class _Position(NamedTuple):
+    """Where the claim stands in its ladder (a tuple: built once per decision, cheaply)."""
 
     last_step: int  # 0 = nothing sent yet
     record: StepRecord | None  # the attempt the next action counts from
@@ -326,6 +345,8 @@ class _Position:
 
 
 def _validate_history(policy: Policy, history: tuple[StepRecord, ...]) -> None:
+    if not history:
+        return
     for record in history:
         if not 1 <= record.step <= len(policy.steps):
             raise HistoryRefused.single("history", "GEN-STEP-UNKNOWN", f"step {record.step} is not in policy {policy.reference}")
@@ -344,7 +365,7 @@ def _validate_history(policy: Policy, history: tuple[StepRecord, ...]) -> None:
 
 
 def _wait(facts: ClaimFacts, policy: Policy, today: date, open_amount: Decimal, reason: WaitReason, detail: str, **extra) -> Decision:
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.WAIT,
         dedup_key=f"dunning/{facts.claim_id}/wait/{reason.value}/{today.isoformat()}",
@@ -379,13 +400,14 @@ def decide(
     """
     history, payments, holds = tuple(history), tuple(payments), tuple(holds)
     calendar = calendar or calendar_for(policy.jurisdiction)
+    rates = rates or default_rates()
     if facts.claim_type not in policy.claim_types or facts.fiscal != policy.fiscal or facts.debtor_kind not in policy.debtor_kinds:
         raise PolicyMismatch.single(
             "policy", "POLICY-MATCH", f"{policy.reference} does not cover {facts.claim_type.value}/fiscal={facts.fiscal}/{facts.debtor_kind.value}"
         )
     _validate_history(policy, history)
 
-    paid = sum((p.amount for p in payments if p.paid_on <= today), ZERO)
+    paid = sum((p.amount for p in payments if p.paid_on <= today), ZERO) if payments else ZERO
     open_amount = facts.principal - paid
     if open_amount <= 0:
         return _wait(facts, policy, today, open_amount, WaitReason.PAID, f"paid {paid} of {facts.principal}")
@@ -395,7 +417,7 @@ def decide(
         return _wait(facts, policy, today, open_amount, WaitReason.PAYMENT_PLAN_RUNNING, "a payment plan is running")
     # PlanState.DEFAULTED: two missed instalments put the claim back into dunning -> carry on.
 
-    active = [h for h in holds if h.active_on(today) and h.kind is not HoldKind.MEDICAL_DECLARATION]
+    active = [h for h in holds if h.active_on(today) and h.kind is not HoldKind.MEDICAL_DECLARATION] if holds else None
     if active:
         hold = active[0]
         return _wait(
@@ -414,7 +436,10 @@ def decide(
 
     # Repeat of the last step (water ladder: "stappen ... nogmaals uit te voeren").
     if repeat is not None:
-        return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat, reminders_this_year)
+        try:
+            return _repeat(facts, policy, position, today, open_amount, calendar, history, repeat, reminders_this_year, rates)
+        except RateUnknown as unknown:
+            return _rate_unknown(facts, policy, today, open_amount, unknown, rates)
 
     next_number = position.last_step + 1
     is_escalation = next_number > len(policy.steps)
@@ -432,16 +457,17 @@ def decide(
         if start is None:
             what = "personal visit not yet recorded" if record.channel is None else "delivery not known"
             return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: {what}")
-        term_end = term_end_for(policy, record, calendar)
-        assert term_end is not None
+        term_end = _term_end(previous, record, start)
         deadline = term_end
-        basis_day = {
-            DelayBasis.PREVIOUS_TERM_END: term_end,
-            DelayBasis.PREVIOUS_SENDING: calendar.local_date(record.sent_at),
-            DelayBasis.PREVIOUS_DELIVERY: delivery_date(policy, record, calendar),
-            DelayBasis.PREVIOUS_RECEIPT: delivery_date(policy, record, calendar),
-            DelayBasis.DUE_DATE: facts.due_date,
-        }[delay.counts_from]
+        basis = delay.counts_from
+        if basis is DelayBasis.PREVIOUS_TERM_END:
+            basis_day = term_end
+        elif basis is DelayBasis.PREVIOUS_SENDING:
+            basis_day = calendar.local_date(record.sent_at)
+        elif basis is DelayBasis.DUE_DATE:
+            basis_day = facts.due_date
+        else:  # PREVIOUS_DELIVERY, PREVIOUS_RECEIPT
+            basis_day = delivery_date(policy, record, calendar)
         if basis_day is None:
             return _wait(facts, policy, today, open_amount, WaitReason.WAITING_FOR_DELIVERY, f"step {record.step}: delivery not known")
         if delay.counts_from is DelayBasis.PREVIOUS_RECEIPT:
@@ -483,11 +509,31 @@ def decide(
                 hold=hold, wait_until=None if hold.end is None else hold.end + timedelta(days=1),
             )
 
-    if is_escalation:
-        return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
-    return _send(
-        facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history,
-        repeat_index=0, reminders_this_year=reminders_this_year,
+    try:
+        if is_escalation:
+            return _escalate(facts, policy, history, today, eligible, open_amount, calendar, rates)
+        return _send(
+            facts, policy, policy.step(next_number), today, eligible, open_amount, calendar, history,
+            repeat_index=0, reminders_this_year=reminders_this_year, rates=rates,
+        )
+    except RateUnknown as unknown:
+        return _rate_unknown(facts, policy, today, open_amount, unknown, rates)
+
+
+def _rate_unknown(facts: ClaimFacts, policy: Policy, today: date, open_amount: Decimal, unknown: RateUnknown, rates: RateTable) -> Decision:
+    """The amount of the next action needs a rate the table does not have: wait, never guess.
+
+    Only an event changes this (an operator adds the published rate, GATEWAY_DUNNING_RATES_FILE),
+    so there is no `wait_until`; the claim is decided again on every run.
+    """
+    span = ""
+    if unknown.first_day and unknown.last_day:
+        span = f" ({unknown.first_day.isoformat()}..{unknown.last_day.isoformat()})"
+    return _wait(
+        facts, policy, today, open_amount, WaitReason.RATE_UNKNOWN,
+        f"interest needs the {unknown.table} for {unknown.period}{span}, not published in rates {rates.version}; "
+        f"add the published rate with GATEWAY_DUNNING_RATES_FILE (gateway dunning rates check FILE)",
+        missing_rate=f"{unknown.table} {unknown.period}", rate_version=rates.version,
     )
 
 
@@ -521,10 +567,12 @@ def _send(
     *,
     repeat_index: int,
     reminders_this_year: int | None = None,
+    rates: RateTable | None = None,
 ) -> Decision:
-    fee, fee_rule = step.fee, None
+    regime = policy.regime_for(facts.debtor_kind)
+    fee, fee_rule = step.fee_for(facts.debtor_kind), None
     if (
-        policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX
+        regime is LegalRegime.BE_CONSUMER_BOOK_XIX
         and policy.recurring_supply
         and fee > 0
         and (reminders_this_year is None or reminders_this_year < BXIX_FREE_REMINDERS_RECURRING)
@@ -534,7 +582,7 @@ def _send(
         fee, fee_rule = ZERO, "BXIX-RECURRING-FREE"
     amounts: list[ComputedAmount] = []
     announced = None
-    if policy.legal_regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
+    if regime is LegalRegime.NL_WIK and step.fee_kind is FeeKind.COLLECTION_COSTS and fee > 0:
         # Stb. 2012, 141: collection costs together never exceed the WIK scale of the principal.
         scale = wik_collection_costs(open_amount)
         charged = sum(
@@ -546,18 +594,27 @@ def _send(
         if fee > allowed:
             fee, fee_rule = allowed, "WIK-SCALE"
         amounts.append(scale)
-    if step.number == 1 and policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+    if step.number == 1 and regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
         # art. XIX.2 CEL: the first reminder states the damages that will be claimed after the term.
         announced = book_xix_lump_sum(open_amount) if policy.escalation.damages.lump_sum == "book_xix_max" else None
-    if step.number == 1 and policy.legal_regime is LegalRegime.NL_WIK:
+    if step.number == 1 and regime is LegalRegime.NL_WIK:
         # art. 6:96 lid 6 BW: the 14-day letter states the exact collection costs (here: the fixed fees, within the scale).
-        fixed = sum((s.fee for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
+        fixed = sum((s.fee_for(facts.debtor_kind) for s in policy.steps if s.fee_kind is FeeKind.COLLECTION_COSTS), ZERO)
         scale = wik_collection_costs(open_amount)
-        announced = ComputedAmount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
+        announced = build_amount(amount=min(fixed, scale.amount), rule="WIK-SCALE", basis=open_amount, explanation="fixed collection costs of the ladder, within the scale")
     if announced is not None:
         amounts.append(announced)
+    interest = None
+    if policy.reminder_interest_kind(facts.debtor_kind) == "b2b_reference_rate":
+        # the reminder states the interest run up to its own date (B2B: automatic; Book XIX: agreed,
+        # and only after the first reminder's term; other regimes: as the policy provides)
+        interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
+        if interest is not None and interest.amount > 0:
+            amounts.append(interest)
+        elif interest is not None:
+            interest = None  # no day of interest yet: nothing to state
     suffix = f"repeat-{repeat_index}/" if repeat_index else ""
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.SEND_STEP,
         dedup_key=f"dunning/{facts.claim_id}/step/{step.number}/{suffix}{eligible.isoformat()}",
@@ -576,6 +633,8 @@ def _send(
         new_term_counts_from=step.term.counts_from,
         new_due_date=presumed_term_end_if_sent(policy, step, today, calendar),
         announced_damages=announced,
+        interest=interest,
+        rate_version=interest.rate_version if interest else None,
         detail=f"step {step.number} ({step.key}) eligible since {eligible.isoformat()}",
         amounts=tuple(amounts),
     )
@@ -591,6 +650,7 @@ def _repeat(
     history: tuple[StepRecord, ...],
     request: RepeatRequest,
     reminders_this_year: int | None,
+    rates: RateTable | None = None,
 ) -> Decision:
     if position.record is None or position.record.step != position.last_step:
         raise HistoryRefused.single("repeat", "GEN-REPEAT-NOT-ALLOWED", "nothing to repeat")
@@ -605,7 +665,7 @@ def _repeat(
         return _wait(facts, policy, today, open_amount, WaitReason.NOT_YET_DUE, f"repeat of step {step.number} possible from {eligible.isoformat()}", wait_until=eligible)
     count = sum(1 for r in history if r.step == step.number and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED))
     decision = _send(
-        facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count, reminders_this_year=reminders_this_year
+        facts, policy, step, today, eligible, open_amount, calendar, history, repeat_index=count, reminders_this_year=reminders_this_year, rates=rates
     )
     return _replace_detail(decision, f"repeat {count} of step {step.number} requested by {request.author}: {request.reason}")
 
@@ -625,6 +685,28 @@ def _registered_with_proof(policy: Policy, history: tuple[StepRecord, ...]) -> b
         ):
             return True
     return False
+
+
+def _interest_up_to(
+    facts: ClaimFacts, policy: Policy, history: tuple[StepRecord, ...], today: date, open_amount: Decimal, calendar: LegalCalendar, rates: RateTable | None,
+) -> ComputedAmount | None:
+    """Interest at the reference rate on the open amount up to and including `today`, from the day
+    the claim's regime lets it run; None while it may not run yet.
+
+    - Book XIX: only after the 14-day term of the first reminder has run (art. XIX.2 CEL), capped at
+      the reference rate (art. XIX.4 CEL); before the first reminder was sent there is none.
+    - B2B: from the day after the due date, without notice (art. 5 Law 2 Aug 2002).
+    - Otherwise (the policy provides for it): from the day after the due date.
+    """
+    regime = policy.regime_for(facts.debtor_kind)
+    if regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
+        first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
+        first_end = term_end_for(policy, first[0], calendar) if first else None
+        if first_end is None or today <= first_end:
+            return None
+        return reference_rate_interest(open_amount, first_end + timedelta(days=1), today, rule=RULE_BXIX_INTEREST, rates=rates)
+    rule = RULE_B2B_INTEREST if regime is LegalRegime.BE_B2B_LATE_PAYMENT else RULE_POLICY_INTEREST
+    return reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=rule, rates=rates)
 
 
 def _escalate(
@@ -654,18 +736,10 @@ def _escalate(
     elif damages.lump_sum == "wik_scale":
         lump_sum = wik_collection_costs(open_amount)
     if damages.interest == "b2b_reference_rate":
-        if policy.legal_regime is LegalRegime.BE_CONSUMER_BOOK_XIX:
-            # art. XIX.2 CEL: no interest before the 14-day period of the first reminder has run out.
-            first = sorted((r for r in history if r.step == 1 and r.status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)), key=lambda r: r.sent_at)
-            first_end = term_end_for(policy, first[0], calendar) if first else None
-            start = (first_end or facts.due_date) + timedelta(days=1)
-            interest = reference_rate_interest(open_amount, start, today, rule=RULE_BXIX_INTEREST, rates=rates)
-        else:
-            # Law 2 Aug 2002 art. 5: interest runs from the day after the due date, without notice.
-            interest = reference_rate_interest(open_amount, facts.due_date + timedelta(days=1), today, rule=RULE_B2B_INTEREST, rates=rates)
+        interest = _interest_up_to(facts, policy, history, today, open_amount, calendar, rates)
     amounts.extend(a for a in (lump_sum, interest) if a is not None)
     body = esc.approving_body or esc.issued_by or "creditor"
-    return Decision(
+    return _decision(
         claim_id=facts.claim_id,
         action=Action.ESCALATE,
         dedup_key=f"dunning/{facts.claim_id}/escalate/{esc.kind.value}/{eligible.isoformat()}",

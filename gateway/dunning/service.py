@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -54,8 +54,10 @@ from gateway.dunning.rules import (
     HoldKind,
     Payment,
     StepRecord,
+    WaitReason,
     decide,
 )
+from gateway.dunning.rates import RateTable, configured_rates
 from gateway.errors import Conflict, FieldProblem, GatewayError, InvalidInput, NotFound
 from gateway.kit.ids import new_id
 from gateway.kit.time import BRUSSELS
@@ -70,6 +72,7 @@ SEND_STEP = "dunning.send_step"
 EVALUATE = "dunning.evaluate"
 SCAN = "dunning.scan"
 RUN_ACTOR = "dunning.run"
+RATE_UNKNOWN_ACTION = "dunning.rate_unknown"
 OGM_DRAWS = 20  # random OGM draws per instalment before giving up (10^10 bases: collisions are rare)
 
 # Creditor entity kinds (creditor_entity.kind) -> the shipped policies' `creditor_entity`. An explicit
@@ -240,8 +243,11 @@ class Evaluation:
 
 
 def _amount_json(amount: ComputedAmount) -> dict:
-    return {"rule": amount.rule, "amount": str(amount.amount), "basis": str(amount.basis), "rule_set_version": amount.rule_set_version,
-            "rate_version": amount.rate_version, "explanation": amount.explanation}
+    row = {"rule": amount.rule, "amount": str(amount.amount), "basis": str(amount.basis), "rule_set_version": amount.rule_set_version,
+           "rate_version": amount.rate_version, "explanation": amount.explanation}
+    if amount.segments:  # interest: the days it covers, both included (the reminder's interest line states them)
+        row |= {"first_day": amount.segments[0].first_day.isoformat(), "last_day": amount.segments[-1].last_day.isoformat()}
+    return row
 
 
 def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date, now: datetime, *, apply: bool):
@@ -276,18 +282,31 @@ def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date,
     return facts, steps, history, payments, holds, plan_state
 
 
-def preview(session: Session, claim: Claim, *, today: date, now: datetime) -> Evaluation:
+def rates_in_force(rates: RateTable | None = None) -> RateTable:
+    """`rates`, else the shipped table merged with GATEWAY_DUNNING_RATES_FILE (`RatesRefused` if that file is bad)."""
+    if rates is not None:
+        return rates
+    from gateway.config import get_settings
+
+    return configured_rates(get_settings().dunning_rates_file)
+
+
+def preview(session: Session, claim: Claim, *, today: date, now: datetime, rates: RateTable | None = None) -> Evaluation:
     """The decision for `today` without recording anything."""
     repo = DunningRepository(session)
     policy = policy_for_claim(repo, claim)
     facts, steps, history, payments, holds, plan_state = _facts(session, repo, claim, today, now, apply=False)
-    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state)
+    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state, rates=rates_in_force(rates))
     existing = repo.step_by_dedup_key(decision.dedup_key)
     return Evaluation(claim.id, decision, policy.reference, recorded=False, step_id=existing.id if existing else None, steps=steps)
 
 
-def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR) -> Evaluation:
-    """Decide for one claim on `today` and record the decision (idempotent on its dedup key)."""
+def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR, rates: RateTable | None = None) -> Evaluation:
+    """Decide for one claim on `today` and record the decision (idempotent on its dedup key).
+
+    Waits are not recorded as steps; a `rate_unknown` wait is recorded in the audit trail once per
+    claim and day (`dunning.rate_unknown`, naming the missing period), so an operator sees which
+    claims wait for a rate to be published."""
     repo = DunningRepository(session)
     claim = repo.claim(claim_id, for_update=True)
     if claim is None:
@@ -297,8 +316,10 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
     policy = policy_for_claim(repo, claim)
     _release_lapsed_holds(session, repo, claim, today, now)
     facts, steps, history, payments, holds, plan_state = _facts(session, repo, claim, today, now, apply=True)
-    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state)
+    decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state, rates=rates_in_force(rates))
     if decision.action is Action.WAIT:
+        if decision.reason is WaitReason.RATE_UNKNOWN:
+            _record_rate_unknown(session, repo, claim, decision, today=today, now=now, actor=actor)
         return Evaluation(claim.id, decision, policy.reference, steps=steps)
     escalating = decision.action is Action.ESCALATE
     values = {
@@ -321,10 +342,20 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
         _escalate(session, repo, claim, decision, step_id, steps, holds, today=today, now=now, actor=actor)
     else:
         data |= {"step": decision.step, "fee": str(decision.fee), "new_due_date": decision.new_due_date.isoformat() if decision.new_due_date else None,
-                 "channel_requirement": values["channel_requirement"]}
+                 "channel_requirement": values["channel_requirement"], "interest": str(decision.interest.amount) if decision.interest else None,
+                 "rate_version": decision.rate_version, "rule_set_version": decision.rule_set_version}
         audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dunning.step_decided", data=data, at=now)
         queue.enqueue(session, SEND_STEP, {"step_id": str(step_id)}, now=now, dedup_key=f"{SEND_STEP}:{step_id}")
     return Evaluation(claim.id, decision, policy.reference, recorded=True, step_id=step_id, steps=steps)
+
+
+def _record_rate_unknown(session: Session, repo: DunningRepository, claim: Claim, decision: Decision, *, today: date, now: datetime, actor: str) -> None:
+    """Once per claim and day: the claim waits because its amounts need a rate that is not published."""
+    if any((event.data or {}).get("today") == today.isoformat() for event in repo.audit_events(claim.id, RATE_UNKNOWN_ACTION)):
+        return
+    audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=RATE_UNKNOWN_ACTION,
+                 data={"today": today.isoformat(), "missing_rate": decision.missing_rate, "rate_version": decision.rate_version,
+                       "policy": decision.policy, "detail": decision.detail}, at=now)
 
 
 def _escalate(session, repo, claim: Claim, decision: Decision, step_id, steps, holds, *, today: date, now: datetime, actor: str) -> None:
@@ -393,8 +424,9 @@ class RunReport:
     refused: Counter = field(default_factory=Counter)  # by rule (no policy, history breaks the policy)
 
 
-def run(database, *, today: date, now: datetime, batch_size: int = 500) -> RunReport:
+def run(database, *, today: date, now: datetime, batch_size: int = 500, rates: RateTable | None = None) -> RunReport:
     """Evaluate every dunnable claim on `today`, one transaction per batch (per claim on a refusal)."""
+    rates = rates_in_force(rates)  # read once: every claim of the run under the same table
     report = RunReport(today)
     after = None
     statuses = [s.value for s in DUNNABLE]
@@ -408,7 +440,7 @@ def run(database, *, today: date, now: datetime, batch_size: int = 500) -> RunRe
             for claim_id in ids:
                 savepoint = session.begin_nested()
                 try:
-                    outcome = evaluate(session, claim_id, today=today, now=now)
+                    outcome = evaluate(session, claim_id, today=today, now=now, rates=rates)
                     savepoint.commit()
                 except GatewayError as error:
                     savepoint.rollback()
@@ -566,9 +598,12 @@ class GrantedPlan:
 
 def grant_plan(
     session: Session, principal: Principal, claim_ids: list[uuid.UUID], *, months: int, first_due_date: date,
-    exception_by: str | None, exception_reason: str | None, confirmed_on: date | None, today: date, now: datetime,
+    exception_by: str | None, exception_reason: str | None, confirmed_on: date | None, confirmation_days: int, today: date, now: datetime,
 ) -> GrantedPlan:
-    """Grant a plan over the open amounts of one debtor's claims, or raise `PlanRefused` naming the rule."""
+    """Grant a plan over the open amounts of one debtor's claims, or raise `PlanRefused` naming the rule.
+
+    Unless the debtor's confirmation comes with the grant, it is due within `confirmation_days`
+    (`confirm_by`); a plan still unconfirmed after that day lapses on the next evaluation."""
     repo = DunningRepository(session)
     claims = [_visible_claim(repo, principal, cid, for_update=True) for cid in dict.fromkeys(claim_ids)]
     if len({c.debtor_id for c in claims}) != 1:
@@ -580,6 +615,8 @@ def grant_plan(
             raise InvalidInput.single(f"claim_ids.{index}", "PLAN-ALREADY-RUNNING", f"claim {claim.number} is already in a running plan")
     if first_due_date < today:
         raise InvalidInput.single("first_due_date", "PLAN-FIRST-DUE-PAST", f"the first instalment is due on {first_due_date}, before today {today}")
+    if confirmed_on is not None and confirmed_on > today:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-IN-FUTURE", f"the confirmation date {confirmed_on} is after today {today}")
     total = sum((c.amount_open for c in claims), Decimal("0.00"))
     exception = DirectorException(exception_by, exception_reason, today) if exception_by else None
     terms: PlanTerms = propose_plan(str(claims[0].id), total, months, first_due_date, exception=exception, confirmed_on=confirmed_on)
@@ -587,7 +624,9 @@ def grant_plan(
         creditor_id=claims[0].creditor_id, debtor_id=claims[0].debtor_id, status=PlanStatus.RUNNING.value, total=terms.total, months=terms.months,
         first_due_date=first_due_date, granted_on=today, granted_by=principal.actor, waived_rules=list(terms.waived_rules),
         exception_by=exception_by if terms.exception else None, exception_reason=exception_reason if terms.exception else None,
-        confirmed_on=confirmed_on, created_at=now, updated_at=now,
+        confirmed_on=confirmed_on, confirm_by=None if confirmed_on else today + timedelta(days=confirmation_days),
+        confirmation_source="recorded with the grant" if confirmed_on else None, confirmed_by=principal.actor if confirmed_on else None,
+        created_at=now, updated_at=now,
     )
     session.add(plan)
     session.flush()
@@ -604,7 +643,9 @@ def grant_plan(
         claim.updated_at = now
         audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="payment_plan.granted",
                      data={"plan_id": str(plan.id), "from": previous, "total": str(plan.total), "months": plan.months, "waived_rules": list(terms.waived_rules),
-                           "exception_by": plan.exception_by, "exception_reason": plan.exception_reason}, at=now)
+                           "exception_by": plan.exception_by, "exception_reason": plan.exception_reason,
+                           "confirmed_on": plan.confirmed_on.isoformat() if plan.confirmed_on else None,
+                           "confirm_by": plan.confirm_by.isoformat() if plan.confirm_by else None}, at=now)
     session.flush()
     return GrantedPlan(plan, instalments, claims)
 
@@ -619,34 +660,83 @@ def _fresh_ogms(repo: DunningRepository, count: int) -> list[str]:
     raise Conflict("could not draw unique structured communications for the instalments")
 
 
+def confirm_plan(
+    session: Session, principal: Principal, plan_id: uuid.UUID, *, confirmed_on: date, source: str, author: str, today: date, now: datetime,
+) -> PlanRow:
+    """Record the debtor's confirmation of a running plan (date and source, e.g. "signed letter 2026-12-04").
+
+    Refused naming the rule: PLAN-NOT-RUNNING (lapsed, defaulted or completed), PLAN-ALREADY-CONFIRMED
+    (409), PLAN-CONFIRMED-BEFORE-GRANT, PLAN-CONFIRMED-IN-FUTURE, PLAN-CONFIRMATION-LATE (dated after
+    `confirm_by`: the plan lapses; grant a new one)."""
+    repo = DunningRepository(session)
+    plan = repo.plan(plan_id, principal.visible_creditor_ids, for_update=True)
+    if plan is None:
+        raise NotFound(f"no payment plan {plan_id}")
+    if plan.status != PlanStatus.RUNNING.value:
+        raise InvalidInput.single("plan", "PLAN-NOT-RUNNING", f"the plan is {plan.status}")
+    if plan.confirmed_on is not None:
+        raise Conflict("already confirmed", problems=[FieldProblem("confirmed_on", "PLAN-ALREADY-CONFIRMED",
+                                                                    f"confirmed on {plan.confirmed_on.isoformat()} ({plan.confirmation_source})")])
+    if confirmed_on < plan.granted_on:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-BEFORE-GRANT", f"the plan was granted on {plan.granted_on.isoformat()}")
+    if confirmed_on > today:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMED-IN-FUTURE", f"the confirmation date {confirmed_on} is after today {today}")
+    if plan.confirm_by is not None and confirmed_on > plan.confirm_by:
+        raise InvalidInput.single("confirmed_on", "PLAN-CONFIRMATION-LATE", f"the confirmation was due by {plan.confirm_by.isoformat()}")
+    plan.confirmed_on, plan.confirmation_source, plan.confirmed_by, plan.updated_at = confirmed_on, source, author, now
+    for claim_id in repo.plan_claim_ids(plan.id):
+        claim = repo.claim(claim_id)
+        audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="payment_plan.confirmed",
+                     data={"plan_id": str(plan.id), "confirmed_on": confirmed_on.isoformat(), "source": source, "author": author}, at=now)
+    session.flush()
+    return plan
+
+
 def plan_terms(repo: DunningRepository, plan: PlanRow) -> PlanTerms:
     return PlanTerms(
         claim_id=str(plan.id), total=plan.total,
         instalments=tuple(Instalment(i.number, i.due_date, i.amount) for i in repo.instalments(plan.id)),
-        waived_rules=tuple(plan.waived_rules or ()), confirmed_on=plan.confirmed_on,
+        waived_rules=tuple(plan.waived_rules or ()), confirmed_on=plan.confirmed_on, confirm_by=plan.confirm_by,
     )
 
 
-def _plan_state(session: Session, repo: DunningRepository, plan: PlanRow, today: date, now: datetime, *, apply: bool) -> PlanState:
-    claim_ids = repo.plan_claim_ids(plan.id)
+def close_plan_if_paid(session: Session, plan_id: uuid.UUID, *, today: date, now: datetime, actor: str) -> bool:
+    """After a payment under a plan: a plan paid in full is completed at once (missed instalments and
+    lapses are left to the daily evaluation). True when it was completed now."""
+    repo = DunningRepository(session)
+    plan = session.get(PlanRow, plan_id)
+    if plan is None or plan.status != PlanStatus.RUNNING.value:
+        return False
+    if plan_status(plan_terms(repo, plan), _plan_payments(repo, plan), today).state is not PlanState.COMPLETED:
+        return False
+    _plan_state(session, repo, plan, today, now, apply=True, actor=actor)
+    return True
+
+
+def _plan_payments(repo: DunningRepository, plan: PlanRow) -> list[tuple[date, Decimal]]:
     # payments booked after the grant count towards the plan (the total is the open amount at grant time)
-    paid = [(p.paid_on, p.amount) for p in repo.payments(claim_ids) if p.created_at >= plan.created_at]
-    status = plan_status(plan_terms(repo, plan), paid, today)
+    return [(p.paid_on, p.amount) for p in repo.payments(repo.plan_claim_ids(plan.id)) if p.created_at >= plan.created_at]
+
+
+def _plan_state(session: Session, repo: DunningRepository, plan: PlanRow, today: date, now: datetime, *, apply: bool, actor: str = RUN_ACTOR) -> PlanState:
+    claim_ids = repo.plan_claim_ids(plan.id)
+    status = plan_status(plan_terms(repo, plan), _plan_payments(repo, plan), today)
     if not apply or status.state is PlanState.RUNNING:
         return status.state
-    target = PlanStatus.DEFAULTED if status.state is PlanState.DEFAULTED else PlanStatus.COMPLETED
+    target = {PlanState.DEFAULTED: PlanStatus.DEFAULTED, PlanState.LAPSED: PlanStatus.LAPSED, PlanState.COMPLETED: PlanStatus.COMPLETED}[status.state]
     plan.status = lifecycle.transition("payment_plan", plan.status, target)
     plan.ended_on, plan.updated_at = today, now
     for claim_id in claim_ids:
         claim = repo.claim(claim_id)
         previous = claim.status
-        if target is PlanStatus.DEFAULTED and claim.status == ClaimStatus.IN_PAYMENT_PLAN.value:
-            # PLAN-TWO-MISSED: back into dunning
+        if target in (PlanStatus.DEFAULTED, PlanStatus.LAPSED) and claim.status == ClaimStatus.IN_PAYMENT_PLAN.value:
+            # PLAN-TWO-MISSED / PLAN-NOT-CONFIRMED: back into dunning
             back = ClaimStatus.PARTIALLY_PAID if claim.amount_paid > 0 else ClaimStatus.OPEN
             claim.status = claim_status.transition(claim.status, back).value
             claim.updated_at = now
-        audit.record(session, actor=RUN_ACTOR, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=f"payment_plan.{target.value}",
-                     data={"plan_id": str(plan.id), "missed": list(status.missed), "rules": list(status.rules), "from": previous, "to": claim.status}, at=now)
+        audit.record(session, actor=actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action=f"payment_plan.{target.value}",
+                     data={"plan_id": str(plan.id), "missed": list(status.missed), "rules": list(status.rules), "detail": status.detail,
+                           "from": previous, "to": claim.status}, at=now)
     return status.state
 
 
@@ -681,6 +771,6 @@ def local_today(now: datetime) -> date:
 
 __all__ = [
     "DUNNABLE", "Evaluation", "GrantedPlan", "KIND_TO_POLICY_ENTITY", "Observed", "RunReport", "add_hold", "approve_escalation",
-    "attach_dispatch", "end_hold", "evaluate", "format_ogm", "grant_plan", "local_today", "observe", "policy_for_claim", "prepare_send",
+    "attach_dispatch", "confirm_plan", "end_hold", "evaluate", "format_ogm", "grant_plan", "local_today", "observe", "policy_for_claim", "prepare_send",
     "preview", "run", "scan",
 ]

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from gateway.domain.claim import Channel
 from gateway.dunning.calendar import calendar_for
 from gateway.dunning.policy import ChannelRequirement, Policy
+from gateway.dunning.rates import RateTable
 from gateway.dunning.rules import (
     Action,
     ClaimFacts,
@@ -46,14 +47,15 @@ def _channel_for(requirement: ChannelRequirement | None, preferred: Channel) -> 
     return preferred, False
 
 
-def walk(facts: ClaimFacts, policy: Policy, *, channel: Channel = Channel.EMAIL) -> list[Event]:
-    """The sends and the escalation, in order, each on its first possible day."""
+def walk(facts: ClaimFacts, policy: Policy, *, channel: Channel = Channel.EMAIL, rates: RateTable | None = None) -> list[Event]:
+    """The sends and the escalation, in order, each on its first possible day (a wait for any other
+    reason than time, e.g. `rate_unknown`, ends the walk)."""
     calendar = calendar_for(policy.jurisdiction)
     history: list[StepRecord] = []
     events: list[Event] = []
     today = facts.due_date
     for _ in range(MAX_ITERATIONS):
-        decision = decide(facts, policy, today=today, history=history)
+        decision = decide(facts, policy, today=today, history=history, rates=rates)
         if decision.action is Action.WAIT:
             if decision.reason not in (WaitReason.NOT_YET_DUE, WaitReason.WAITING_FOR_WEEKLY_BOOKING) or decision.wait_until is None:
                 events.append(Event(today, decision, None))

@@ -19,6 +19,7 @@ from gateway.delivery.router import REQUIRED_CHANNELS, RoutingDecision, choose_c
 from gateway.dunning import service
 from gateway.errors import GatewayError
 from gateway.dunning.lifecycle import StepStatus
+from gateway.dunning.rates import configured_rates
 from gateway.services import audit, documents
 from gateway.store.models import Debtor, DunningStep
 from gateway.store.repositories.dunning import DunningRepository
@@ -41,7 +42,8 @@ def evaluate(task: Task, payload: dict, now: datetime) -> None:
     claim_id = uuid.UUID(payload["claim_id"])
     savepoint = session.begin_nested()
     try:
-        service.evaluate(session, claim_id, today=_today(payload, now), now=now, actor="worker")
+        rates = configured_rates(task.settings.dunning_rates_file)
+        service.evaluate(session, claim_id, today=_today(payload, now), now=now, actor="worker", rates=rates)
         savepoint.commit()
     except GatewayError as error:
         # a claim without a policy, or whose history breaks it, is reported, not retried

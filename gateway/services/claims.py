@@ -381,8 +381,15 @@ def get_claim(session: Session, principal: Principal, claim_id: uuid.UUID) -> Cl
     return claim
 
 
-def record_payment(session: Session, principal: Principal, claim_id: uuid.UUID, payment: PaymentIn, *, now: datetime) -> tuple[Claim, Payment, bool]:
-    """Book a payment; a repeat of the same (source, external_id) changes nothing. Returns (claim, payment, created)."""
+def record_payment(
+    session: Session, principal: Principal, claim_id: uuid.UUID, payment: PaymentIn, *, now: datetime,
+    incoming_payment_id: uuid.UUID | None = None, instalment_id: uuid.UUID | None = None,
+) -> tuple[Claim, Payment, bool]:
+    """Book a payment; a repeat of the same (source, external_id) changes nothing. Returns (claim, payment, created).
+
+    `incoming_payment_id` / `instalment_id`: the matched transfer it comes from and the payment-plan
+    instalment whose OGM it carried (`gateway.services.payments.book_incoming`). A part payment leaves
+    a claim in a payment plan `in_payment_plan`."""
     repo = ClaimRepository(session)
     claim = repo.claim_for(claim_id, principal.visible_creditor_ids, for_update=True)
     if claim is None:
@@ -395,11 +402,14 @@ def record_payment(session: Session, principal: Principal, claim_id: uuid.UUID, 
         raise InvalidInput.single("amount", "payment.exceeds_open_amount", f"the claim has {claim.amount_open} open")
     new_paid = claim.amount_paid + payment.amount
     target = ClaimStatus.PAID if new_paid == claim.total_amount else ClaimStatus.PARTIALLY_PAID
+    if target is ClaimStatus.PARTIALLY_PAID and claim.status == ClaimStatus.IN_PAYMENT_PLAN.value:
+        target = ClaimStatus.IN_PAYMENT_PLAN  # an instalment: the plan runs on
     if target != claim.status:
         claim.status = claim_status.transition(claim.status, target).value
     claim.amount_paid = new_paid
     claim.updated_at = now
-    row = Payment(claim_id=claim.id, amount=payment.amount, paid_on=payment.paid_on, source=payment.source, external_id=payment.external_id, reference=payment.reference, created_at=now)
+    row = Payment(claim_id=claim.id, amount=payment.amount, paid_on=payment.paid_on, source=payment.source, external_id=payment.external_id, reference=payment.reference,
+                  incoming_payment_id=incoming_payment_id, instalment_id=instalment_id, created_at=now)
     session.add(row)
     session.flush()
     audit.record(

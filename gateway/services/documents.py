@@ -20,7 +20,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -204,7 +204,7 @@ def issue_credit_note(
 # --- reminders (dunning.send_step) ---------------------------------------------------------------
 
 REMINDER_OGM_DRAWS = 20  # random OGM draws for a fee invoice before giving up (10^10 bases: collisions are rare)
-INTEREST_RULES = ("BXIX-INTEREST-CAP", "B2B-INTEREST")  # `gateway.dunning.legal` rule ids of interest amounts
+INTEREST_RULES = ("BXIX-INTEREST-CAP", "B2B-INTEREST", "POLICY-INTEREST")  # `gateway.dunning.legal` rule ids of interest amounts
 
 
 @dataclass(frozen=True)
@@ -255,9 +255,13 @@ def _interest_line(step: DunningStep, invoice: InvoiceDocument) -> ReminderLine 
         note += f" (rates {step.rate_version})"
     if explanation:
         note += f": {explanation}"
+    # the days the interest covers as the decision computed them (Book XIX: from the end of the first
+    # reminder's term); older rows without them: from the invoice's due date
+    first_day = date.fromisoformat(recorded["first_day"]) if recorded and recorded.get("first_day") else invoice.due_date
+    last_day = date.fromisoformat(recorded["last_day"]) if recorded and recorded.get("last_day") else step.decided_on
     return ReminderLine(
         id="0", note=note[:1000], amount=step.interest, billing_reference=DocumentReference(invoice.number, invoice.issue_date),
-        period_start=invoice.due_date, period_end=step.decided_on,
+        period_start=first_day, period_end=last_day,
     )
 
 
@@ -387,7 +391,9 @@ def _upcoming_fees(session: Session, claim: Claim, step: DunningStep) -> tuple[t
         policy = policy_for_claim(DunningRepository(session), claim)
     except InvalidInput:
         return ()
-    return tuple((later.number, later.fee) for later in policy.steps if later.number > 1 and later.fee > 0)
+    # a consumer's letter: the consumer's fee of each later step (it may differ from a company's, Book XIX)
+    fees = ((later.number, later.fee_for(DebtorKind.CONSUMER)) for later in policy.steps if later.number > 1)
+    return tuple((number, fee) for number, fee in fees if fee > 0)
 
 
 def issue_consumer_reminder(

@@ -82,7 +82,7 @@ def test_claim_walks_to_the_dwangbevel_list_and_the_college_approves_it(client, 
 
     view = client.get(f"/v1/claims/{claim_id}/dunning", params={"as_of": "2026-12-03"}, headers=bearer(key)).json()
     assert (view["policy"], view["steps"], view["next"]["action"], view["next"]["reason"], view["next"]["wait_until"]) == (
-        "municipality-non-fiscal@2026.1", [], "wait", "waiting_for_weekly_booking", "2026-12-07")
+        "municipality-non-fiscal@2026.2", [], "wait", "waiting_for_weekly_booking", "2026-12-07")
 
     report = run_day(database, date(2026, 12, 7))
     assert (report.evaluated, dict(report.recorded), report.already_recorded) == (1, {"send_step": 1}, 0)
@@ -239,7 +239,7 @@ def test_another_creditors_key_gets_404_everywhere(client, seeded, database):
 
 # business debtor: no Book XIX amounts; 107.21 open, the registered second reminder sent 2027-01-11 and delivered 2027-01-13
 ROW = ("F2026-0900,Bakkerij Janssens BV,D-1,dwangbevel,college_van_burgemeester_en_schepenen,approved,2026-12-02,107.21,0.00,107.21,0.00,,"
-       "{ogm},2027-02-01,2027-02-01,municipality-non-fiscal@2026.1,2,{dispatch_id},registered_paper,RR123456785BE,"
+       "{ogm},2027-02-01,2027-02-01,municipality-non-fiscal@2026.2,2,{dispatch_id},registered_paper,RR123456785BE,"
        "2027-01-11T15:00:00+00:00,2027-01-13T11:00:00+00:00,{sha256},\"college 2027-02-08, besluit 14\",{approved_at}")
 
 

@@ -51,6 +51,21 @@ def test_hospital_example_263_is_41_30_not_41_50():
 
 
 @pytest.mark.parametrize(
+    ("invoice", "lump_sum", "why"),
+    [
+        ("55.00", "20.00", "balance <= 150: 20"),
+        ("7.80", "20.00", "balance <= 150: 20"),  # the flat 20.00 even above the debt itself: the law's table, as the hospital's
+        ("263.00", "41.30", "30 + 10% x (263.00 - 150)"),  # the hospital's table: 41.50
+        ("693.00", "74.65", "min(65 + 5% x (693.00 - 500), 2000)"),  # 65 + 9.65
+    ],
+)
+def test_the_hospitals_four_examples(invoice, lump_sum, why):
+    """seeds/004 'Voorbeelden': 55.00, 263.00, 7.80 and 693.00 (its lump sums 20.00, 41.50, 20.00, 74.65)."""
+    result = book_xix_lump_sum(Decimal(invoice))
+    assert (result.amount, result.basis, result.explanation) == (Decimal(lump_sum), Decimal(invoice), why)
+
+
+@pytest.mark.parametrize(
     ("principal", "expected"),
     [
         ("100", "40.00"),  # 15.00 -> minimum 40

@@ -31,5 +31,5 @@ def test_escalation_and_plan_tables():
     with pytest.raises(IllegalTransition) as refused:
         lifecycle.transition("escalation_entry", "approved", "pending")
     assert (refused.value.lifecycle, refused.value.current, refused.value.target) == ("escalation_entry", "approved", "pending")
-    assert {k.value: sorted(v) for k, v in PLAN_TRANSITIONS.items()} == {"running": ["completed", "defaulted"], "defaulted": [], "completed": []}
+    assert {k.value: sorted(v) for k, v in PLAN_TRANSITIONS.items()} == {"running": ["completed", "defaulted", "lapsed"], "defaulted": [], "completed": [], "lapsed": []}
     assert {k.value: sorted(v) for k, v in ESCALATION_TRANSITIONS.items()} == {"pending": ["approved"], "approved": []}

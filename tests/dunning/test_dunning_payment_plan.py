@@ -82,3 +82,18 @@ def test_late_catch_up_still_counts_as_missed_but_completion_wins():
     assert (status.state, status.missed) == (PlanState.RUNNING, (2,))
     done = payments + [(D(2025, 3, 20), Decimal("100.00"))]
     assert plan_status(plan, done, D(2025, 3, 21)).state is PlanState.COMPLETED
+
+
+def test_an_unconfirmed_plan_lapses_the_day_after_its_confirmation_deadline():
+    from dataclasses import replace
+
+    plan = replace(propose_plan("C", Decimal("300.00"), 3, D(2025, 2, 1)), confirm_by=D(2025, 1, 15))
+    assert plan_status(plan, [], D(2025, 1, 15)).state is PlanState.RUNNING  # the last day to confirm
+    lapsed = plan_status(plan, [(D(2025, 1, 10), Decimal("100.00"))], D(2025, 1, 16))  # a payment is not a confirmation
+    assert (lapsed.state, lapsed.rules, lapsed.remaining, lapsed.detail) == (
+        PlanState.LAPSED, ("PLAN-NOT-CONFIRMED",), Decimal("200.00"), "not confirmed by the debtor by 2025-01-15: back into dunning")
+    confirmed = replace(plan, confirmed_on=D(2025, 1, 14))
+    assert plan_status(confirmed, [], D(2025, 1, 16)).state is PlanState.RUNNING
+    # paid in full before anyone noticed: completed, not lapsed
+    assert plan_status(plan, [(D(2025, 1, 10), Decimal("300.00"))], D(2025, 1, 16)).state is PlanState.COMPLETED
+    assert plan_status(replace(plan, confirm_by=None), [], D(2026, 1, 1)).state is PlanState.DEFAULTED  # no deadline: only missed instalments end it

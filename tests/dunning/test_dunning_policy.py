@@ -117,6 +117,9 @@ ILLEGAL = [
     ("water-company-nl", "steps.3.may_skip", True, "NL-WATER-PERSONAL-CONTACT"),
     ("water-company-nl", "steps.0.debt_help_offer", False, "NL-WATER-DEBT-HELP"),
     ("water-company-nl", "escalation.disconnection_step", False, "GEN-DISCONNECTION-MEDICAL"),
+    ("water-company-nl", "reminder_interest", "b2b_reference_rate", "GEN-INTEREST-JURISDICTION"),
+    ("water-company-nl", "escalation.damages.interest", "b2b_reference_rate", "GEN-INTEREST-JURISDICTION"),
+    ("ocmw-non-fiscal", "reminder_interest", "wettelijke_rente", "SCHEMA"),
     ("ocmw-non-fiscal", "steps.1.fee", 15, "SCHEMA"),  # money is a decimal string, never a JSON number
     ("ocmw-non-fiscal", "legal_regime", "be_whatever", "SCHEMA"),
     ("ocmw-non-fiscal", "steps.1.fee", "15.001", "SCHEMA"),
@@ -150,6 +153,7 @@ def test_legal_neighbours_of_the_illegal_variants_load():
 def b2b_policy() -> dict:
     document = shipped("ocmw-non-fiscal")
     document.update(id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"])
+    document["steps"][1].pop("fees_by_debtor_kind")  # no consumers
     document["escalation"]["damages"] = {"lump_sum": "b2b_flat_40", "interest": "b2b_reference_rate", "flat_compensation": "40.00"}
     return document
 
@@ -181,6 +185,85 @@ def test_cli_amount_helpers():
     assert runner.invoke(main, ["dunning", "wik", "2500"]).output.startswith("375.00 ")
     result = runner.invoke(main, ["dunning", "interest", "1000", "2026-06-01", "2026-07-31"])
     assert result.exit_code == 1
-    assert "no published rate for 2026-07-01" in result.output
+    assert result.output.startswith("error: b2b_reference_rate: no published rate for 2026-H2 (needed for 2026-07-01; ")
     result = runner.invoke(main, ["dunning", "presumption", "2026-04-03"])
     assert "BE paper (3rd working day):      2026-04-09" in result.output
+
+
+# --- a regime per debtor kind: municipal non-fiscal revenue and Book XIX (channels-and-law.md 5.1)
+
+NON_FISCAL = ("ocmw-non-fiscal", "municipality-non-fiscal", "agb-non-fiscal")
+
+
+@pytest.mark.parametrize("name", NON_FISCAL)
+def test_non_fiscal_ladders_protect_consumers_by_book_xix_and_keep_a_legal_review(name):
+    from gateway.domain.claim import DebtorKind
+
+    policy = shipped_policies()[name]
+    assert (policy.version, policy.regime_for(DebtorKind.CONSUMER), policy.regime_for(DebtorKind.BUSINESS)) == (
+        "2026.2", LegalRegime.BE_CONSUMER_BOOK_XIX, LegalRegime.NONE)
+    assert policy.legal_regime is None and policy.regime_label() == "business=none consumer=be_consumer_book_xix"
+    first, second = policy.steps
+    # the first reminder is free and states the fee that follows; 30 days from sending >= 14 days from the 3rd working day
+    assert (first.fee_for(DebtorKind.CONSUMER), first.announces, first.term.days, first.term.counts_from.value) == (Decimal("0.00"), ("fees",), 30, "sending")
+    # the regulation's 15.00 for companies; a household pays at most 7.50 + the registered postage, none declared
+    assert (second.fee_for(DebtorKind.BUSINESS), second.fee_for(DebtorKind.CONSUMER), policy.postage) == (Decimal("15.00"), Decimal("7.50"), {})
+    document = shipped(name)
+    assert document["legal_review"].startswith("Book XIX applies to the consumer debtors of this non-fiscal revenue during the amicable phase")
+    assert "no sourced bpost tariff for a national registered letter was found" in document["legal_review"]
+
+
+def test_fiscal_ladder_stays_outside_book_xix():
+    fiscal = shipped_policies()["municipality-fiscal"]
+    assert (fiscal.legal_regime, fiscal.regime_label()) == (LegalRegime.NONE, "none")
+    assert shipped("municipality-fiscal")["legal_review"].startswith("Fiscal: outside Book XIX.")
+    # declaring Book XIX for the tax assessments of businesses is refused
+    assert "BXIX-SCOPE" in refused_rules(set_path(shipped("municipality-fiscal"), "legal_regime", "be_consumer_book_xix"))
+
+
+def test_the_regulations_15_euro_registered_fee_is_checked_against_the_registered_postage():
+    document = set_path(shipped("municipality-non-fiscal"), "steps.1.fees_by_debtor_kind", {"consumer": "15.00"})
+    with pytest.raises(PolicyRefused) as caught:
+        parse_policy(document, origin="municipality.json")
+    assert [(p.field, p.rule, p.message) for p in caught.value.problems] == [(
+        "steps.1.fees_by_debtor_kind.consumer", "BXIX-LATER-FEE-CAP",
+        "art. XIX.2 CEL: a later reminder costs a consumer at most 7.50 + postage = 7.50 on channel 'registered' (policy says 15.00)"
+        " (no postage declared for that channel: declare it with its source)")]
+    # declared registered postage (with its source) raises the cap: 7.49 is not enough for 15.00, 7.50 is
+    short = set_path(copy.deepcopy(document), "postage", {"registered_paper": "7.49", "source": "bpost tariff 2026, national registered letter (test)"})
+    assert refused_rules(short) == {"BXIX-LATER-FEE-CAP"}
+    enough = set_path(copy.deepcopy(document), "postage", {"registered_paper": "7.50", "source": "bpost tariff 2026, national registered letter (test)"})
+    from gateway.domain.claim import DebtorKind
+
+    assert parse_policy(enough).step(2).fee_for(DebtorKind.CONSUMER) == Decimal("15.00")
+
+
+REGIME_PER_KIND_ILLEGAL = [
+    ("steps.0.fees_by_debtor_kind", {"consumer": "2.00"}, "BXIX-FIRST-FREE"),
+    ("steps.0.announces", ["bailiff"], "BXIX-FIRST-ANNOUNCES-FEES"),
+    ("steps.0.term", {"days": 20, "counts_from": "sending"}, "BXIX-TERM-14"),  # 14 + the longest 3-working-day span (7)
+    ("legal_regime", {"consumer": "be_consumer_book_xix"}, "GEN-REGIME-KINDS"),  # business not named
+    ("legal_regime", {"consumer": "none", "business": "be_consumer_book_xix"}, "BXIX-SCOPE"),
+    ("legal_regime", {"consumer": "be_b2b_late_payment", "business": "none"}, "B2B-SCOPE"),
+    ("legal_regime", {"consumer": "be_consumer_book_xix", "business": "nl_wik"}, "WIK-SCOPE"),
+    ("legal_regime", {"consumer": "be_consumer_book_xix", "business": "belgian"}, "SCHEMA"),
+    ("escalation.damages", {"lump_sum": "b2b_flat_40", "interest": "none"}, "BXIX-LUMP-SUM"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "rule"), REGIME_PER_KIND_ILLEGAL, ids=[f"{r}:{p}" for p, _, r in REGIME_PER_KIND_ILLEGAL])
+def test_a_regime_per_debtor_kind_is_checked_for_the_kinds_it_covers(path, value, rule):
+    assert rule in refused_rules(set_path(shipped("ocmw-non-fiscal"), path, value))
+
+
+def test_a_fee_for_a_kind_the_policy_does_not_serve_is_refused():
+    document = set_path(shipped("hospital-consumer"), "steps.1.fees_by_debtor_kind", {"business": "15.00"})
+    with pytest.raises(PolicyRefused) as caught:
+        parse_policy(document)
+    assert [(p.field, p.rule) for p in caught.value.problems] == [("steps.1.fees_by_debtor_kind.business", "GEN-REGIME-KINDS")]
+
+
+def test_check_policy_prints_the_regime_per_kind():
+    result = CliRunner().invoke(main, ["dunning", "check-policy", str(POLICIES / "agb-non-fiscal.json")])
+    assert (result.exit_code, result.output) == (
+        0, f"OK      {POLICIES / 'agb-non-fiscal.json'}  agb-non-fiscal@2026.2  business=none consumer=be_consumer_book_xix  2 steps -> dwangbevel\n")

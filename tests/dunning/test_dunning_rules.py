@@ -12,7 +12,6 @@ from gateway.domain.claim import Channel, ClaimType, DebtorKind
 from gateway.dunning.calendar import BE_CALENDAR
 from gateway.dunning.payment_plan import PlanState
 from gateway.dunning.policy import ChannelRequirement, EscalationKind, TermBasis, shipped_policies
-from gateway.dunning.rates import RateUnknown
 from gateway.dunning.rules import (
     Action,
     ClaimFacts,
@@ -67,7 +66,7 @@ def assert_send(decision, step, key_date, fee, new_due_date=None):
 
 
 def test_ocmw_ladder_end_to_end():
-    policy, claim = POLICIES["ocmw-non-fiscal"], facts(due=D(2025, 3, 3))  # Monday
+    policy, claim = POLICIES["ocmw-non-fiscal"], facts(due=D(2025, 3, 3), kind=DebtorKind.BUSINESS)  # Monday
     assert_wait(decide(claim, policy, today=D(2025, 3, 3)), WaitReason.NOT_YET_DUE, D(2025, 3, 4))
     # receipts are booked weekly (Monday): no reminder before the booking after the due date
     assert_wait(decide(claim, policy, today=D(2025, 3, 4)), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 3, 10))
@@ -81,6 +80,9 @@ def test_ocmw_ladder_end_to_end():
     second = decide(claim, policy, today=D(2025, 4, 14), history=history)
     assert_send(second, 2, D(2025, 4, 14), "15.00", new_due_date=D(2025, 5, 4))
     assert second.channel_requirement is ChannelRequirement.REGISTERED
+    # a household pays the Book XIX fee of the same step (7.50 + no declared registered postage)
+    household = decide(facts(due=D(2025, 3, 3)), policy, today=D(2025, 4, 14), history=history)
+    assert (household.step, household.fee, household.channel_requirement) == (2, Decimal("7.50"), ChannelRequirement.REGISTERED)
 
     history.append(sent(2, D(2025, 4, 14), Channel.REGISTERED_PAPER, proof_reference="RR 1234 5678 BE"))
     assert_wait(decide(claim, policy, today=D(2025, 5, 4), history=history), WaitReason.NOT_YET_DUE, D(2025, 5, 5))
@@ -117,7 +119,8 @@ def test_municipality_non_fiscal_ladder_with_easter_booking():
     assert_send(decide(claim, policy, today=D(2025, 4, 22)), 1, D(2025, 4, 22), "0.00", new_due_date=D(2025, 5, 22))
     history = [sent(1, D(2025, 4, 22), Channel.PAPER)]
     assert_wait(decide(claim, policy, today=D(2025, 5, 23), history=history), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 5, 26))
-    assert_send(decide(claim, policy, today=D(2025, 5, 26), history=history), 2, D(2025, 5, 26), "15.00", new_due_date=D(2025, 6, 15))
+    # a consumer's retribution: the Book XIX fee of the registered step
+    assert_send(decide(claim, policy, today=D(2025, 5, 26), history=history), 2, D(2025, 5, 26), "7.50", new_due_date=D(2025, 6, 15))
     history.append(sent(2, D(2025, 5, 26), Channel.REGISTERED_PAPER, proof_reference="RR-2"))
     assert_wait(decide(claim, policy, today=D(2025, 6, 15), history=history), WaitReason.NOT_YET_DUE, D(2025, 6, 16))
     escalation = decide(claim, policy, today=D(2025, 6, 16), history=history)
@@ -240,8 +243,30 @@ def test_hospital_escalation_in_2026_h2_refuses_to_invent_the_rate():
     policy = POLICIES["hospital-consumer"]
     claim = facts(principal="263.00", due=D(2026, 6, 1))
     history = [sent(1, D(2026, 6, 2), Channel.EMAIL), sent(2, D(2026, 6, 18), Channel.PAPER)]
-    with pytest.raises(RateUnknown):
-        decide(claim, policy, today=D(2026, 7, 20), history=history)
+    decision = decide(claim, policy, today=D(2026, 7, 20), history=history)
+    # the interest period runs into 2026-H2, recorded as unknown: wait, never guess, name the period
+    assert_wait(decision, WaitReason.RATE_UNKNOWN)
+    assert (decision.missing_rate, decision.rate_version, decision.wait_until) == ("b2b_reference_rate 2026-H2", "2026-11-23.1", None)
+    assert decision.dedup_key == "dunning/C1/wait/rate_unknown/2026-07-20"
+    assert decision.detail.startswith("interest needs the b2b_reference_rate for 2026-H2 (2026-07-01..2026-12-31), not published in rates 2026-11-23.1; ")
+    # the same claim a day before the half-year ends is decided as usual
+    assert decide(claim, policy, today=D(2026, 6, 30), history=[history[0]]).action is Action.SEND_STEP
+
+
+def test_a_rate_added_by_the_operator_lets_the_claim_escalate():
+    from gateway.dunning.rates import default_rates, merge_rates
+
+    policy = POLICIES["hospital-consumer"]
+    claim = facts(principal="263.00", due=D(2026, 6, 1))
+    history = [sent(1, D(2026, 6, 2), Channel.EMAIL), sent(2, D(2026, 6, 18), Channel.PAPER)]
+    added = merge_rates(default_rates(), {"version": "ops-1", "b2b_reference_rate": [
+        {"period": "2026-H2", "from": "2026-07-01", "to": "2026-12-31", "percent": "10.0", "source": "test notice, BS 2026-07-10", "confidence": "V"}]}, origin="ops.json")
+    decision = decide(claim, policy, today=D(2026, 7, 20), history=history, rates=added)
+    assert decision.action is Action.ESCALATE
+    # first reminder e-mailed 2 June: term 3..17 June; interest 18..30 June at 10.5 % + 1..20 July at 10.0 %
+    assert [(s.period, s.days, s.percent) for s in decision.interest.segments] == [("2026-H1", 13, Decimal("10.5")), ("2026-H2", 20, Decimal("10.0"))]
+    assert decision.interest.amount == Decimal("2.42")  # 263 x 10.5 % x 13/365 + 263 x 10 % x 20/365 = 0.9836 + 1.4411 = 2.4247
+    assert decision.rate_version == decision.interest.rate_version == "2026-11-23.1+ops-1"
 
 
 # --- Water company (NL, WIK): reminder, urgent €17.50, last €22.50, visit, last chance, disconnection
@@ -390,7 +415,7 @@ def test_ended_hold_stops_the_clock_and_moves_the_booking():
     # term now ends 14 April; next booking after it is Monday 21 April 2025 = Easter Monday -> Tuesday 22
     assert_wait(decide(claim, policy, today=D(2025, 4, 14), history=history, holds=[manual]), WaitReason.NOT_YET_DUE, D(2025, 4, 15))
     assert_wait(decide(claim, policy, today=D(2025, 4, 15), history=history, holds=[manual]), WaitReason.WAITING_FOR_WEEKLY_BOOKING, D(2025, 4, 22))
-    assert_send(decide(claim, policy, today=D(2025, 4, 22), history=history, holds=[manual]), 2, D(2025, 4, 22), "15.00")
+    assert_send(decide(claim, policy, today=D(2025, 4, 22), history=history, holds=[manual]), 2, D(2025, 4, 22), "7.50")  # consumer fee
 
 
 def test_overlapping_holds_count_each_day_once_and_planned_holds_count_nothing_yet():
@@ -420,7 +445,7 @@ def test_payment_plan_running_waits_and_defaulted_plan_resumes():
     history = [sent(1, D(2025, 3, 10))]
     assert_wait(decide(claim, policy, today=D(2025, 6, 2), history=history, plan_state=PlanState.RUNNING), WaitReason.PAYMENT_PLAN_RUNNING)
     resumed = decide(claim, policy, today=D(2025, 6, 2), history=history, plan_state=PlanState.DEFAULTED)
-    assert_send(resumed, 2, D(2025, 4, 14), "15.00")
+    assert_send(resumed, 2, D(2025, 4, 14), "7.50")  # consumer fee
 
 
 def test_already_escalated_claim_waits():
@@ -446,7 +471,7 @@ def test_naive_datetimes_are_refused():
 def test_wait_keys_are_built_from_ids_and_iso_dates():
     decision = decide(facts(claim_id="abc-1"), POLICIES["ocmw-non-fiscal"], today=D(2025, 3, 3))
     assert decision.dedup_key == "dunning/abc-1/wait/not_yet_due/2025-03-03"
-    assert decision.policy == "ocmw-non-fiscal@2026.1"
+    assert decision.policy == "ocmw-non-fiscal@2026.2"
 
 
 # --- regime variants that no shipped ladder uses
@@ -463,6 +488,9 @@ def _variant(name: str, **changes):
     document = copy.deepcopy(json.loads(path.read_text(encoding="utf-8")))
     for key, value in changes.items():
         document[key] = value
+    if "consumer" not in document["debtor_kinds"]:  # a business-only variant: no consumer fees (GEN-REGIME-KINDS)
+        for step in document["steps"]:
+            step.pop("fees_by_debtor_kind", None)
     return parse_policy(document)
 
 
@@ -500,3 +528,72 @@ def test_book_xix_recurring_supply_three_free_reminders_a_year():
 def test_wik_letter_announces_fixed_costs_for_a_large_principal():
     first = decide(facts(principal="3000.00", due=D(2025, 6, 2)), POLICIES["water-company-nl"], today=D(2025, 6, 3))
     assert first.announced_damages.amount == Decimal("40.00")  # fixed 17.50 + 22.50, scale would allow 425.00
+
+
+# --- interest on the reminders themselves (step N: channel requirement, fee, interest, new due date)
+
+
+def _b2b_ladder():
+    """The OCMW ladder declared under the B2B late-payment law (no shipped ladder is B2B)."""
+    return _variant("ocmw-non-fiscal", id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"])
+
+
+def test_b2b_reminders_state_the_interest_run_since_the_day_after_the_due_date():
+    policy = _b2b_ladder()
+    assert policy.reminder_interest_kind() == "b2b_reference_rate"  # art. 5 Law 2 Aug 2002: without notice, by default
+    claim = facts(principal="1000.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS)
+    first = decide(claim, policy, today=D(2025, 3, 10))
+    assert_send(first, 1, D(2025, 3, 10), "0.00")
+    # 4 .. 10 March = 7 days at 11.5 % (2025-H1): 1000 x 0.115 x 7 / 365 = 2.2055
+    assert (first.interest.amount, first.interest.rule, first.interest.segments[0].first_day, first.interest.segments[-1].last_day) == (
+        Decimal("2.21"), "B2B-INTEREST", D(2025, 3, 4), D(2025, 3, 10))
+    assert (first.rate_version, first.interest.rate_version, first.interest.rule_set_version) == ("2026-11-23.1", "2026-11-23.1", "dunning-rules/2026.11-1")
+    assert [(a.rule, a.amount) for a in first.amounts] == [("B2B-INTEREST", Decimal("2.21"))]
+
+    history = [sent(1, D(2025, 3, 10), Channel.PEPPOL)]
+    second = decide(claim, policy, today=D(2025, 4, 14), history=history)
+    assert_send(second, 2, D(2025, 4, 14), "15.00")
+    # 4 March .. 14 April = 42 days: 1000 x 0.115 x 42 / 365 = 13.2329; the fee and the new due date as before
+    assert (second.interest.amount, second.new_due_date, second.channel_requirement) == (Decimal("13.23"), D(2025, 5, 4), ChannelRequirement.REGISTERED)
+    # a partial payment lowers the basis: 400 paid on 1 April -> 600 open
+    paid = decide(claim, policy, today=D(2025, 4, 14), history=history, payments=[Payment(D(2025, 4, 1), Decimal("400.00"))])
+    assert (paid.amount_open, paid.interest.basis, paid.interest.amount) == (Decimal("600.00"), Decimal("600.00"), Decimal("7.94"))  # 600 x 0.115 x 42 / 365 = 7.9397
+
+
+def test_a_b2b_policy_may_waive_interest_on_its_reminders():
+    policy = _variant("ocmw-non-fiscal", id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"], reminder_interest="none")
+    decision = decide(facts(principal="1000.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS), policy, today=D(2025, 3, 10))
+    assert (decision.action, decision.interest, decision.rate_version, decision.amounts) == (Action.SEND_STEP, None, None, ())
+
+
+def test_book_xix_reminder_interest_only_when_agreed_and_after_the_first_term():
+    agreed = _variant("hospital-consumer", reminder_interest="b2b_reference_rate")
+    claim = facts(principal="263.00", due=D(2025, 2, 9))
+    first = decide(claim, agreed, today=D(2025, 2, 10))
+    assert (first.step, first.interest) == (1, None)  # art. XIX.2 CEL: nothing before the first reminder's term has run
+    history = [sent(1, D(2025, 2, 10), Channel.EMAIL)]  # term 11 .. 25 February
+    second = decide(claim, agreed, today=D(2025, 3, 7), history=history)
+    assert_send(second, 2, D(2025, 2, 26), "9.00")
+    # 26 February .. 7 March = 10 days at 11.5 %, capped at the reference rate: 263 x 0.115 x 10 / 365 = 0.8286
+    assert (second.interest.amount, second.interest.rule, second.interest.segments[0].first_day) == (Decimal("0.83"), "BXIX-INTEREST-CAP", D(2025, 2, 26))
+    assert [(a.rule, a.amount) for a in second.amounts] == [("BXIX-INTEREST-CAP", Decimal("0.83"))]
+    # the shipped hospital ladder only agrees interest at the bailiff stage: its reminders carry none
+    shipped_second = decide(claim, POLICIES["hospital-consumer"], today=D(2025, 3, 7), history=history)
+    assert (shipped_second.step, shipped_second.fee, shipped_second.interest) == (2, Decimal("9.00"), None)
+
+
+def test_other_regimes_charge_reminder_interest_only_as_the_policy_provides():
+    assert POLICIES["ocmw-non-fiscal"].reminder_interest_kind() == "none"
+    assert POLICIES["water-company-nl"].reminder_interest_kind() == "none"  # WIK: the Belgian rate never applies (GEN-INTEREST-JURISDICTION)
+    policy = _variant("ocmw-non-fiscal", reminder_interest="b2b_reference_rate")
+    second = decide(facts(principal="120.00", due=D(2025, 3, 3), kind=DebtorKind.BUSINESS), policy, today=D(2025, 4, 14), history=[sent(1, D(2025, 3, 10))])
+    # 4 March .. 14 April = 42 days: 120 x 0.115 x 42 / 365 = 1.5879
+    assert (second.step, second.interest.amount, second.interest.rule) == (2, Decimal("1.59"), "POLICY-INTEREST")
+
+
+def test_reminder_interest_over_an_unpublished_rate_waits():
+    policy = _b2b_ladder()
+    claim = facts(principal="1000.00", due=D(2026, 6, 29), kind=DebtorKind.BUSINESS)
+    decision = decide(claim, policy, today=D(2026, 7, 6))
+    assert_wait(decision, WaitReason.RATE_UNKNOWN)
+    assert decision.missing_rate == "b2b_reference_rate 2026-H2"

@@ -79,3 +79,32 @@ def test_cli_walk_prints_the_timeline():
         "2025-03-22  step 2 second_reminder                      paper            fee    9.00  pay by 2025-04-09",
         "2025-04-10  escalate bailiff/creditor  BXIX-LUMP-SUM 41.30  BXIX-INTEREST-CAP 1.66",
     ]
+
+
+@pytest.mark.parametrize(
+    ("invoice", "lump_sum", "interest"),
+    [
+        # interest 22 March .. 10 April 2025 = 20 days at 11.5 % (2025-H1), on the open invoice
+        ("55.00", "20.00", "0.35"),  # 55 x 0.115 x 20 / 365 = 0.3466
+        ("7.80", "20.00", "0.05"),  # 7.80 x 0.115 x 20 / 365 = 0.0492
+        ("263.00", "41.30", "1.66"),  # 263 x 0.115 x 20 / 365 = 1.6573
+        ("693.00", "74.65", "4.37"),  # 693 x 0.115 x 20 / 365 = 4.3668
+    ],
+)
+def test_the_hospitals_examples_walked_to_the_bailiff(invoice, lump_sum, interest):
+    """seeds/004: free first reminder, 9.00 second reminder, then the bailiff with the Book XIX lump sum and interest.
+
+    The hospital's own table adds a flat 8 % (4.40, 21.04, 0.62, 55.44) and says 41.50 for 263; the engine computes
+    interest from the day after the first reminder's term at the published reference rate (which already includes the
+    8 points) and the lump sum from the law."""
+    policy = shipped_policies()["hospital-consumer"]
+    facts = ClaimFacts("H", Decimal(invoice), D(2025, 3, 3), ClaimType.INVOICE, False, DebtorKind.CONSUMER)
+    first, second, bailiff = [e.decision for e in walk(facts, policy, channel=Channel.PAPER)]
+    assert (first.today, first.step, first.fee, first.announced_damages.amount, first.new_due_date) == (D(2025, 3, 4), 1, Decimal("0.00"), Decimal(lump_sum), D(2025, 3, 21))
+    assert (second.today, second.step, second.fee, second.interest) == (D(2025, 3, 22), 2, Decimal("9.00"), None)
+    assert (bailiff.today, bailiff.escalation_list, bailiff.amount_open) == (D(2025, 4, 10), "bailiff/creditor", Decimal(invoice))
+    assert [(a.rule, a.amount) for a in bailiff.amounts] == [("BXIX-LUMP-SUM", Decimal(lump_sum)), ("BXIX-INTEREST-CAP", Decimal(interest))]
+    assert (bailiff.interest.segments[0].first_day, bailiff.interest.segments[-1].last_day, bailiff.rate_version) == (D(2025, 3, 22), D(2025, 4, 10), "2026-11-23.1")
+    # what the debtor owes once it is handed over: the invoice, the 9.00 reminder fee, the lump sum and the interest
+    assert Decimal(invoice) + second.fee + bailiff.lump_sum.amount + bailiff.interest.amount == {
+        "55.00": Decimal("84.35"), "7.80": Decimal("36.85"), "263.00": Decimal("314.96"), "693.00": Decimal("781.02")}[invoice]

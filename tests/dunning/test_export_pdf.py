@@ -73,7 +73,7 @@ def pdf_lines(content: bytes) -> list[str]:
 def expected_claim_lines(number: str, f: dict) -> list[str]:
     return [
         f"Claim {number} · Bakkerij Janssens BV (D-1)",
-        f"List dwangbevel · {COLLEGE} · {'approved' if f['approved_at'] else 'pending'} Policy municipality-non-fiscal@2026.1",
+        f"List dwangbevel · {COLLEGE} · {'approved' if f['approved_at'] else 'pending'} Policy municipality-non-fiscal@2026.2",
         f"Amounts (EUR) total 107.21 · paid 0.00 · open 107.21 · fee 0.00 OGM {f['ogm']}",
         "Computed amounts none Due date 2026-12-02",
         "Decided on 2027-02-01 Undisputed on 2027-02-01",

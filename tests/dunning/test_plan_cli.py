@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from decimal import Decimal
 
 from click.testing import CliRunner
 
@@ -98,6 +100,64 @@ def test_plan_refuses_missing_fields_bad_amounts_and_foreign_claim_types(tmp_pat
         result = run(tmp_path, document)
         assert result.exit_code == 1, document
         if line is None:
-            assert result.output.splitlines()[1].startswith("  PLAN-JSON  $: Expecting property name")
+            assert result.output.splitlines()[1] == "  PLAN-JSON  $: unexpected character, expected a string key: line 1 column 2 (char 1)"
         else:
             assert result.output.splitlines()[1:] == [line]
+
+
+def test_the_fast_reader_gives_what_the_checking_reader_gives():
+    """plan.parse_claim reads well-formed claims by direct access; plan._claim (the reader that names
+    every problem) must give the same values for them, and numbers instead of strings fall back to it."""
+    from bench.bench_dunning import claim as bench_claim
+    from gateway.dunning import plan as planner
+
+    items = [*CLAIMS["claims"], *(bench_claim(i) for i in range(200)),
+             claim("N-1", "2026-04-02", payments=[{"paid_on": "2026-04-20", "amount": 12.5}]),  # a JSON number: read by _claim
+             claim("N-2", "2026-04-02", id="", fiscal=None, history=[], holds=None, lines=[{"unit_price": "10", "quantity": "3", "vat_category": "S", "vat_rate": "21"}])]
+    for index, item in enumerate(items):
+        slow = planner._claim(planner._Reader(f"claims.{index}", item))
+        assert planner.parse_claim(index, item) == slow, item
+    fast_count = 0
+    for index, item in enumerate(items):
+        try:
+            planner._claim_fast(item)
+            fast_count += 1
+        except planner._FAST_ERRORS:
+            pass
+    assert fast_count == len(items) - 1  # only the claim with a JSON number needed the checking reader
+    assert planner.parse_claim(0, items[-1]).facts.principal == Decimal("36.30")  # 3 x 10 + 21 % VAT
+
+
+def test_output_file_is_compact_one_decision_per_line_and_equals_stdout(tmp_path):
+    output = tmp_path / "decisions.json"
+    to_file = run(tmp_path, CLAIMS, "--json", "-o", str(output))
+    assert (to_file.exit_code, to_file.output) == (0, "")
+    to_stdout = run(tmp_path, CLAIMS, "--json")
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~mask  # as any file the command writes, not the temporary file's 0600
+    text = output.read_text(encoding="utf-8")
+    assert text == to_stdout.output
+    lines = text.splitlines()
+    assert lines[0] == '{"policy":"hospital-consumer@2026.1","as_of":"2026-05-04", "decisions": ['
+    assert len(lines) == 2 + len(CLAIMS["claims"]) and lines[-1] == "]}"
+    assert json.loads(lines[1].rstrip(","))["number"] == "VN-1"
+    # the writer's rows are decision_json's, value for value
+    from gateway.dunning import plan as planner
+    from gateway.dunning.policy import shipped_policies
+
+    policy = shipped_policies()["hospital-consumer"]
+    expected = [planner.decision_json(number, decision) for number, decision in planner.iter_plan(CLAIMS, policy, today=date(2026, 5, 4))]
+    assert json.loads(text)["decisions"] == expected
+
+
+def test_a_bad_claim_leaves_no_output_file_behind(tmp_path):
+    output = tmp_path / "decisions.json"
+    bad = json.loads(json.dumps(CLAIMS))
+    bad["claims"].append({**claim("LAST", "2026-04-02"), "type": "rent"})  # decided last, refused
+    result = run(tmp_path, bad, "--json", "-o", str(output))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == ["  POLICY-MATCH  claims.7.policy: hospital-consumer@2026.1 does not cover rent/fiscal=False/consumer"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.json"]  # no decisions.json, no partial file

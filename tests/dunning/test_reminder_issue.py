@@ -202,14 +202,14 @@ def test_a_consumer_walks_to_a_registered_second_reminder_letter_with_its_fee_un
     first = evaluate(database, claim_id, date(2026, 12, 7))
     send_step(database, issuing_settings, first.step_id, utc(2026, 12, 7, 7))
     reminder1 = documents(database)[1]
-    # the first reminder states what the registered second one will cost (municipality policy: EUR 15.00)
+    # the first reminder states what the registered second one will cost a consumer (Book XIX: 7.50, no registered postage declared)
     text1 = pdf_text(reminder1.content)
     assert "Herinnering – stap 1" in text1 and "Aangetekend" not in text1
-    assert "Volgende herinnering (stap 2) €\xa015,00" in text1
+    assert "Volgende herinnering (stap 2) €\xa07,50" in text1
     assert "Openstaand saldo van factuur INV000001 van 23 november 2026 €\xa045,00" in text1
     provider_sent(database, step_row(database, claim_id, 1).dispatch_id, utc(2026, 12, 7, 9))
     second = evaluate(database, claim_id, date(2027, 1, 11))
-    assert (second.decision.step, second.decision.fee) == (2, Decimal("15.00"))
+    assert (second.decision.step, second.decision.fee) == (2, Decimal("7.50"))
     send_step(database, issuing_settings, second.step_id, utc(2027, 1, 11, 7))
     docs = documents(database)
     assert [(d.number, d.kind, d.media_type) for d in docs] == [
@@ -219,11 +219,11 @@ def test_a_consumer_walks_to_a_registered_second_reminder_letter_with_its_fee_un
     fee_ogm = reminder2.meta["fee_structured_communication"]
     assert fee_ogm not in (None, ogm) and len(fee_ogm) == 12
     assert {k: reminder2.meta[k] for k in ("step", "fee", "registered", "payable", "new_due_date")} == {
-        "step": 2, "fee": "15.00", "registered": True, "payable": "45.00", "new_due_date": "2027-01-31",
+        "step": 2, "fee": "7.50", "registered": True, "payable": "45.00", "new_due_date": "2027-01-31",
     }
     text2 = pdf_text(reminder2.content)
     assert "Herinnering – stap 2 (Aangetekend)" in text2
-    assert f"Bijkomende kosten (€\xa015,00) betaalt u apart met de gestructureerde mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++." in text2.replace("\u2060", "").replace("\r\n", " ")
+    assert f"Bijkomende kosten (€\xa07,50) betaalt u apart met de gestructureerde mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++." in text2.replace("\u2060", "").replace("\r\n", " ")
     assert f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++" in text2
     with database.session_scope() as session:
         dispatch = session.get(Dispatch, step_row(database, claim_id, 2).dispatch_id)
@@ -250,3 +250,64 @@ def test_the_recorded_interest_is_a_reminder_line_as_decided(database, seeded, i
         "Late-payment interest on invoice INV000001 (rates be-reference-rates@2026H2): 10.50 % from 2026-12-03"]
     assert texts(reminder.content, "//cac:ReminderLine/cac:ReminderPeriod/cbc:EndDate") == ["2026-12-07"]
     assert texts(reminder.content, "//cac:LegalMonetaryTotal/cbc:PayableAmount") == ["108.16"]
+
+
+@pytest.fixture
+def b2b_ladder(monkeypatch):
+    """The OCMW ladder declared under the B2B late-payment law, available to the service as a shipped policy
+    (no shipped ladder is B2B; the service only assigns shipped policies)."""
+    import json
+    from pathlib import Path
+
+    from gateway.dunning import service
+    from gateway.dunning.policy import parse_policy, shipped_policies
+
+    document = json.loads((Path(service.__file__).parent / "policies" / "ocmw-non-fiscal.json").read_text(encoding="utf-8"))
+    document.update(id="ocmw-b2b", legal_regime="be_b2b_late_payment", debtor_kinds=["business"], creditor_entity="municipality", claim_types=["invoice"])
+    document["steps"][1].pop("fees_by_debtor_kind")  # no consumers
+    policies = {**shipped_policies(), "ocmw-b2b": parse_policy(document)}
+    monkeypatch.setattr(service, "shipped_policies", lambda: policies)
+    return policies["ocmw-b2b"]
+
+
+def test_b2b_reminders_carry_the_interest_decided_with_its_days_and_rate_version(database, seeded, issuing_settings, b2b_ladder):
+    from gateway.dunning import service
+
+    with database.session_scope() as session:
+        service.assign_policy(session, "gent", "invoice", fiscal=False, policy_id="ocmw-b2b", author="test", now=utc(2026, 4, 1, 8))
+    claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-0401", issue_date="2026-04-03", due_date="2026-05-04"))
+    with database.session_scope() as session:
+        worker_tasks.issue_claim(Task(session, issuing_settings, database), {"claim_id": str(claim_id)}, utc(2026, 4, 3, 8))
+
+    first = evaluate(database, claim_id, date(2026, 5, 11))  # booked on the Monday after the due date
+    one = step_row(database, claim_id, 1)
+    # Law 2 Aug 2002 art. 5: 5 .. 11 May = 7 days at 10.5 % (2026-H1) on 107.21 = 0.2159
+    assert (first.decision.interest.amount, one.interest, one.rate_version, one.rule_set_version) == (
+        Decimal("0.22"), Decimal("0.22"), "2026-11-23.1", "dunning-rules/2026.11-1")
+    assert [(a["rule"], a["amount"], a["first_day"], a["last_day"]) for a in one.amounts] == [("B2B-INTEREST", "0.22", "2026-05-05", "2026-05-11")]
+    decided = [data for action, data in actions(database, claim_id) if action == "dunning.step_decided"]
+    assert [(d["step"], d["interest"], d["rate_version"]) for d in decided] == [(1, "0.22", "2026-11-23.1")]
+    send_step(database, issuing_settings, first.step_id, utc(2026, 5, 11, 7))
+    reminder = documents(database)[1]
+    assert (reminder.number, reminder.meta["validation"]["status"], reminder.meta["rate_version"]) == ("REM000001", "clean", "2026-11-23.1")
+    assert texts(reminder.content, "//cac:ReminderLine/cbc:DebitLineAmount") == ["107.21", "0.22"]
+    assert texts(reminder.content, "//cac:ReminderLine/cbc:Note")[1] == (
+        "Late-payment interest on invoice INV000001 (rates 2026-11-23.1): 107.21 x 10.5% x 7/365 (2026-H1)")
+    assert texts(reminder.content, "//cac:ReminderLine/cac:ReminderPeriod/cbc:StartDate") == ["2026-05-05"]
+    assert texts(reminder.content, "//cac:ReminderLine/cac:ReminderPeriod/cbc:EndDate") == ["2026-05-11"]
+    assert texts(reminder.content, "//cac:LegalMonetaryTotal/cbc:PayableAmount") == ["107.43"]
+
+    provider_sent(database, step_row(database, claim_id, 1).dispatch_id, utc(2026, 5, 11, 9))
+    second = evaluate(database, claim_id, date(2026, 6, 15))  # 30 days from sending end 10 June; booked Monday 15 June
+    # 5 May .. 15 June = 42 days: 107.21 x 10.5 % x 42 / 365 = 1.2953; the registered fee 15.00; pay within 20 days of sending
+    assert (second.decision.step, second.decision.fee, second.decision.interest.amount, second.decision.new_due_date) == (
+        2, Decimal("15.00"), Decimal("1.30"), date(2026, 7, 5))
+    send_step(database, issuing_settings, second.step_id, utc(2026, 6, 15, 7))
+    docs = documents(database)
+    assert [(d.number, d.kind) for d in docs] == [("INV000001", "invoice"), ("REM000001", "reminder"), ("FEE000001", "fee_invoice"), ("REM000002", "reminder")]
+    reminder2 = docs[3]
+    assert reminder2.meta["validation"]["status"] == "clean"
+    assert texts(reminder2.content, "//cac:ReminderLine/cbc:DebitLineAmount") == ["107.21", "1.30", "15.00"]
+    assert texts(reminder2.content, "//cac:ReminderLine/cac:ReminderPeriod/cbc:StartDate") == ["2026-05-05"]
+    assert texts(reminder2.content, "//cac:ReminderLine/cac:ReminderPeriod/cbc:EndDate") == ["2026-06-15"]
+    assert texts(reminder2.content, "//cac:LegalMonetaryTotal/cbc:PayableAmount") == ["123.51"]

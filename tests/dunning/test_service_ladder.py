@@ -64,7 +64,7 @@ def test_municipality_claim_walks_from_due_date_to_the_dwangbevel_list(database,
     [row] = steps(database, claim_id)
     assert (row.step, row.step_key, row.action, row.status, row.decided_on) == (1, "first_reminder", "send_step", "decided", date(2026, 12, 7))
     assert (row.fee, row.amount_open, row.new_due_date, row.channel_requirement) == (Decimal("0.00"), Decimal("107.21"), date(2027, 1, 6), "any")
-    assert (row.policy, row.rule_set_version, row.rate_version) == ("municipality-non-fiscal@2026.1", first.decision.rule_set_version, None)
+    assert (row.policy, row.rule_set_version, row.rate_version) == ("municipality-non-fiscal@2026.2", first.decision.rule_set_version, None)
     with database.session_scope() as session:
         [job] = session.scalars(select(Job).where(Job.kind == "dunning.send_step")).all()
         assert (job.payload, job.dedup_key) == ({"step_id": str(row.id)}, f"dunning.send_step:{row.id}")

@@ -33,14 +33,14 @@ def utc(*parts) -> datetime:
 def grant(database, key, claim_ids, months, first_due, **kwargs):
     with database.session_scope() as session:
         granted = service.grant_plan(session, principal(database, key), claim_ids, months=months, first_due_date=first_due,
-                                     exception_by=kwargs.get("by"), exception_reason=kwargs.get("reason"), confirmed_on=None,
+                                     exception_by=kwargs.get("by"), exception_reason=kwargs.get("reason"), confirmed_on=kwargs.get("confirmed_on"), confirmation_days=14,
                                      today=date(2026, 12, 1), now=utc(2026, 12, 1, 9))
         return granted.plan.id, [(i.number, i.due_date, i.amount) for i in granted.instalments]
 
 
 def test_two_missed_instalments_end_the_plan_and_put_the_claim_back_into_dunning(database, seeded):
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-0600"))
-    plan_id, instalments = grant(database, seeded.municipality_key, [claim_id], 4, date(2026, 12, 15))
+    plan_id, instalments = grant(database, seeded.municipality_key, [claim_id], 4, date(2026, 12, 15), confirmed_on=date(2026, 12, 1))
     assert instalments == [(1, date(2026, 12, 15), Decimal("26.80")), (2, date(2027, 1, 15), Decimal("26.80")),
                            (3, date(2027, 2, 15), Decimal("26.80")), (4, date(2027, 3, 15), Decimal("26.81"))]
     assert claim_status(database, claim_id) == "in_payment_plan"
@@ -118,7 +118,7 @@ def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, se
     hospital_bill = consumer_claim("Z2026-0002", due_date="2026-12-20")
     hospital_bill["type"] = "invoice"
     store_claim(database, seeded.hospital_key, hospital_bill)
-    first = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-12-07"])
+    first = CliRunner().invoke(main, ["dunning", "run", "--as-of", "2026-12-07"])
     assert first.exit_code == 0, first.output
     assert first.output.splitlines() == [
         "dunning run 2026-12-07: 2 claims evaluated",
@@ -128,9 +128,23 @@ def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, se
         "  wait not_yet_due     1",
         "  refused POLICY-MATCH 1",
     ]
+    # --today is the older name of --as-of
     second = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-12-07"])
     assert "  recorded send_step  0" in second.output and "  already recorded    1" in second.output
     assert count(database, DunningStep) == 1
+    help_text = CliRunner().invoke(main, ["dunning", "run", "--help"]).output
+    assert "--as-of, --today YYYY-MM-DD" in help_text
+    bad = CliRunner().invoke(main, ["dunning", "run", "--as-of", "07-12-2026"])
+    assert (bad.exit_code, bad.output.splitlines()[-1]) == (2, "Error: Invalid value: not an ISO date: '07-12-2026'")
+
+
+def test_cli_scan_as_of_queues_the_evaluations_for_that_day(database, seeded, cli_env):
+    claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-1001"))
+    result = CliRunner().invoke(main, ["dunning", "scan", "--as-of", "2026-12-07"])
+    assert (result.exit_code, result.output) == (0, "queued 1 dunning.evaluate jobs for 2026-12-07\n")
+    with database.session_scope() as session:
+        [job] = session.scalars(select(Job).where(Job.kind == "dunning.evaluate")).all()
+        assert (job.payload, job.dedup_key) == ({"claim_id": str(claim_id), "today": "2026-12-07"}, f"dunning.evaluate:{claim_id}:2026-12-07")
 
 
 def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
@@ -140,5 +154,5 @@ def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
     assert wrong.exit_code == 1 and "does not cover invoice/fiscal=False" in wrong.output
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-1100"))
     outcome = evaluate(database, claim_id, date(2026, 12, 7))
-    assert outcome.policy == "agb-non-fiscal@2026.1"
+    assert outcome.policy == "agb-non-fiscal@2026.2"
     assert count(database, DunningPolicyAssignment) == 1

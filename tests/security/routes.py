@@ -45,6 +45,9 @@ CLASSIFICATION: dict[tuple[str, str], Kind] = {
     ("POST", "/v1/claims/{claim_id}/holds/{hold_id}/end"): Kind.OBJECT,
     ("POST", "/v1/claims/{claim_id}/payment-plan"): Kind.OBJECT,
     ("GET", "/v1/claims/{claim_id}/dunning"): Kind.OBJECT,
+    ("GET", "/v1/payment-plans/{plan_id}"): Kind.OBJECT,
+    ("POST", "/v1/payment-plans/{plan_id}/confirmation"): Kind.OBJECT,
+    ("POST", "/v1/payments"): Kind.OBJECT,  # addresses a claim, instalment or fee by its structured reference (in the body)
     ("GET", "/v1/escalations"): Kind.LIST,
     ("POST", "/v1/escalations/{entry_id}/approve"): Kind.OBJECT,
     ("GET", "/v1/escalations/export"): Kind.LIST,

@@ -147,7 +147,8 @@ def test_contacts_consents_holds_approvals_and_payments_are_recorded_with_their_
     plan = client.post(f"/v1/claims/{claim_id}/payment-plan", headers=headers, content=json.dumps({"months": 2, "first_due_date": "2027-01-01", "confirmed_on": "2026-12-01"}))
     assert plan.status_code == 201, plan.text
     assert rows_after(database, start) == [(actor, "claim", claim_id, "payment_plan.granted", {
-        "plan_id": plan.json()["id"], "from": "partially_paid", "total": "57.21", "months": 2, "waived_rules": [], "exception_by": None, "exception_reason": None})]
+        "plan_id": plan.json()["id"], "from": "partially_paid", "total": "57.21", "months": 2, "waived_rules": [], "exception_by": None, "exception_reason": None,
+        "confirmed_on": "2026-12-01", "confirm_by": None})]
 
     # A refused change records nothing.
     start = last_id(database)

@@ -34,7 +34,7 @@ from tests.web.seed import PASSWORD
 # Path parameters of OBJECT routes, filled with the victim's objects.
 PARAMS = {
     "claim_id": lambda v: v.claim_id, "debtor_id": lambda v: v.debtor_id, "document_id": lambda v: v.document_id,
-    "hold_id": lambda v: v.hold_id, "entry_id": lambda v: v.entry_id, "dispatch_id": lambda v: v.dispatch_id,
+    "hold_id": lambda v: v.hold_id, "entry_id": lambda v: v.entry_id, "dispatch_id": lambda v: v.dispatch_id, "plan_id": lambda v: v.plan_id,
     "endpoint_id": lambda v: v.webhook_id,
 }
 # Valid bodies, so that a refusal can only come from the ownership check, not from validation.
@@ -47,6 +47,9 @@ BODIES = {
     ("POST", "/v1/claims/{claim_id}/holds/{hold_id}/end"): {"author": "stranger"},
     ("POST", "/v1/claims/{claim_id}/payment-plan"): {"months": 3, "first_due_date": "2027-01-01"},
     ("POST", "/v1/escalations/{entry_id}/approve"): {"approved_by": "stranger"},
+    ("POST", "/v1/payment-plans/{plan_id}/confirmation"): {"confirmed_on": "2026-12-01", "source": "stranger", "author": "stranger"},
+    # the victim's claim OGM and one of its instalments' OGMs, each as a bank statement line
+    ("POST", "/v1/payments"): lambda v: [{"reference": ogm, "amount": "1.00", "paid_on": "2026-11-30", "external_id": f"stolen-{i}"} for i, ogm in enumerate((v.ogm, v.instalment_ogm))],
 }
 ADMIN_FORMS = {
     ("POST", "/admin/undeliverable/{dispatch_id}/resend"): {"value": "thief@example.com"},
@@ -114,7 +117,8 @@ def _markers(victim: Victim) -> list[str]:
     """Strings that must never appear in an answer to another creditor."""
     digits = re.sub(r"\D", "", victim.ogm)
     return [victim.claim_number, victim.email, str(victim.claim_id), str(victim.debtor_id), str(victim.escalated_claim_id),
-            str(victim.document_id), str(victim.dispatch_id), str(victim.entry_id), str(victim.creditor_id), str(victim.webhook_id), digits]
+            str(victim.document_id), str(victim.dispatch_id), str(victim.entry_id), str(victim.creditor_id), str(victim.webhook_id), digits,
+            str(victim.plan_id), re.sub(r"\D", "", victim.instalment_ogm)]
 
 
 def _assert_no_leak(response, victim: Victim, what: str, asked: str = "") -> None:
@@ -140,10 +144,12 @@ def _api_attack(client: TestClient, method: str, path: str, kind: Kind, victim: 
     what = f"{method} {path} with {victim.code}'s data"
     if kind is Kind.OBJECT:
         url = _fill(path, victim)
-        response = client.request(method, url, content=json.dumps(BODIES.get((method, path), {})), headers=headers)
-        assert response.status_code == 404, f"{what}: {response.status_code} {response.text}"
-        assert response.json()["type"] == "https://gateway.example/problems/not-found"
-        _assert_no_leak(response, victim, what, url)
+        body = BODIES.get((method, path), {})
+        for one in body(victim) if callable(body) else [body]:
+            response = client.request(method, url, content=json.dumps(one), headers=headers)
+            assert response.status_code == 404, f"{what}: {response.status_code} {response.text}"
+            assert response.json()["type"] == "https://gateway.example/problems/not-found"
+            _assert_no_leak(response, victim, what, url)
     elif kind is Kind.LIST:
         for params in _list_queries(path, victim):
             response = client.request(method, path, params=params, headers=headers)

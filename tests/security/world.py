@@ -47,6 +47,8 @@ class Victim:
     dispatch_id: uuid.UUID  # its failed e-mail dispatch
     email: str
     webhook_id: uuid.UUID
+    plan_id: uuid.UUID  # a running, unconfirmed payment plan over a claim of its own
+    instalment_ogm: str  # the plan's first instalment OGM
 
     @property
     def claim_ids(self) -> set[uuid.UUID]:
@@ -105,6 +107,8 @@ def _seed_victim(client, database: Database, world: World, code: str, index: int
     claim = _post(client, key, "/v1/claims", claim_payload(f"{prefix}-OPEN-{index}"))
     _post(client, key, f"/v1/claims/{claim['id']}/payments", {"amount": "7.21", "paid_on": "2026-11-20", "external_id": f"{prefix}-PAY-{index}"})
     hold = _post(client, key, f"/v1/claims/{claim['id']}/holds", {"kind": "dispute", "reason": "the hall was not cleaned", "author": "debtor by phone"})
+    planned = _post(client, key, "/v1/claims", claim_payload(f"{prefix}-PLAN-{index}"))
+    plan = _post(client, key, f"/v1/claims/{planned['id']}/payment-plan", {"months": 3, "first_due_date": "2027-01-01"})
     email = f"victim{index}@{code}.be"
     with database.session_scope() as session:
         bounced, document, dispatch = _claim_with_failed_dispatch(session, code, f"{prefix}-BOUNCE-{index}", email, now=utc_now(), sequence=1)
@@ -115,6 +119,7 @@ def _seed_victim(client, database: Database, world: World, code: str, index: int
             code=code, creditor_id=world.creditor_ids[code], claim_id=stored.id, claim_number=stored.number, ogm=claim["structured_communication"],
             debtor_id=stored.debtor_id, hold_id=uuid.UUID(hold["hold"]["id"]), escalated_claim_id=escalated_id, entry_id=entry.id,
             document_id=document.id, dispatch_id=dispatch.id, email=email, webhook_id=endpoint.id,
+            plan_id=uuid.UUID(plan["id"]), instalment_ogm=plan["instalments"][0]["structured_communication"],
         )
 
 

@@ -15,6 +15,7 @@ from gateway.store.models.dunning import (
     PaymentPlanInstalment,
 )
 from gateway.store.models.inbox import InboundEvent
+from gateway.store.models.incoming_payment import IncomingPayment
 from gateway.store.models.job import Job
 from gateway.store.models.party import ApiKey, CreditorEntity, Debtor, DebtorConsent, DebtorContact
 from gateway.store.models.payment_request import PaymentRequest  # noqa: F401 - registers the table
@@ -24,6 +25,6 @@ from gateway.store.models.webhook import Event, WebhookAttempt, WebhookDelivery,
 __all__ = [
     "AdminSession", "AdminUser", "ApiKey", "AuditEvent", "Claim", "ClaimHold", "ClaimLine", "CreditorEntity", "Debtor", "DebtorConsent",
     "DebtorContact", "Dispatch", "DispatchAttempt", "Document", "DocumentSequence",
-    "DunningPolicyAssignment", "DunningStep", "EscalationEntry", "IdempotencyRecord", "InboundEvent", "Job",
+    "DunningPolicyAssignment", "DunningStep", "EscalationEntry", "IdempotencyRecord", "InboundEvent", "IncomingPayment", "Job",
     "Payment", "PaymentPlan", "PaymentPlanClaim", "PaymentPlanInstalment",
 ]

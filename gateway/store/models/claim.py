@@ -69,3 +69,7 @@ class Payment(RecordMixin, Base):
     source: Mapped[str] = mapped_column(String(32))  # api, bancontact, bank_statement
     external_id: Mapped[str | None] = mapped_column(String(100))
     reference: Mapped[str | None] = mapped_column(String(140))
+    # Set when the payment came in under a structured reference (gateway.services.payments): the transfer
+    # it was booked from, and the payment-plan instalment whose OGM it carried.
+    incoming_payment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incoming_payment.id"))
+    instalment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_plan_instalment.id"))

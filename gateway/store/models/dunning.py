@@ -93,7 +93,7 @@ class PaymentPlan(RecordMixin, Base):
 
     creditor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creditor_entity.id"), index=True)
     debtor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("debtor.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # running | defaulted | completed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running | defaulted | completed | lapsed
     total: Mapped[Decimal] = mapped_column(ExactDecimal(2))
     months: Mapped[int] = mapped_column(Integer)
     first_due_date: Mapped[date] = mapped_column(Date)
@@ -103,6 +103,11 @@ class PaymentPlan(RecordMixin, Base):
     exception_by: Mapped[str | None] = mapped_column(String(200))
     exception_reason: Mapped[str | None] = mapped_column(String(1000))
     confirmed_on: Mapped[date | None] = mapped_column(Date)
+    # The debtor's confirmation (municipal debtor regulation: "de schuldenaar bevestigt"): by when it is
+    # due (granted_on + GATEWAY_PAYMENT_PLAN_CONFIRMATION_DAYS), where it came from and who recorded it.
+    confirm_by: Mapped[date | None] = mapped_column(Date)
+    confirmation_source: Mapped[str | None] = mapped_column(String(200))
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
     ended_on: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

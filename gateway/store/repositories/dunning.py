@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.store.models import (
+    AuditEvent,
     Claim,
     ClaimHold,
     CreditorEntity,
@@ -128,6 +130,20 @@ class DunningRepository:
         )
         return self.session.scalar(query)
 
+    def plan(self, plan_id: uuid.UUID, creditor_ids: frozenset[uuid.UUID], *, for_update: bool = False) -> PaymentPlan | None:
+        query = select(PaymentPlan).where(PaymentPlan.id == plan_id, PaymentPlan.creditor_id.in_(creditor_ids))
+        if for_update and self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        return self.session.scalar(query)
+
+    def instalment_payments(self, instalment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+        """What was booked under each instalment's OGM (gateway.services.payments)."""
+        found: dict[uuid.UUID, Decimal] = {}
+        if instalment_ids:
+            for row in self.session.scalars(select(Payment).where(Payment.instalment_id.in_(list(instalment_ids)))):
+                found[row.instalment_id] = found.get(row.instalment_id, Decimal("0.00")) + row.amount
+        return found
+
     def plan_claim_ids(self, plan_id: uuid.UUID) -> list[uuid.UUID]:
         return list(self.session.scalars(select(PaymentPlanClaim.claim_id).where(PaymentPlanClaim.plan_id == plan_id).order_by(PaymentPlanClaim.claim_id)))
 
@@ -139,7 +155,12 @@ class DunningRepository:
             return set()
         claims = set(self.session.scalars(select(Claim.structured_communication).where(Claim.structured_communication.in_(ogms))))
         instalments = set(self.session.scalars(select(PaymentPlanInstalment.structured_communication).where(PaymentPlanInstalment.structured_communication.in_(ogms))))
-        return claims | instalments
+        # fees paid under their own OGM (business fee invoices, consumer reminder letters): payments are matched on it too
+        fees: set[str] = set()
+        for kind, key in (("fee_invoice", "structured_communication"), ("reminder", "fee_structured_communication")):
+            column = Document.meta[key].as_string()
+            fees |= set(self.session.scalars(select(column).where(Document.kind == kind, column.in_(ogms))))
+        return claims | instalments | fees
 
     # --- escalation lists ---------------------------------------------------------------------
     def escalations(self, creditor_ids: frozenset[uuid.UUID], *, kind: str | None = None, status: str | None = None) -> Sequence[EscalationEntry]:
@@ -158,6 +179,10 @@ class DunningRepository:
 
     def escalations_of_claim(self, claim_id: uuid.UUID) -> Sequence[EscalationEntry]:
         return self.session.scalars(select(EscalationEntry).where(EscalationEntry.claim_id == claim_id).order_by(EscalationEntry.created_at)).all()
+
+    # --- audit ---------------------------------------------------------------------------------
+    def audit_events(self, claim_id: uuid.UUID, action: str) -> Sequence[AuditEvent]:
+        return self.session.scalars(select(AuditEvent).where(AuditEvent.entity_id == claim_id, AuditEvent.action == action).order_by(AuditEvent.id)).all()
 
     # --- jobs ---------------------------------------------------------------------------------
     def existing_job_keys(self, keys: set[str]) -> set[str]:
