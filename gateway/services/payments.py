@@ -192,13 +192,14 @@ def book_by_reference(
     except GatewayError as error:  # not an OGM, or two things carry it
         return ReferenceBooking("unknown_reference", reason=f"structured reference {reference!r}: {error.message}")
     if match is None:
-        return ReferenceBooking("unknown_reference", reason=f"nothing carries the structured reference {reference!r}")
+        return ReferenceBooking("unknown_reference", reason=f"no claim, payment-plan instalment or fee carries the structured reference {reference!r}")
     principal = Principal(key_id=uuid.UUID(int=0), creditor_id=match.creditor_id, visible_creditor_ids=frozenset({match.creditor_id}), actor=actor)
     try:
         with session.begin_nested():  # a refused booking leaves nothing behind
             booked = book_incoming(session, principal, IncomingIn(reference, amount, paid_on, source, external_id), now=now)
     except GatewayError as error:  # more than the open amount (paid twice), a cancelled claim: a refund by hand
-        return ReferenceBooking("refused", match.claim_ids[0], error.message)
+        claim = session.get(Claim, match.claim_ids[0])
+        return ReferenceBooking("refused", claim.id, f"claim {claim.number}: {error.message}")
     return ReferenceBooking("booked" if booked.created else "already_booked", match.claim_ids[0])
 
 

@@ -248,7 +248,7 @@ def test_a_signed_callback_for_an_unknown_payment_and_reference_changes_nothing(
     assert post_callback(verifier, *sandbox.signed_callback(ghost, body=identified)).status_code == 202
     assert apply(database, verifier) == ["unknown_reference", "unknown_payment"]
     assert inbox(database) == [
-        ("000000000000000000000000:SUCCEEDED", True, "payment 000000000000000000000000 not booked: no claim has the structured reference '000000000097'"),
+        ("000000000000000000000000:SUCCEEDED", True, "payment 000000000000000000000000 not booked: no claim, payment-plan instalment or fee carries the structured reference '000000000097'"),
         ("000000000000000000000000:IDENTIFIED", True, "unknown payment id 000000000000000000000000 (IDENTIFIED): nothing to do"),
     ]
     assert (claim_row(database, claim.id).status, payments(database)) == ("open", [])

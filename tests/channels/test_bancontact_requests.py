@@ -41,7 +41,7 @@ from gateway.dunning import service as dunning
 from gateway.dunning import tasks as dunning_tasks
 from gateway.kit import pay_link
 from gateway.kit.time import utc_now
-from gateway.store.models import Claim, Document, InboundEvent, Payment
+from gateway.store.models import Claim, Document, InboundEvent, IncomingPayment, Payment
 from gateway.store.models.payment_request import PaymentRequest
 from gateway.workers.registry import Task
 from gateway.workers.run import Worker
@@ -96,8 +96,13 @@ def claim_row(database, claim_id):
 
 
 def booked(database):
+    """(claim, amount, source, the provider's payment id, reference) per payment row; a payment booked
+    by its reference keeps the provider's id on the incoming payment it was booked from."""
     with database.session_scope() as session:
-        return [(p.claim_id, p.amount, p.source, p.external_id, p.reference) for p in session.scalars(select(Payment).order_by(Payment.created_at))]
+        return [
+            (p.claim_id, p.amount, p.source, p.external_id or session.get(IncomingPayment, p.incoming_payment_id).external_id, p.reference)
+            for p in session.scalars(select(Payment).order_by(Payment.created_at))
+        ]
 
 
 def invoice_qr_link(ogm: str, cents: int, number: str) -> str:
@@ -227,7 +232,7 @@ def test_an_unknown_reference_is_stored_not_booked_and_says_why(database, world)
     with database.session_scope() as session:
         [stored] = session.scalars(select(InboundEvent).where(InboundEvent.external_id == f"{paid['paymentId']}:SUCCEEDED")).all()
         assert stored.handled_at is not None
-        assert stored.error == f"payment {paid['paymentId']} not booked: no claim has the structured reference {stranger!r}"
+        assert stored.error == f"payment {paid['paymentId']} not booked: no claim, payment-plan instalment or fee carries the structured reference {stranger!r}"
         assert json.loads(stored.body)["amount"] == 1500  # the raw callback is kept for whoever books it by hand
     assert (booked(database), claim_row(database, claim_id).status) == ([], "open")
     assert sandbox.pay_invoice_link(f"https://pay.bancontact.net/t/1/SOMEONE-ELSE?D=x&A=100&R={stranger}")[0] == 404
@@ -246,4 +251,4 @@ def test_paying_the_invoice_qr_twice_books_the_first_and_keeps_the_second_for_a_
     assert (claim_row(database, claim_id).status, claim_row(database, claim_id).amount_paid) == ("paid", Decimal("45.00"))
     with database.session_scope() as session:
         stored = session.scalar(select(InboundEvent).where(InboundEvent.external_id == f"{second}:SUCCEEDED"))
-        assert stored.error == f"payment {second} not booked: claim P6: the claim has 0.00 open"
+        assert stored.error == f"payment {second} not booked: claim P6: 45.00 is more than the 0.00 open under {ogm}"
