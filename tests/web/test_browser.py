@@ -3,7 +3,8 @@ Playwright), against a uvicorn server this test starts on 127.0.0.1 with a rando
 
 Playwright never downloads a browser here: it launches the system Chromium by path. Without it
 the tests are skipped, except under CI=true, where a missing browser fails the run (`make setup`
-installs it). Screenshots of each key page are written to tests/web/screenshots/.
+installs it). Screenshots of each key page are written to this run's folder (tests/web/shots.py:
+var/screenshots/); GATEWAY_UPDATE_SCREENSHOTS=1 also refreshes the README's tests/web/screenshots/.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from gateway.config import Settings
 from gateway.store.models import Dispatch
 from gateway.store.session import Database
 from tests.web.seed import PASSWORD, seed_admin_world
+from tests.web.shots import shot  # noqa: F401  (re-exported for the other browser tests)
 
 CHROMIUM = Path(os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 # The flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -85,11 +86,6 @@ def served(tmp_path, sqlite_template):
     with Server(create_app(settings, database=database)) as base_url:
         yield base_url, database, case
     database.dispose()
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served):

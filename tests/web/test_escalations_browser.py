@@ -1,6 +1,6 @@
 """Escalation lists in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright),
 against a uvicorn server on 127.0.0.1: a clerk reads the list but cannot approve; the financial
-director approves and downloads the PDF for the bailiff. Saves tests/web/screenshots/escalations.png.
+director approves and downloads the PDF for the bailiff. Saves the escalations.png screenshot (tests/web/shots.py).
 """
 
 from __future__ import annotations
