@@ -18,6 +18,9 @@ from gateway.store.models import AuditEvent, Claim, ClaimHold, CreditorEntity, D
 SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
 UNREACHABLE = "dispatch.closed_unreachable"  # audit action on a failed dispatch a clerk closed: no better contact known
 CLOSING_ACTIONS = (SUPERSEDED, UNREACHABLE)
+# What the worker's dispatch.failed handler (gateway/workers/tasks.py) records on the claim after a
+# dispatch failed for good, each naming the failed dispatch as `failed_dispatch_id`: the router's next step.
+ROUTER_NEXT_ACTIONS = ("contact_repair.requested", "contact_repair.skipped", "dispatch.fallback", "dispatch.no_channel_left")
 SEARCH_LIMIT = 50  # a search is for finding one case, not for exporting
 # Holds put by a Peppol Invoice Response UQ (under query) or RE (rejected): the buyer waits for an answer.
 BUYER_RESPONSE_HOLDS = {"buyer_response_uq": "UQ", "buyer_response_re": "RE"}
@@ -68,6 +71,26 @@ class AdminRepository:
             .order_by(Dispatch.updated_at, Dispatch.id)
         )
         return self.session.execute(query).all()
+
+    def router_next(self, failed: Sequence[Dispatch]) -> dict[uuid.UUID, list[tuple[AuditEvent, Dispatch | None]]]:
+        """Per failed dispatch, what the router did after the failure, in the order it happened: each
+        audit event with the dispatch it queued (the fallback, the contact-repair message), if any."""
+        if not failed:
+            return {}
+        by_id = {str(dispatch.id): dispatch.id for dispatch in failed}
+        events = self.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == "claim", AuditEvent.entity_id.in_({d.claim_id for d in failed}), AuditEvent.action.in_(ROUTER_NEXT_ACTIONS))
+            .order_by(AuditEvent.id)
+        ).all()
+        events = [event for event in events if (event.data or {}).get("failed_dispatch_id") in by_id]
+        queued_ids = [uuid.UUID(event.data["dispatch_id"]) for event in events if event.data.get("dispatch_id")]
+        queued = {d.id: d for d in self.session.scalars(select(Dispatch).where(Dispatch.id.in_(queued_ids)))} if queued_ids else {}
+        steps: dict[uuid.UUID, list[tuple[AuditEvent, Dispatch | None]]] = {}
+        for event in events:
+            next_id = event.data.get("dispatch_id")
+            steps.setdefault(by_id[event.data["failed_dispatch_id"]], []).append((event, queued.get(uuid.UUID(next_id)) if next_id else None))
+        return steps
 
     def claims_on_hold(self) -> Sequence[Claim]:
         query = select(Claim).where(Claim.creditor_id.in_(self.creditor_ids), Claim.status == "on_hold").order_by(Claim.due_date)

@@ -263,9 +263,7 @@ def undeliverable(request: Request, resent: str | None = None) -> Response:
     admin = _admin(request)
     if admin is None:
         return _signin_redirect(request)
-    with request.app.state.database.session_scope() as session:
-        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
-    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=resent, problem=None)
+    return _undeliverable_page(request, admin, resent=resent)
 
 
 @router.post("/undeliverable/{dispatch_id}/resend")
@@ -306,10 +304,16 @@ async def unreachable(request: Request, dispatch_id: uuid.UUID) -> Response:
     return RedirectResponse("/admin/undeliverable", status_code=303)
 
 
-def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:
+def _undeliverable_page(request: Request, admin: account.Admin, *, resent: str | None = None, problem: str | None = None, status_code: int = 200) -> HTMLResponse:
     with request.app.state.database.session_scope() as session:
-        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
-    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=None, problem=problem, status_code=status_code)
+        repo = AdminRepository(session, admin.visible_creditor_ids)
+        rows = repo.undeliverable()
+        router_next = repo.router_next([dispatch for dispatch, _, _ in rows])
+    return _render(request, "undeliverable.html", admin, rows=rows, router_next=router_next, contact_kind=CONTACT_KIND, resent=resent, problem=problem, status_code=status_code)
+
+
+def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:
+    return _undeliverable_page(request, admin, problem=problem, status_code=status_code)
 
 
 def _timeline(claim, documents, dispatches, attempts, history, payments) -> list[dict]:
