@@ -18,6 +18,7 @@ from gateway.store.models import AuditEvent, Claim, ClaimHold, CreditorEntity, D
 SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
 UNREACHABLE = "dispatch.closed_unreachable"  # audit action on a failed dispatch a clerk closed: no better contact known
 CLOSING_ACTIONS = (SUPERSEDED, UNREACHABLE)
+REFUSED = "document.refused"  # audit action of issuance when a claim cannot become a valid document: nothing is stored
 # What the worker's dispatch.failed handler (gateway/workers/tasks.py) records on the claim after a
 # dispatch failed for good, each naming the failed dispatch as `failed_dispatch_id`: the router's next step.
 ROUTER_NEXT_ACTIONS = ("contact_repair.requested", "contact_repair.skipped", "dispatch.fallback", "dispatch.no_channel_left")
@@ -61,6 +62,19 @@ class AdminRepository:
         )
         return self.session.execute(query).all()
 
+    def refused_documents(self, start: datetime, end: datetime) -> Sequence[tuple[AuditEvent, Claim]]:
+        """Documents refused before they were stored (the audit's `document.refused`: the rule ids and why), newest first."""
+        query = (
+            select(AuditEvent, Claim)
+            .join(Claim, Claim.id == AuditEvent.entity_id)
+            .where(
+                AuditEvent.entity_type == "claim", AuditEvent.action == REFUSED, Claim.creditor_id.in_(self.creditor_ids),
+                AuditEvent.at >= start, AuditEvent.at < end,
+            )
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        )
+        return self.session.execute(query).all()
+
     def undeliverable(self) -> Sequence[tuple[Dispatch, Claim, Debtor]]:
         """Dispatches that failed for good and were neither resent nor closed as unreachable, oldest first."""
         query = (
@@ -92,9 +106,21 @@ class AdminRepository:
             steps.setdefault(by_id[event.data["failed_dispatch_id"]], []).append((event, queued.get(uuid.UUID(next_id)) if next_id else None))
         return steps
 
-    def claims_on_hold(self) -> Sequence[Claim]:
-        query = select(Claim).where(Claim.creditor_id.in_(self.creditor_ids), Claim.status == "on_hold").order_by(Claim.due_date)
-        return self.session.scalars(query).all()
+    def holds_in_effect(self, today: date) -> Sequence[tuple[ClaimHold, Claim, Debtor]]:
+        """Claims held on `today` (dispute, debt mediation, manual, medical declaration), oldest hold first.
+        Buyer responses (UQ / RE) have their own list: `buyer_responses_waiting`."""
+        query = (
+            select(ClaimHold, Claim, Debtor)
+            .join(Claim, Claim.id == ClaimHold.claim_id)
+            .join(Debtor, Debtor.id == Claim.debtor_id)
+            .where(
+                Claim.creditor_id.in_(self.creditor_ids), ClaimHold.kind.not_in(BUYER_RESPONSE_HOLDS), ClaimHold.ended_at.is_(None),
+                ClaimHold.starts_on <= today, or_(ClaimHold.ends_on.is_(None), ClaimHold.ends_on >= today),
+                Claim.status.not_in(("paid", "cancelled", "written_off")),
+            )
+            .order_by(ClaimHold.starts_on, ClaimHold.created_at, ClaimHold.id)
+        )
+        return self.session.execute(query).all()
 
     def buyer_responses_waiting(self, today: date) -> Sequence[tuple[ClaimHold, Claim, Debtor]]:
         """UQ / RE holds still running on `today`, oldest first: each is a buyer waiting for the creditor's answer."""

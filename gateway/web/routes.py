@@ -243,9 +243,11 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
         counts = repo.dispatch_counts(lower, upper)
         creditors = repo.creditors()
         invalid = repo.invalid_documents(lower, upper)
+        refused = repo.refused_documents(lower, upper)
         undeliverable = repo.undeliverable()
-        on_hold = repo.claims_on_hold()
-        buyer_responses = repo.buyer_responses_waiting(brussels_today())
+        today = brussels_today()
+        on_hold = repo.holds_in_effect(today)
+        buyer_responses = repo.buyer_responses_waiting(today)
     order = list(STATE_COLOURS)
     states = sorted({state for _, state, _ in counts}, key=lambda state: (order.index(state) if state in order else len(order), state))
     table: dict[str, dict[str, int]] = {}
@@ -253,7 +255,7 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
         table.setdefault(channel, {})[state] = count
     return _render(
         request, "dashboard.html", admin, start=start, end=end, states=states, table=table, chart=_chart(counts),
-        colours=STATE_COLOURS, invalid=invalid, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
+        colours=STATE_COLOURS, invalid=invalid, refused=refused, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
         buyer_responses=buyer_responses, buyer_codes=BUYER_RESPONSE_HOLDS,
     )
 

@@ -21,11 +21,11 @@ from tests.web.test_escalations_http import PROOF, escalate_claim, evidence, pdf
 
 
 @pytest.fixture
-def served(tmp_path, sqlite_template):
+def served(tmp_path, sqlite_template, standards_dir):
     path = tmp_path / "gateway.sqlite"
     shutil.copy(sqlite_template, path)
     database = Database(f"sqlite:///{path}")
-    seed_admin_world(database)
+    seed_admin_world(database, standards_dir)
     entry_id = escalate_claim(database, "F2026-0900")
     escalate_claim(database, "F2026-0901")  # stays pending: the screenshot shows both states
     settings = Settings(database_url=database.url, standards_dir=tmp_path / "no-standards")

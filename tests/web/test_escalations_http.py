@@ -71,8 +71,8 @@ def pdf_lines(content: bytes) -> list[str]:
 
 
 @pytest.fixture
-def case(database):
-    return seed_admin_world(database)
+def case(database, standards_dir):
+    return seed_admin_world(database, standards_dir)
 
 
 @pytest.fixture

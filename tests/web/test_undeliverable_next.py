@@ -51,8 +51,8 @@ def actions_about(database, failed_id: uuid.UUID) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture
-def chain(database, settings) -> Chain:
-    seed_admin_world(database)
+def chain(database, settings, standards_dir) -> Chain:
+    seed_admin_world(database, standards_dir)
     settings = settings.model_copy(update={"personal_link_secret": "personal-link-secret-undeliverable"})
     now = utc_now()
     with database.session_scope() as session:
@@ -114,16 +114,16 @@ def test_the_queue_shows_the_fallback_the_contact_repair_and_no_channel_left(cli
     assert ('<dt>Why this channel</dt><dd class="routing-reason">after email failed (HardBounce: 550 5.1.1 user unknown): '
             'consumer consented to e-mail but has no usable address: paper</dd>') in paper_card
     assert '<dt>What the router did next</dt><dd class="next"><span data-action="dispatch.no_channel_left">No channel left</span></dd>' in paper_card
-    # The seeded bounce that no worker handled: nothing is claimed about it.
-    assert page.count('<dd class="next">—</dd>') == 1
+    # The seeded bounce: the worker sent the invoice on paper.
+    assert page.count('<dd class="next">—</dd>') == 0
 
     # The links land on the dispatch in the claim's timeline.
     claim_page = client.get(f"/admin/claims/{chain.claim_id}").text
     assert f'id="dispatch-{chain.paper_id}"' in claim_page and f'id="dispatch-{chain.repair_id}"' in claim_page
 
 
-def test_a_skipped_contact_repair_says_why(client, database, settings):
-    seed_admin_world(database)
+def test_a_skipped_contact_repair_says_why(client, database, settings, standards_dir):
+    seed_admin_world(database, standards_dir)
     now = utc_now()
     with database.session_scope() as session:
         payload = consumer_claim("C-501")
