@@ -122,6 +122,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "escalations.sha256": {"nl": "Inhoud (SHA-256)", "fr": "Contenu (SHA-256)", "en": "Content (SHA-256)"},
     "escalations.approval": {"nl": "Goedkeuring", "fr": "Approbation", "en": "Approval"},
     "escalations.reference": {"nl": "Referentie van de beslissing", "fr": "Référence de la décision", "en": "Decision reference"},
+    "escalations.approve_list": {"nl": "Hele lijst goedkeuren ({count} vorderingen)", "fr": "Approuver toute la liste ({count} créances)", "en": "Approve the whole list ({count} claims)"},
     "escalations.approve": {"nl": "Goedkeuren", "fr": "Approuver", "en": "Approve"},
     "escalations.export_csv": {"nl": "CSV", "fr": "CSV", "en": "CSV"},
     "escalations.export_pdf": {"nl": "PDF voor de deurwaarder", "fr": "PDF pour l'huissier", "en": "PDF for the bailiff"},

@@ -437,13 +437,10 @@ async def approve_escalation(request: Request, entry_id: uuid.UUID) -> Response:
     form, refused = await _checked_form(request, admin, "escalation.approve")
     if refused is not None:
         return refused
-    reference = " ".join(str(form.get("reference", "")).split())[:APPROVAL_REFERENCE_LENGTH]
-    # Who approved: the signed-in director, with the decision reference when one is given.
-    approved_by = f"{admin.email} ({reference})" if reference else admin.email
     now = utc_now()
     try:
         with request.app.state.database.session_scope() as session:
-            entry = dunning_service.approve_escalation(session, admin.principal, entry_id, approved_by=approved_by, today=dunning_service.local_today(now), now=now)
+            entry = dunning_service.approve_escalation(session, admin.principal, entry_id, approved_by=_approved_by(admin, form), today=dunning_service.local_today(now), now=now)
             number = ClaimRepository(session).claim_for(entry.claim_id, admin.visible_creditor_ids).number
     except GatewayError as error:
         if error.status_code == 404:
@@ -451,6 +448,42 @@ async def approve_escalation(request: Request, entry_id: uuid.UUID) -> Response:
         detail = "; ".join(f"{p.rule}: {p.message}" for p in error.problems) or str(error)
         return _escalations_page(request, admin, problem=detail, status_code=error.status_code)
     return RedirectResponse(f"/admin/escalations?approved={quote(number)}#entry-{entry_id}", status_code=303)
+
+
+@router.post("/escalations/approve-list")
+async def approve_escalation_list(request: Request) -> Response:
+    """The financial director's visum on a whole list (kind + approving body): the entries shown on the
+    page, each through `approve_escalation` (an audit row per claim), all or none."""
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, "escalation.approve")
+    if refused is not None:
+        return refused
+    kind, body = str(form.get("kind", "")), str(form.get("approving_body", ""))
+    try:
+        entry_ids = [uuid.UUID(str(value)) for value in form.getlist("entry_id")]
+    except ValueError:
+        return _error(request, admin, 404, "error.not_found")
+    now = utc_now()
+    try:
+        with request.app.state.database.session_scope() as session:
+            entries = dunning_service.approve_escalation_list(
+                session, admin.principal, entry_ids, kind=kind, approving_body=body, approved_by=_approved_by(admin, form),
+                today=dunning_service.local_today(now), now=now,
+            )
+            claims = ClaimRepository(session)
+            numbers = [claims.claim_for(entry.claim_id, admin.visible_creditor_ids).number for entry in entries]
+    except GatewayError as error:
+        if error.status_code == 404:
+            return _error(request, admin, 404, "error.not_found")
+        detail = "; ".join(f"{p.rule}: {p.message}" for p in error.problems) or str(error)
+        return _escalations_page(request, admin, problem=detail, status_code=error.status_code)
+    return RedirectResponse(f"/admin/escalations?approved={quote(', '.join(numbers))}#list-{quote(kind)}-{quote(body)}", status_code=303)
+
+
+def _approved_by(admin: account.Admin, form) -> str:
+    """Who approved: the signed-in director, with the decision reference when one is given."""
+    reference = " ".join(str(form.get("reference", "")).split())[:APPROVAL_REFERENCE_LENGTH]
+    return f"{admin.email} ({reference})" if reference else admin.email
 
 
 @router.get("/escalations/export")
