@@ -1,7 +1,7 @@
 """Queries of the admin pages. Every query is limited to the signed-in user's creditor entities.
 
-(The claims queries live in `store/repositories/claims.py`; these are the admin pages' own,
-kept beside the pages while issue 7 is in progress.)
+The claim page reads through `store/repositories/claims.py` (the same queries as the claims API);
+these are the queries only the admin pages make: counts, queues, lists and search.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from gateway.api.payloads import AddressIn
+from gateway.delivery.router import UNUSABLE
 from gateway.domain.identifiers import format_ogm
 from gateway.dunning import export as escalation_export
 from gateway.dunning import service as dunning_service
@@ -30,7 +31,7 @@ from gateway.kit.time import BRUSSELS, brussels_today, utc_now
 from gateway.store.repositories.claims import ClaimRepository
 from gateway.web import account, i18n
 from gateway.web.repository import BUYER_RESPONSE_HOLDS, SUPERSEDED, AdminRepository
-from gateway.web.resend import CONTACT_KIND, close_as_unreachable, fix_contact_and_resend
+from gateway.web.resend import close_as_unreachable, fix_contact_and_resend, ways_for
 
 SESSION_COOKIE = "gw_admin"
 SIGNIN_CSRF_COOKIE = "gw_signin_csrf"
@@ -279,7 +280,9 @@ async def resend(request: Request, dispatch_id: uuid.UUID) -> Response:
             address = None
             if form.get("street"):
                 address = AddressIn(street=form.get("street"), postal_code=form.get("postal_code"), city=form.get("city"), country=form.get("country") or "BE")
-            new = fix_contact_and_resend(session, admin.principal, dispatch_id, value=form.get("value"), address=address, now=utc_now())
+            new = fix_contact_and_resend(
+                session, admin.principal, dispatch_id, channel=str(form.get("channel") or "") or None, value=form.get("value"), address=address, now=utc_now(),
+            )
             recipient = new.recipient
     except GatewayError as error:
         if error.status_code == 404:
@@ -311,7 +314,9 @@ def _undeliverable_page(request: Request, admin: account.Admin, *, resent: str |
         repo = AdminRepository(session, admin.visible_creditor_ids)
         rows = repo.undeliverable()
         router_next = repo.router_next([dispatch for dispatch, _, _ in rows])
-    return _render(request, "undeliverable.html", admin, rows=rows, router_next=router_next, contact_kind=CONTACT_KIND, resent=resent, problem=problem, status_code=status_code)
+        ways = {dispatch.id: ways_for(dispatch, debtor) for dispatch, _, debtor in rows}
+        emails = {debtor.id: next((c.value for c in debtor.contacts if c.kind == "email" and c.validity not in UNUSABLE), "") for _, _, debtor in rows}
+    return _render(request, "undeliverable.html", admin, rows=rows, router_next=router_next, ways=ways, emails=emails, resent=resent, problem=problem, status_code=status_code)
 
 
 def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:

@@ -112,8 +112,8 @@ def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(
     assert page.locator("article.case").count() == 1  # the hospital's failed dispatch is not shown
     shot(page, "03-undeliverable")
 
-    case_card.get_by_label("New contact").fill("an.peeters@telenet.be")
-    case_card.get_by_role("button", name="Resend").click()
+    case_card.get_by_label("New e-mail address").fill("an.peeters@telenet.be")
+    case_card.get_by_role("button", name="Resend by e-mail").click()
     page.wait_for_url(f"{base_url}/admin/undeliverable?resent=*")
     assert page.get_by_role("status").inner_text() == "Queued again for an.peeters@telenet.be"
     assert page.locator("article.case").count() == 0
