@@ -83,10 +83,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "claim.download": {"nl": "Download", "fr": "Télécharger", "en": "Download"},
     "claim.event.claim": {"nl": "Vordering aangemaakt", "fr": "Créance créée", "en": "Claim created"},
     "claim.event.document": {"nl": "Document uitgegeven", "fr": "Document émis", "en": "Document issued"},
-    "claim.event.dispatch": {"nl": "Verzending", "fr": "Envoi", "en": "Dispatch"},
+    "claim.event.dispatch": {"nl": "Verzending per {channel}", "fr": "Envoi par {channel}", "en": "Dispatch by {channel}"},
     "claim.event.attempt": {"nl": "Poging", "fr": "Tentative", "en": "Attempt"},
     "claim.event.audit": {"nl": "Historiek", "fr": "Historique", "en": "History"},
     "claim.event.payment": {"nl": "Betaling", "fr": "Paiement", "en": "Payment"},
+    "claim.event.callback": {"nl": "Terugmelding {channel}: {reported}", "fr": "Retour {channel} : {reported}", "en": "Callback from {channel}: {reported}"},
+    "claim.validation": {"nl": "validatie", "fr": "validation", "en": "validation"},
+    "claim.paid_on": {"nl": "betaald op", "fr": "payé le", "en": "paid on"},
+    "claim.source": {"nl": "bron", "fr": "source", "en": "source"},
+    "claim.reference": {"nl": "referentie", "fr": "référence", "en": "reference"},
     "claim.superseded": {"nl": "vervangen door een nieuwe verzending", "fr": "remplacé par un nouvel envoi", "en": "superseded by a new dispatch"},
     "search.title": {"nl": "Zoeken", "fr": "Rechercher", "en": "Search"},
     "search.hint": {"nl": "Naam, ondernemingsnummer, OGM, vorderingsnummer of e-mail", "fr": "Nom, numéro d'entreprise, communication structurée, numéro de créance ou e-mail", "en": "Name, enterprise number, OGM, claim number or e-mail"},
@@ -135,12 +140,175 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.title": {"nl": "Fout", "fr": "Erreur", "en": "Error"},
 }
 
+# --- the values the pages show: delivery states, claim statuses, channels, audit actions and their facts ---
+def _entries(table: dict[str, tuple[str, str, str]], prefix: str) -> dict[str, dict[str, str]]:
+    return {f"{prefix}{key}": {"nl": nl, "fr": fr, "en": en} for key, (nl, fr, en) in table.items()}
+
+
+MESSAGES |= _entries({
+    "queued": ("in de wachtrij", "en file d'attente", "queued"),
+    "in_flight": ("bezig", "en cours", "in flight"),
+    "sent": ("verzonden", "envoyé", "sent"),
+    "delivered": ("bezorgd", "distribué", "delivered"),
+    "read": ("gelezen", "lu", "read"),
+    "accepted": ("aanvaard", "accepté", "accepted"),
+    "rejected": ("geweigerd", "refusé", "rejected"),
+    "paid": ("betaald", "payé", "paid"),
+    "failed_temporary": ("tijdelijk mislukt", "échec temporaire", "failed (temporary)"),
+    "failed_permanent": ("definitief mislukt", "échec définitif", "failed (permanent)"),
+    "abandoned": ("afgebroken", "abandonné", "abandoned"),
+}, "state.")
+MESSAGES |= _entries({
+    "open": ("open", "ouverte", "open"),
+    "partially_paid": ("deels betaald", "partiellement payée", "partially paid"),
+    "paid": ("betaald", "payée", "paid"),
+    "disputed": ("betwist", "contestée", "disputed"),
+    "on_hold": ("in wacht", "suspendue", "on hold"),
+    "in_payment_plan": ("afbetalingsplan", "plan de paiement", "in a payment plan"),
+    "escalated": ("gedwongen invordering", "recouvrement forcé", "escalated"),
+    "cancelled": ("geannuleerd", "annulée", "cancelled"),
+    "written_off": ("afgeboekt", "irrécouvrable", "written off"),
+}, "status.")
+MESSAGES |= _entries({
+    "peppol": ("Peppol", "Peppol", "Peppol"),
+    "email": ("e-mail", "e-mail", "e-mail"),
+    "sms": ("sms", "SMS", "SMS"),
+    "ebox": ("eBox", "eBox", "eBox"),
+    "paper": ("brief", "courrier", "letter"),
+    "registered_paper": ("aangetekende brief", "recommandé", "registered letter"),
+}, "channel.")
+MESSAGES |= _entries({
+    "clean": ("in orde", "conforme", "clean"),
+    "invalid": ("ongeldig", "non conforme", "invalid"),
+    "not_run": ("niet uitgevoerd", "non effectuée", "not run"),
+    "not_applicable": ("niet van toepassing", "sans objet", "not applicable"),
+}, "validation.")
+MESSAGES |= _entries({
+    "api": ("API", "API", "API"),
+    "bank_statement": ("rekeninguittreksel", "extrait de compte", "bank statement"),
+    "bancontact": ("Bancontact", "Bancontact", "Bancontact"),
+    "cash": ("contant", "espèces", "cash"),
+}, "source.")
+MESSAGES |= _entries({
+    "claim.created": ("Vordering aangemaakt", "Créance créée", "Claim created"),
+    "claim.routed": ("Kanaal gekozen", "Canal choisi", "Channel chosen"),
+    "claim.cancelled": ("Vordering geannuleerd", "Créance annulée", "Claim cancelled"),
+    "claim.reported_paid": ("Door de koper als betaald gemeld", "Signalée payée par l'acheteur", "Reported paid by the buyer"),
+    "debtor.created": ("Schuldenaar aangemaakt", "Débiteur créé", "Debtor created"),
+    "debtor.updated": ("Schuldenaar gewijzigd", "Débiteur modifié", "Debtor updated"),
+    "contact.added": ("Contact toegevoegd", "Contact ajouté", "Contact added"),
+    "contact.removed": ("Contact verwijderd", "Contact supprimé", "Contact removed"),
+    "contact.invalidated": ("Contact onbruikbaar", "Contact inutilisable", "Contact marked unusable"),
+    "contact.confirmation_sent": ("Bevestiging gevraagd", "Confirmation demandée", "Confirmation sent"),
+    "contact.confirmed": ("Contact bevestigd", "Contact confirmé", "Contact confirmed"),
+    "consent.recorded": ("Toestemming geregistreerd", "Consentement enregistré", "Consent recorded"),
+    "document.issued": ("Document uitgegeven", "Document émis", "Document issued"),
+    "document.refused": ("Document geweigerd", "Document refusé", "Document refused"),
+    "credit_note.issued": ("Creditnota uitgegeven", "Note de crédit émise", "Credit note issued"),
+    "reminder.issued": ("Aanmaning uitgegeven", "Rappel émis", "Reminder issued"),
+    "dispatch.reported": ("Terugmelding", "Retour du prestataire", "Callback"),
+    "dispatch.fallback": ("Volgend kanaal", "Canal suivant", "Next channel"),
+    "dispatch.no_channel_left": ("Geen kanaal meer over", "Plus aucun canal", "No channel left"),
+    "dispatch.resent": ("Opnieuw verstuurd", "Renvoyé", "Resent"),
+    "dispatch.superseded": ("Vervangen", "Remplacé", "Superseded"),
+    "dispatch.closed_unreachable": ("Gesloten: onbereikbaar", "Clôturé : injoignable", "Closed: unreachable"),
+    "dispatch.marked_unreachable": ("Onbereikbaar gemeld", "Signalé injoignable", "Marked unreachable"),
+    "contact_repair.requested": ("Nieuw contact gevraagd", "Nouveau contact demandé", "New contact asked"),
+    "contact_repair.skipped": ("Geen nieuw contact gevraagd", "Pas de nouveau contact demandé", "No new contact asked"),
+    "payment.recorded": ("Betaling geboekt", "Paiement enregistré", "Payment recorded"),
+    "dunning.step_decided": ("Aanmaningsbeslissing: stap {step}", "Décision de rappel : étape {step}", "Dunning decision: reminder {step}"),
+    "dunning.escalated": ("Aanmaningsbeslissing: {list}", "Décision de rappel : {list}", "Dunning decision: {list}"),
+    "dunning.step_ready": ("Aanmaning klaar om te versturen", "Rappel prêt à l'envoi", "Reminder ready to send"),
+    "dunning.step_cancelled": ("Aanmaning geschrapt", "Rappel annulé", "Reminder cancelled"),
+    "dunning.dispatch_attached": ("Aanmaning verstuurd", "Rappel envoyé", "Reminder sent"),
+    "dunning.refused": ("Aanmaning geweigerd", "Rappel refusé", "Reminder refused"),
+    "dunning.policy_assigned": ("Aanmaningsbeleid gekozen", "Politique de rappel choisie", "Dunning policy assigned"),
+    "escalation.approved": ("Dwanglijst goedgekeurd", "Liste de contrainte approuvée", "Escalation approved"),
+    "payment_plan.granted": ("Afbetalingsplan toegekend", "Plan de paiement accordé", "Payment plan granted"),
+    "hold.added": ("In wacht: {kind}", "Suspendue : {kind}", "On hold: {kind}"),
+    "hold.ended": ("Wachttijd beëindigd: {kind}", "Suspension levée : {kind}", "Hold ended: {kind}"),
+    "hold.lapsed": ("Wachttijd verlopen", "Suspension expirée", "Hold lapsed"),
+    "buyer.responded": ("Antwoord van de koper", "Réponse de l'acheteur", "Buyer responded"),
+}, "audit.action.")
+MESSAGES |= _entries({
+    "actor": ("door", "par", "by"),
+    "channel": ("kanaal", "canal", "channel"),
+    "recipient": ("ontvanger", "destinataire", "recipient"),
+    "reason": ("reden", "motif", "reason"),
+    "kind": ("soort", "type", "kind"),
+    "number": ("nummer", "numéro", "number"),
+    "validation": ("validatie", "validation", "validation"),
+    "rules": ("regels", "règles", "rules"),
+    "message": ("melding", "message", "message"),
+    "name": ("naam", "nom", "name"),
+    "value": ("waarde", "valeur", "value"),
+    "total": ("totaal", "total", "total"),
+    "ogm": ("OGM", "communication structurée", "OGM"),
+    "amount": ("bedrag", "montant", "amount"),
+    "amount_open": ("open bedrag", "solde", "amount open"),
+    "paid_on": ("betaald op", "payé le", "paid on"),
+    "source": ("bron", "source", "source"),
+    "status": ("status", "statut", "status"),
+    "from": ("van", "de", "from"),
+    "to": ("naar", "vers", "to"),
+    "given": ("gegeven", "donné", "given"),
+    "date": ("datum", "date", "date"),
+    "step": ("stap", "étape", "step"),
+    "fee": ("kosten", "frais", "fee"),
+    "new_due_date": ("nieuwe vervaldag", "nouvelle échéance", "new due date"),
+    "channel_requirement": ("vereist kanaal", "canal requis", "channel required"),
+    "policy": ("beleid", "politique", "policy"),
+    "list": ("lijst", "liste", "list"),
+    "approving_body": ("goedkeurend orgaan", "organe d'approbation", "approving body"),
+    "approved_by": ("goedgekeurd door", "approuvé par", "approved by"),
+    "author": ("auteur", "auteur", "author"),
+    "starts_on": ("sinds", "depuis le", "since"),
+    "ends_on": ("tot", "jusqu'au", "until"),
+    "today": ("op", "le", "on"),
+    "template": ("sjabloon", "modèle", "template"),
+    "months": ("maanden", "mois", "months"),
+    "waived_rules": ("uitzonderingen", "dérogations", "waived rules"),
+    "exception_by": ("uitzondering door", "dérogation par", "exception by"),
+    "exception_reason": ("reden uitzondering", "motif de la dérogation", "exception reason"),
+    "contact": ("contact", "contact", "contact"),
+    "failed_channel": ("mislukt kanaal", "canal en échec", "failed channel"),
+    "was": ("was", "était", "was"),
+    "peppol_id": ("Peppol-id", "identifiant Peppol", "Peppol id"),
+    "address": ("adres", "adresse", "address"),
+    "language": ("taal", "langue", "language"),
+    "source_event": ("bron", "source", "source"),
+    "response_code": ("antwoordcode", "code de réponse", "response code"),
+    "reported_on": ("gemeld op", "signalé le", "reported on"),
+    "hold_ends_on": ("wacht tot", "suspendue jusqu'au", "held until"),
+    "response_id": ("antwoord-id", "identifiant de réponse", "response id"),
+    "response_date": ("antwoorddatum", "date de réponse", "response date"),
+    "format": ("formaat", "format", "format"),
+    "external_id": ("externe id", "identifiant externe", "external id"),
+    "reference": ("referentie", "référence", "reference"),
+}, "audit.key.")
+
+
+# A key of these families missing from the catalogue shows as its last part (an audit action or a
+# state the catalogue does not know yet reads "dispatch.something", not "audit.action.dispatch.something").
+FALLBACK_PREFIXES = ("audit.action.", "audit.key.", "state.", "status.", "channel.", "hold.kind.", "source.", "validation.")
+
 
 def translate(language: str, key: str) -> str:
     entry = MESSAGES.get(key)
     if entry is None:
-        return key
+        return next((key[len(prefix):] for prefix in FALLBACK_PREFIXES if key.startswith(prefix)), key)
     return entry.get(language) or entry.get("en") or key
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def message(language: str, key: str, args: dict | None = None) -> str:
+    """A message with its arguments filled in; an argument named `x_key` is itself a message key, shown translated as `x`."""
+    values = _Blank({name.removesuffix("_key"): translate(language, value) if name.endswith("_key") else value for name, value in (args or {}).items()})
+    return translate(language, key).format_map(values)
 
 
 def pick_language(cookie: str | None, default: str | None, accept_language: str | None) -> str:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.store.models import AuditEvent, Claim, ClaimHold, CreditorEntity, Debtor, DebtorContact, Dispatch, Document
+from gateway.store.models import AuditEvent, Claim, ClaimHold, CreditorEntity, Debtor, DebtorContact, Dispatch, Document, DunningStep
 
 SUPERSEDED = "dispatch.superseded"  # audit action on a failed dispatch that was replaced by a resend
 UNREACHABLE = "dispatch.closed_unreachable"  # audit action on a failed dispatch a clerk closed: no better contact known
@@ -151,6 +151,15 @@ class AdminRepository:
     def dispatch_exists(self, document_id: uuid.UUID, channel: str, recipient: str) -> bool:
         query = select(Dispatch.id).where(Dispatch.document_id == document_id, Dispatch.channel == channel, Dispatch.recipient == recipient)
         return self.session.scalar(query) is not None
+
+    def sent_registered(self, document_id: uuid.UUID) -> bool:
+        """Whether the document went out as a registered letter (its PDF then carries the registered marking)."""
+        query = select(Dispatch.id).where(Dispatch.document_id == document_id, Dispatch.channel == "registered_paper")
+        return self.session.scalar(query.limit(1)) is not None
+
+    def dunning_steps(self, claim_id: uuid.UUID) -> Sequence[DunningStep]:
+        query = select(DunningStep).join(Claim, Claim.id == DunningStep.claim_id).where(DunningStep.claim_id == claim_id, Claim.creditor_id.in_(self.creditor_ids))
+        return self.session.scalars(query.order_by(DunningStep.created_at)).all()
 
     def document(self, document_id: uuid.UUID) -> Document | None:
         query = select(Document).join(Claim, Claim.id == Document.claim_id).where(Document.id == document_id, Claim.creditor_id.in_(self.creditor_ids))

@@ -29,8 +29,9 @@ from gateway.errors import GatewayError
 from gateway.kit.ratelimit import RateLimiter, Verdict
 from gateway.kit.time import BRUSSELS, brussels_today, utc_now
 from gateway.store.repositories.claims import ClaimRepository
-from gateway.web import account, i18n
-from gateway.web.repository import BUYER_RESPONSE_HOLDS, SUPERSEDED, AdminRepository
+from gateway.services import letters
+from gateway.web import account, i18n, timeline
+from gateway.web.repository import BUYER_RESPONSE_HOLDS, AdminRepository
 from gateway.web.resend import close_as_unreachable, fix_contact_and_resend, ways_for
 
 SESSION_COOKIE = "gw_admin"
@@ -76,7 +77,10 @@ def _render(request: Request, template: str, admin: account.Admin | None, *, sta
     language = _language(request, admin)
     return templates.TemplateResponse(
         request, template,
-        {"admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "languages": i18n.LANGUAGES, "path": request.url.path, **context},
+        {
+            "admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "message": lambda key, args=None: i18n.message(language, key, args),
+            "languages": i18n.LANGUAGES, "path": request.url.path, **context,
+        },
         status_code=status_code,
     )
 
@@ -323,38 +327,6 @@ def _undeliverable_problem(request: Request, admin: account.Admin, problem: str,
     return _undeliverable_page(request, admin, problem=problem, status_code=status_code)
 
 
-def _timeline(claim, documents, dispatches, attempts, history, payments) -> list[dict]:
-    """Every event of a claim in time order; ties keep the order claim, document, dispatch, attempt, history, payment."""
-    superseded = {event.entity_id for event in history if event.action == SUPERSEDED}
-    numbers = {document.id: document.number for document in documents}
-    events = [{"at": claim.created_at, "rank": 0, "kind": "claim", "title": claim.number, "detail": f"{claim.claim_type} · {claim.total_amount} {claim.currency}"}]
-    for document in documents:
-        validation = (document.meta or {}).get("validation", {}).get("status")
-        events.append({
-            "at": document.issued_at, "rank": 1, "kind": "document", "title": f"{document.kind} {document.number}",
-            "detail": f"{document.media_type}" + (f" · validation: {validation}" if validation else ""), "download": f"/admin/documents/{document.id}",
-            "id": str(document.id),
-        })
-    for dispatch in dispatches:
-        events.append({
-            "at": dispatch.created_at, "rank": 2, "kind": "dispatch", "title": f"{dispatch.channel} → {dispatch.recipient}", "state": dispatch.state,
-            "detail": " · ".join(part for part in (numbers.get(dispatch.document_id), dispatch.routing_reason, dispatch.last_error) if part),
-            "superseded": dispatch.id in superseded, "id": str(dispatch.id),
-        })
-    for attempt in attempts:
-        events.append({
-            "at": attempt.started_at, "rank": 3, "kind": "attempt", "title": f"#{attempt.number} {attempt.provider or ''}".strip(), "state": attempt.outcome,
-            "detail": " · ".join(str(part) for part in (attempt.status_code, attempt.error_class, attempt.response_excerpt) if part),
-        })
-    for event in history:
-        facts = " · ".join(f"{key}: {value}" for key, value in (event.data or {}).items())
-        events.append({"at": event.at, "rank": 4, "kind": "audit", "title": event.action, "detail": f"{event.actor}" + (f" · {facts}" if facts else "")})
-    for payment in payments:
-        events.append({"at": payment.created_at, "rank": 5, "kind": "payment", "title": f"{payment.amount} ({payment.source})", "detail": f"paid on {payment.paid_on.isoformat()}" + (f" · {payment.reference}" if payment.reference else "")})
-    events.sort(key=lambda item: (item["at"], item["rank"]))
-    return events
-
-
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
 def claim_page(request: Request, claim_id: uuid.UUID) -> Response:
     admin = _admin(request)
@@ -372,8 +344,12 @@ def claim_page(request: Request, claim_id: uuid.UUID) -> Response:
         history = repo.history([claim.id, debtor.id, *[d.id for d in dispatches]])
         payments = repo.payments(claim.id)
         creditor = repo.creditor(claim.creditor_id)
-    timeline = _timeline(claim, documents, dispatches, attempts, history, payments)
-    return _render(request, "claim.html", admin, claim=claim, debtor=debtor, creditor=creditor, ogm=format_ogm(claim.structured_communication), timeline=timeline)
+        steps = {step.dedup_key: step for step in AdminRepository(session, admin.visible_creditor_ids).dunning_steps(claim.id)}
+    entries = timeline.build(
+        claim, documents, dispatches, attempts, history, payments, steps=steps,
+        pdf_documents=frozenset(document.id for document in documents if letters.has_pdf_rendition(document)),
+    )
+    return _render(request, "claim.html", admin, claim=claim, debtor=debtor, creditor=creditor, ogm=format_ogm(claim.structured_communication), timeline=entries)
 
 
 @router.get("/documents/{document_id}")
@@ -391,6 +367,22 @@ def download_document(request: Request, document_id: uuid.UUID) -> Response:
             document.content, media_type=document.media_type,
             headers={"Content-Disposition": f'attachment; filename="{safe_number}.{extension}"', "X-Content-Type-Options": "nosniff"},
         )
+
+
+@router.get("/documents/{document_id}/pdf")
+def download_document_pdf(request: Request, document_id: uuid.UUID) -> Response:
+    """A UBL document as the letter that was printed or attached to the e-mail (`letters.pdf_rendition`, registered when it went registered)."""
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        repo = AdminRepository(session, admin.visible_creditor_ids)
+        document = repo.document(document_id)
+        if document is None or not letters.has_pdf_rendition(document):
+            return _error(request, admin, 404, "error.not_found")
+        pdf = letters.pdf_rendition(session, document, registered=repo.sent_registered(document.id))
+        safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in document.number)
+    return Response(pdf, media_type=letters.PDF, headers={"Content-Disposition": f'attachment; filename="{safe_number}.pdf"', "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/search", response_class=HTMLResponse)

@@ -148,7 +148,7 @@ def test_clerk_and_director_fix_the_email_and_resend(client, case, database, ema
     assert f'id="dispatch-{case.dispatch_id}"' not in queue_page.text  # superseded: off the queue
     claim_page = client.get(f"/admin/claims/{case.claim_id}")
     assert f'data-id="{new.id}"' in claim_page.text and "state-queued" in claim_page.text
-    assert "dispatch.resent" in claim_page.text
+    assert '<span class="kind">Opnieuw verstuurd</span>' in claim_page.text  # dispatch.resent, in the user's language (nl)
 
     again = client.post(f"/admin/undeliverable/{case.dispatch_id}/resend", data={"value": "an.other@telenet.be", "csrf_token": csrf})
     assert again.status_code == 409
@@ -186,10 +186,10 @@ def test_claim_page_shows_the_timeline_in_time_order_and_the_ubl_downloads(clien
     page = client.get(f"/admin/claims/{case.claim_id}")
     assert page.status_code == 200
     kinds = re.findall(r'data-kind="(\w+)"', page.text)
-    # at intake: the claim and its audit (debtor.created, contact.added, claim.created); the worker routes and issues it (claim.routed,
-    # document.issued) and queues the e-mail; the try; the bounce makes the worker mark the address (contact.invalidated), queue the
-    # paper letter and say so (dispatch.fallback)
-    assert kinds == ["claim", "audit", "audit", "audit", "document", "dispatch", "audit", "audit", "attempt", "dispatch", "audit", "audit"]
+    # at intake: the claim and its audit (debtor.created, contact.added); the worker routes it (claim.routed), issues it and queues
+    # the e-mail; the try; the bounce makes the worker mark the address (contact.invalidated), queue the paper letter and say so
+    # (dispatch.fallback). claim.created and document.issued are the claim's and the document's own rows.
+    assert kinds == ["claim", "audit", "audit", "audit", "document", "dispatch", "attempt", "dispatch", "audit", "audit"]
     assert "550 5.1.1 mailbox unavailable (hard bounce)" in page.text and 'href="/admin/documents/' in page.text
     times = re.findall(r'<time datetime="([^"]+)"', page.text)
     assert times == sorted(times)
