@@ -55,6 +55,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "common.what": {"nl": "Wat", "fr": "Quoi", "en": "What"},
     "common.details": {"nl": "Details", "fr": "Détails", "en": "Details"},
     "common.since": {"nl": "Sinds", "fr": "Depuis", "en": "Since"},
+    "common.colon": {"nl": ": ", "fr": " : ", "en": ": "},  # French sets a (narrow) space before the colon
+    "common.times": {"nl": "Tijden in Belgische tijd (Europe/Brussels).", "fr": "Heures à l'heure belge (Europe/Brussels).", "en": "Times in Belgian time (Europe/Brussels)."},
     "undeliverable.title": {"nl": "Onbestelbare zendingen", "fr": "Envois non distribuables", "en": "Undeliverable queue"},
     "undeliverable.why": {"nl": "Waarom dit kanaal", "fr": "Pourquoi ce canal", "en": "Why this channel"},
     "undeliverable.next": {"nl": "Wat de router daarna deed", "fr": "Ce que le routeur a fait ensuite", "en": "What the router did next"},
@@ -82,7 +84,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "claim.ogm": {"nl": "Gestructureerde mededeling", "fr": "Communication structurée", "en": "Structured communication"},
     "claim.download": {"nl": "Download", "fr": "Télécharger", "en": "Download"},
     "claim.event.claim": {"nl": "Vordering aangemaakt", "fr": "Créance créée", "en": "Claim created"},
-    "claim.event.document": {"nl": "Document uitgegeven", "fr": "Document émis", "en": "Document issued"},
+    "claim.event.document": {"nl": "{kind} uitgegeven", "fr": "{kind} émis(e)", "en": "{kind} issued"},
     "claim.event.dispatch": {"nl": "Verzending per {channel}", "fr": "Envoi par {channel}", "en": "Dispatch by {channel}"},
     "claim.event.attempt": {"nl": "Poging", "fr": "Tentative", "en": "Attempt"},
     "claim.event.audit": {"nl": "Historiek", "fr": "Historique", "en": "History"},
@@ -177,6 +179,21 @@ MESSAGES |= _entries({
     "paper": ("brief", "courrier", "letter"),
     "registered_paper": ("aangetekende brief", "recommandé", "registered letter"),
 }, "channel.")
+MESSAGES |= _entries({
+    "invoice": ("Factuur", "Facture", "Invoice"),
+    "credit_note": ("Creditnota", "Note de crédit", "Credit note"),
+    "reminder": ("Aanmaning", "Rappel", "Reminder"),
+    "fee_invoice": ("Kostennota", "Note de frais", "Fee invoice"),
+    "contact_repair": ("Bericht: nieuw contact", "Message : nouveau contact", "Contact repair message"),
+    "notice": ("Bericht", "Message", "Notice"),
+}, "document.kind.")
+MESSAGES |= _entries({
+    "invoice": ("factuur", "facture", "invoice"),
+    "rent": ("huur", "loyer", "rent"),
+    "lease": ("pacht", "bail", "lease"),
+    "retribution": ("retributie", "redevance", "retribution"),
+    "tax_assessment": ("belastingaanslag", "avertissement-extrait de rôle", "tax assessment"),
+}, "claim_type.")
 MESSAGES |= _entries({
     "clean": ("in orde", "conforme", "clean"),
     "invalid": ("ongeldig", "non conforme", "invalid"),
@@ -290,7 +307,7 @@ MESSAGES |= _entries({
 
 # A key of these families missing from the catalogue shows as its last part (an audit action or a
 # state the catalogue does not know yet reads "dispatch.something", not "audit.action.dispatch.something").
-FALLBACK_PREFIXES = ("audit.action.", "audit.key.", "state.", "status.", "channel.", "hold.kind.", "source.", "validation.")
+FALLBACK_PREFIXES = ("audit.action.", "audit.key.", "state.", "status.", "channel.", "hold.kind.", "source.", "validation.", "document.kind.", "claim_type.")
 
 
 def translate(language: str, key: str) -> str:

@@ -70,7 +70,20 @@ def _secure_cookies(request: Request) -> bool:
 
 
 def _language(request: Request, admin: account.Admin | None = None) -> str:
-    return i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), admin.language if admin else None, request.headers.get("accept-language"))
+    """Signed in: the language stored on the account (so it follows the user to any device); signed out: the
+    cookie, then the browser's. A choice made while signed in, or on the sign-in page, is stored on the account."""
+    if admin is not None and admin.language in i18n.LANGUAGES:
+        return admin.language
+    return i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), None, request.headers.get("accept-language"))
+
+
+def local_time(moment: datetime | str | None, *, seconds: bool = True) -> str:
+    """An instant (or its ISO 8601 text, as the export rows carry it) as Brussels wall-clock time with its zone (CET or CEST)."""
+    if not moment:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def _render(request: Request, template: str, admin: account.Admin | None, *, status_code: int = 200, **context) -> HTMLResponse:
@@ -79,7 +92,7 @@ def _render(request: Request, template: str, admin: account.Admin | None, *, sta
         request, template,
         {
             "admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "message": lambda key, args=None: i18n.message(language, key, args),
-            "languages": i18n.LANGUAGES, "path": request.url.path, **context,
+            "languages": i18n.LANGUAGES, "path": request.url.path, "local": local_time, **context,
         },
         status_code=status_code,
     )
@@ -174,7 +187,9 @@ async def signin(request: Request) -> Response:
     if not verdict.allowed:
         return _too_many_attempts(request, verdict)
     with request.app.state.database.session_scope() as session:
-        token = account.sign_in(session, name, str(form.get("password", "")), now=utc_now())
+        # A language picked on the sign-in page is the user's latest choice: it becomes the account's.
+        chosen = request.cookies.get(LANGUAGE_COOKIE)
+        token = account.sign_in(session, name, str(form.get("password", "")), now=utc_now(), language=chosen if chosen in i18n.LANGUAGES else None)
     if token is None:
         return signin_page(request, next=str(form.get("next", "")), failed=True)
     limits.by_name.reset(name)  # the owner got in: earlier typos do not count against the next sign-in
@@ -202,8 +217,16 @@ async def signout(request: Request) -> Response:
 
 @router.get("/lang/{language}")
 def switch_language(request: Request, language: str, next: str | None = None) -> Response:
+    """Signed in, the choice is stored on the account (`account.set_language`); the cookie keeps it for the signed-out pages.
+
+    A plain link, no form: changing one's own display language needs no CSRF protection (a forged
+    link can do no more than switch the page language, which the user switches back)."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     if language in i18n.LANGUAGES:
+        with request.app.state.database.session_scope() as session:
+            admin = account.current_admin(session, request.cookies.get(SESSION_COOKIE), now=utc_now())
+            if admin is not None:
+                account.set_language(session, admin, language)
         response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=_secure_cookies(request), path="/admin")
     return response
 

@@ -85,14 +85,15 @@ def build(
     superseded = {event.entity_id for event in history if event.action == SUPERSEDED}
     documents = list(documents)
     numbers = {document.id: document.number for document in documents}
-    entries = [Entry(claim.created_at, "claim", "claim.event.claim", title=claim.number, detail=[Fact(None, f"{claim.claim_type} · {claim.total_amount} {claim.currency}")])]
+    entries = [Entry(claim.created_at, "claim", "claim.event.claim", title=claim.number,
+                     detail=[Fact(None, keys=(f"claim_type.{claim.claim_type}",)), Fact(None, f"{claim.total_amount} {claim.currency}")])]
     for document in documents:
         validation = (document.meta or {}).get("validation", {}).get("status")
         downloads = [("UBL" if "xml" in document.media_type else "PDF", f"/admin/documents/{document.id}")]
         if document.id in pdf_documents and "pdf" not in document.media_type:
             downloads.append(("PDF", f"/admin/documents/{document.id}/pdf"))
         entries.append(Entry(
-            document.issued_at, "document", "claim.event.document", title=f"{document.kind} {document.number}", id=str(document.id), downloads=downloads,
+            document.issued_at, "document", "claim.event.document", {"kind_key": f"document.kind.{document.kind}"}, title=document.number, id=str(document.id), downloads=downloads,
             detail=[Fact("claim.validation", keys=(f"validation.{validation}",))] if validation else [],
         ))
     for dispatch in dispatches:

@@ -201,7 +201,7 @@ def test_claim_page_shows_the_timeline_in_time_order_and_the_ubl_downloads(clien
 
 def dashboard_counts(html: str) -> dict[str, dict[str, str]]:
     table = html.split('id="dispatch-counts"')[1].split("</table>")[0]
-    return {row: dict(re.findall(r'data-state="(\w+)">(\d+)<', cells)) for row, cells in re.findall(r'<th scope="row">(\w+)</th>(.*?)</tr>', table)}
+    return {row: dict(re.findall(r'data-state="(\w+)">(\d+)<', cells)) for row, cells in re.findall(r'<tr data-channel="(\w+)">(.*?)</tr>', table)}
 
 
 def section(html: str, section_id: str) -> str:
@@ -215,7 +215,8 @@ def test_dashboard_counts_dispatches_by_channel_and_state_and_lists_the_cases(cl
     assert page.status_code == 200
     # ocmw-gent's bounced e-mail and the paper letter the worker queued after it; not the hospital's
     assert dashboard_counts(page.text) == {"email": {"queued": "0", "failed_permanent": "1"}, "paper": {"queued": "1", "failed_permanent": "0"}}
-    assert "<svg" in page.text and "email · failed_permanent: 1" in page.text and "paper · queued: 1" in page.text
+    assert "<svg" in page.text and "<title>e-mail · failed (permanent): 1</title>" in page.text and "<title>letter · queued: 1</title>" in page.text
+    assert '<tr data-channel="email"><th scope="row">e-mail</th>' in page.text and '<span class="dot" style="background:#c2410c"></span>failed (permanent)</th>' in page.text
     assert "F2026-0100" in section(page.text, "undeliverable")
     empty = client.get("/admin/dashboard", params={"start": "2020-01-01", "end": "2020-01-31"})
     assert 'id="dispatch-counts"' not in empty.text
@@ -260,7 +261,7 @@ def test_dashboard_period_counts_exactly_the_dispatches_of_the_chosen_days(clien
     assert "F2026-0040" in section(one_day, "undeliverable")  # the queue has no period: every open case
     both = client.get("/admin/dashboard", params={"start": (day - timedelta(days=1)).isoformat(), "end": brussels_today().isoformat()}).text
     assert dashboard_counts(both) == {"email": {"queued": "0", "failed_permanent": "2"}, "paper": {"queued": "2", "failed_permanent": "0"}}
-    assert "email · failed_permanent: 2" in both
+    assert "<title>e-mail · definitief mislukt: 2</title>" in both  # the viewer reads Dutch
     # Start and end the wrong way round are taken as the same period.
     swapped = client.get("/admin/dashboard", params={"start": brussels_today().isoformat(), "end": (day - timedelta(days=1)).isoformat()}).text
     assert dashboard_counts(swapped) == dashboard_counts(both)

@@ -90,11 +90,11 @@ def test_callbacks_dunning_decisions_holds_and_payments_appear_once_in_time_orde
     client = client_for(settings, providers)
     page = client.get(f"/admin/claims/{claim_id}").text
     assert timeline(page) == [
-        ("claim", "Claim created", "F2026-0300", "", "invoice · 107.21 EUR"),
+        ("claim", "Claim created", "F2026-0300", "", "invoice · 107.21 EUR"),  # the claim type, translated
         ("audit", "Debtor created", "", "", "name: Bakkerij Janssens BV · by: test:seed"),
         ("audit", "Contact added", "", "", "kind: email · value: boekhouding@janssens.be · by: test:seed"),
         ("audit", "Channel chosen", "", "", "channel: Peppol · recipient: 0208:0403019261 · reason: business debtor with a Peppol participant id · by: worker"),
-        ("document", "Document issued", "invoice INV000001", "", "validation: clean"),
+        ("document", "Invoice issued", "INV000001", "", "validation: clean"),
         ("dispatch", "Dispatch by Peppol", "0208:0403019261", "delivered", "INV000001 · business debtor with a Peppol participant id"),
         ("attempt", "Attempt", "#1 loopback", "sent", "202"),
         ("callback", "Callback from Peppol: delivered", "", "delivered", "source: loopback"),

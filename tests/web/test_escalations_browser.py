@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,9 @@ from gateway.store.session import Database
 from tests.web.seed import PASSWORD, seed_admin_world
 from tests.web.test_browser import Server, browser, shot  # noqa: F401  (browser is a fixture)
 from tests.web.test_escalations_http import PROOF, escalate_claim, evidence, pdf_lines
+
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def test_clerk_cannot_approve_and_the_director_approves_the_list_and_downloads_t
     context, page = sign_in(browser, base_url, "clerk@gent.be")
     card = page.locator(card_selector)
     assert card.locator("h3 a").inner_text() == "F2026-0900"
-    assert card.locator(".reminder").inner_text() == f"step 2 · registered_paper · {PROOF}"
+    assert card.locator(".reminder").inner_text() == f"step 2 · registered letter · {PROOF}"
     assert page.locator("#read-only").inner_text() == "Read only: only the financial director approves lists."
     assert page.locator("article.entry").count() == 2 and page.get_by_role("button", name="Approve").count() == 0
     # Even a hand-made POST with the clerk's own valid CSRF token is refused.
@@ -77,7 +81,7 @@ def test_clerk_cannot_approve_and_the_director_approves_the_list_and_downloads_t
     assert (facts["status"], facts["approved_by"]) == ("approved", by)
     assert (evidence(database, second_id)["status"], evidence(database, second_id)["approved_by"]) == ("approved", by)
     assert [text for text in page.locator("article.entry .status").all_inner_texts()] == ["approved", "approved"]
-    assert page.locator(card_selector).locator(".approval").inner_text() == f"{by} · {facts['approved_at']:%Y-%m-%d %H:%M:%S} UTC"
+    assert page.locator(card_selector).locator(".approval").inner_text() == f"{by} · {facts['approved_at'].astimezone(BRUSSELS):%Y-%m-%d %H:%M:%S %Z}"
     assert page.locator("form.approve-list").count() == 0 and page.get_by_role("button", name="Approve").count() == 0
     shot(page, "escalations")
 

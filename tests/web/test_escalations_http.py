@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pypdfium2
 import pytest
@@ -29,6 +30,7 @@ from tests.dunning.dunning_support import deliver_step, evaluate
 from tests.factories import claim_payload
 from tests.web.seed import PASSWORD, _principal, seed_admin_world
 
+BRUSSELS = ZoneInfo("Europe/Brussels")
 COLLEGE = "college_van_burgemeester_en_schepenen"
 PROOF = "RR123456785BE"
 
@@ -111,8 +113,8 @@ def test_director_sees_the_evidence_and_approves_through_the_dunning_service(cli
     card = page.text.split(f'id="entry-{entry_id}"')[1].split("</article>")[0]
     assert f'id="list-dwangbevel-{COLLEGE}"' in page.text and "Dwangbevel (writ of execution) · College of mayor and aldermen" in page.text
     assert '<dd class="amounts">107.21 · paid 0.00 · open 107.21 · fee 0.00</dd>' in card
-    assert f'<dd class="reminder">step 2 · registered_paper · {PROOF}</dd>' in card
-    assert '<dd class="delivered">2027-01-13T11:00:00+00:00</dd>' in card
+    assert f'<dd class="reminder">step 2 · registered letter · {PROOF}</dd>' in card
+    assert '<dd class="delivered">2027-01-13 12:00:00 CET</dd>' in card and '<dd class="sent">2027-01-11 16:00:00 CET</dd>' in card
     assert '<dd class="undisputed">undisputed on 2027-02-01</dd>' in card
     assert facts["dispatch_id"] in card and facts["sha256"] in card and facts["ogm"] in card
     assert f'action="/admin/escalations/{entry_id}/approve"' in card
@@ -128,7 +130,7 @@ def test_director_sees_the_evidence_and_approves_through_the_dunning_service(cli
                                                                "approved_by": "director@gent.be (college 2027-02-08, besluit 14)"})]
     page = client.get(response.headers["location"])
     assert '<p class="notice" role="status">Approved: F2026-0900</p>' in page.text
-    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"]:%Y-%m-%d %H:%M:%S} UTC</dd>' in page.text
+    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"].astimezone(BRUSSELS):%Y-%m-%d %H:%M:%S %Z}</dd>' in page.text
     assert f"/admin/escalations/{entry_id}/approve" not in page.text  # nothing left to approve
 
     again = client.post(f"/admin/escalations/{entry_id}/approve", data={"csrf_token": csrf}, follow_redirects=False)

@@ -105,10 +105,10 @@ def test_the_queue_shows_the_fallback_the_contact_repair_and_no_channel_left(cli
     assert '<dt>Why this channel</dt><dd class="routing-reason">consumer consented to e-mail</dd>' in email_card
     assert (
         '<dt>What the router did next</dt><dd class="next">'
-        f'<span data-action="contact_repair.requested">Asked for a new contact: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.repair_id}">sms → +32470123456</a> '
+        f'<span data-action="contact_repair.requested">Asked for a new contact: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.repair_id}">SMS → +32470123456</a> '
         '<span class="state state-queued">queued</span></span><br>'
-        f'<span data-action="dispatch.fallback">Sent on the next channel: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.paper_id}">paper → Kerkstraat 1, 9000 Gent, BE</a> '
-        '<span class="state state-failed_permanent">failed_permanent</span></span></dd>'
+        f'<span data-action="dispatch.fallback">Sent on the next channel: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.paper_id}">letter → Kerkstraat 1, 9000 Gent, BE</a> '
+        '<span class="state state-failed_permanent">failed (permanent)</span></span></dd>'
     ) in email_card
     paper_card = card(page, chain.paper_id)
     assert ('<dt>Why this channel</dt><dd class="routing-reason">after email failed (HardBounce: 550 5.1.1 user unknown): '
