@@ -55,6 +55,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "common.what": {"nl": "Wat", "fr": "Quoi", "en": "What"},
     "common.details": {"nl": "Details", "fr": "Détails", "en": "Details"},
     "common.since": {"nl": "Sinds", "fr": "Depuis", "en": "Since"},
+    "role.viewer": {"nl": "lezer", "fr": "lecteur", "en": "viewer"},
+    "role.clerk": {"nl": "dossierbeheerder", "fr": "gestionnaire", "en": "clerk"},
+    "role.financial_director": {"nl": "financieel directeur", "fr": "directeur financier", "en": "financial director"},
     "common.colon": {"nl": ": ", "fr": " : ", "en": ": "},  # French sets a (narrow) space before the colon
     "common.times": {"nl": "Tijden in Belgische tijd (Europe/Brussels).", "fr": "Heures à l'heure belge (Europe/Brussels).", "en": "Times in Belgian time (Europe/Brussels)."},
     "undeliverable.title": {"nl": "Onbestelbare zendingen", "fr": "Envois non distribuables", "en": "Undeliverable queue"},

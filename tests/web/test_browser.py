@@ -160,3 +160,38 @@ def test_claim_page_is_readable_on_a_phone_and_another_creditors_claim_is_not_fo
     assert response.status == 404
     assert page.get_by_role("alert").inner_text() == "Niet gevonden."
     context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def no_sideways_scroll(page) -> tuple[int, int]:
+    """(the page's scroll width, the viewport's width): equal or less means nothing sticks out sideways."""
+    return tuple(page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]"))
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])  # French labels run longest
+def test_every_admin_page_fits_a_phone_without_sideways_scrolling(browser, served, language):
+    from tests.web.test_escalations_http import escalate_claim
+
+    base_url, database, case = served
+    escalate_claim(database, "F2026-0900")
+    escalate_claim(database, "F2026-0901")
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True, locale=f"{language}-BE")
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/lang/{language}?next=/admin/signin")
+    widths = {"sign-in": no_sideways_scroll(page)}
+    page.locator('input[name="email"]').fill("director@gent.be")
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('form.stack button[type="submit"]').click()
+    page.wait_for_url(f"{base_url}/admin/dashboard")
+    widths["dashboard"] = no_sideways_scroll(page)
+    shot(page, f"phone-dashboard-{language}")
+    for name, path in (("undeliverable", "/admin/undeliverable"), ("escalations", "/admin/escalations"), ("search", "/admin/search?q=janssens"),
+                       ("claim", f"/admin/claims/{case.claim_id}")):
+        page.goto(f"{base_url}{path}")
+        widths[name] = no_sideways_scroll(page)
+        shot(page, f"phone-{name}-{language}")
+    assert page.locator("#timeline li").count() > 0  # the pages were the real ones, signed in
+    assert widths == {name: (390, 390) for name in ("sign-in", "dashboard", "undeliverable", "escalations", "search", "claim")}
+    context.close()
