@@ -1,5 +1,7 @@
 """The admin pages end to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright), against a uvicorn server this test starts on 127.0.0.1 with a random port.
+Playwright), against a uvicorn server this test starts on 127.0.0.1 with a random port. In the
+clerk's flow the server runs its in-process worker with the providers built from settings: the
+resent invoice really goes out, over SMTP to a sink on loopback, and the page shows it sent.
 
 Playwright never downloads a browser here: it launches the system Chromium by path. Without it
 the tests are skipped, except under CI=true, where a missing browser fails the run (`make setup`
@@ -9,6 +11,8 @@ var/screenshots/); GATEWAY_UPDATE_SCREENSHOTS=1 also refreshes the README's test
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 import threading
@@ -88,8 +92,40 @@ def served(tmp_path, sqlite_template, standards_dir):
     database.dispose()
 
 
-def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served):
-    base_url, database, case = served
+@pytest.fixture
+def served_with_worker(tmp_path, sqlite_template, standards_dir):
+    """The gateway with its in-process worker and the providers built from settings, the e-mail one
+    talking SMTP to a sink on loopback (every message the relay accepts is kept)."""
+    from gateway.channels.email.sink import SmtpSink
+    from gateway.channels.setup import build_providers
+
+    path = tmp_path / "gateway.sqlite"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    case = seed_admin_world(database, standards_dir)
+    with SmtpSink(mail_dir=tmp_path / "mail") as sink:
+        settings = Settings(
+            database_url=database.url, standards_dir=standards_dir, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_tls="none",
+            email_verp_secret="verp-secret-for-admin-browser-1", print_drop_dir=tmp_path / "print", worker_poll_seconds=0.1,
+        )
+        with Server(create_app(settings, database=database, run_workers=True, providers=build_providers(settings))) as base_url:
+            yield base_url, database, case, sink
+    database.dispose()
+
+
+def state_shown(page, url: str, dispatch_id, wanted: set[str]) -> str:
+    """Reload the claim page until the dispatch shows one of `wanted` (the worker sends within a second or two)."""
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(url)
+        state = page.locator(f'li[data-kind="dispatch"][data-id="{dispatch_id}"] .state').get_attribute("class").split("state-")[-1]
+        if state in wanted or time.monotonic() > deadline:
+            return state
+        time.sleep(0.3)
+
+
+def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served_with_worker):
+    base_url, database, case, sink = served_with_worker
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     page = context.new_page()
 
@@ -120,14 +156,23 @@ def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(
 
     with database.session_scope() as session:
         new = session.scalar(select(Dispatch).where(Dispatch.claim_id == case.claim_id, Dispatch.id.not_in([case.dispatch_id, case.fallback_id])))
-        assert (new.state, new.recipient) == ("queued", "an.peeters@telenet.be")
+        assert (new.channel, new.recipient) == ("email", "an.peeters@telenet.be")
 
-    page.goto(f"{base_url}/admin/claims/{case.claim_id}")
+    # The worker picks the new dispatch up and the relay accepts the e-mail: the page shows it sent.
+    claim_url = f"{base_url}/admin/claims/{case.claim_id}"
+    assert state_shown(page, claim_url, new.id, {"sent", "delivered"}) == "sent"
     new_event = page.locator(f'li[data-kind="dispatch"][data-id="{new.id}"]')
     assert (new_event.locator(".kind").text_content(), new_event.locator("strong").inner_text()) == ("Dispatch by e-mail", "an.peeters@telenet.be")
-    assert new_event.locator(".state").inner_text() == "queued"
+    assert new_event.locator(".state").inner_text() == "sent"
     old_event = page.locator(f'li[data-kind="dispatch"][data-id="{case.dispatch_id}"]')
     assert "superseded" in old_event.get_attribute("class")
+    [message] = [m for m in sink.messages if "an.peeters@telenet.be" in m.recipients]
+    mail = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert sorted(part.get_filename() for part in mail.iter_attachments()) == [f"{case.document_number}.pdf", f"{case.document_number}.xml"]
+    assert mail["Message-ID"] == f"<{new.id}@mail.gateway.example>"
+    with database.session_scope() as session:
+        sent = session.get(Dispatch, new.id)
+        assert (sent.state, sent.attempt_count, sent.provider_message_id) == ("sent", 1, f"<{new.id}@mail.gateway.example>")
     shot(page, "04-claim")
 
     page.get_by_role("link", name="Search").click()
