@@ -26,13 +26,14 @@ def updating_committed() -> bool:
     return os.environ.get(UPDATE_VARIABLE) == "1"
 
 
-def shot(page, name: str) -> Path:
-    """Save a full-page screenshot of `page` as `<name>.png` in this run's folder (and, when asked, over the README's copy)."""
+def shot(page, name: str, *, in_readme: bool = True) -> Path:
+    """Save a full-page screenshot of `page` as `<name>.png` in this run's folder (and, when asked, over
+    the README's copy; `in_readme=False` for the shots the README does not show)."""
     folder = run_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if updating_committed():
+    if in_readme and updating_committed():
         COMMITTED_DIR.mkdir(exist_ok=True)
         shutil.copyfile(path, COMMITTED_DIR / path.name)
     return path

@@ -231,12 +231,12 @@ def test_every_admin_page_fits_a_phone_without_sideways_scrolling(browser, serve
     page.locator('form.stack button[type="submit"]').click()
     page.wait_for_url(f"{base_url}/admin/dashboard")
     widths["dashboard"] = no_sideways_scroll(page)
-    shot(page, f"phone-dashboard-{language}")
+    shot(page, f"phone-dashboard-{language}", in_readme=language == "nl")
     for name, path in (("undeliverable", "/admin/undeliverable"), ("escalations", "/admin/escalations"), ("search", "/admin/search?q=janssens"),
                        ("claim", f"/admin/claims/{case.claim_id}")):
         page.goto(f"{base_url}{path}")
         widths[name] = no_sideways_scroll(page)
-        shot(page, f"phone-{name}-{language}")
+        shot(page, f"phone-{name}-{language}", in_readme=False)
     assert page.locator("#timeline li").count() > 0  # the pages were the real ones, signed in
     assert widths == {name: (390, 390) for name in ("sign-in", "dashboard", "undeliverable", "escalations", "search", "claim")}
     context.close()

@@ -57,6 +57,8 @@ def test_update_screenshots_1_copies_the_new_image_over_the_committed_one(folder
     shots.shot(FakePage(), "07-new-page")
     assert (committed / "02-dashboard.png").read_bytes() == PNG == (run / "02-dashboard.png").read_bytes()
     assert (committed / "07-new-page.png").read_bytes() == PNG
+    shots.shot(FakePage(), "not-in-the-readme", in_readme=False)
+    assert (run / "not-in-the-readme.png").read_bytes() == PNG and not (committed / "not-in-the-readme.png").exists()
 
 
 def test_without_a_folder_setting_the_run_folder_is_var_screenshots_outside_git(monkeypatch):
