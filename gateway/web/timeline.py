@@ -54,8 +54,8 @@ def _facts(data: dict, skip: frozenset[str] = frozenset()) -> list[Fact]:
             facts.append(Fact("audit.key.status", keys=(f"status.{data['from']}", f"status.{data['to']}")))
         elif key == "to" and data.get("from") in CLAIM_STATUSES:
             continue
-        elif key == "channel":
-            facts.append(Fact("audit.key.channel", keys=(f"channel.{value}",)))
+        elif key in ("channel", "failed_channel"):
+            facts.append(Fact(f"audit.key.{key}", keys=(f"channel.{value}",)))
         else:
             facts.append(Fact(f"audit.key.{key}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     return facts

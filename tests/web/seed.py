@@ -112,21 +112,52 @@ def business_by_email(number: str, email: str) -> dict:
     return payload
 
 
+def _accepted(session, dispatch_id: uuid.UUID, *, sent: datetime) -> str:
+    """The relay accepts the e-mail: transmit's claim and record (without the SMTP exchange); returns the message id."""
+    dispatch = session.get(Dispatch, dispatch_id)
+    dispatch.state = transition(dispatch.state, DeliveryState.IN_FLIGHT).value
+    dispatch.attempt_count += 1
+    dispatch.provider, dispatch.updated_at = SMTP_PROVIDER, sent
+    session.add(DispatchAttempt(dispatch_id=dispatch.id, number=dispatch.attempt_count, started_at=sent, provider=SMTP_PROVIDER, created_at=sent))
+    session.flush()
+    message_id = f"<{dispatch_id}@mail.gateway.example>"
+    delivery.record_success(session, dispatch_id, SendResult(DeliveryState.SENT, message_id, 250, "250 2.0.0 queued as 4F2A1"), duration_ms=38, now=sent)
+    transmit_job = session.scalar(select(Job).where(Job.dedup_key == f"{delivery.TRANSMIT}:{dispatch_id}:1"))
+    queue.complete(session, transmit_job.id, now=sent)
+    return message_id
+
+
 def email_accepted_then_bounced(database: Database, dispatch_id: uuid.UUID, *, sent: datetime, bounced: datetime) -> None:
-    """The relay accepts the e-mail (transmit's claim and record, without the SMTP exchange), then the bounce is reported."""
+    """The relay accepts the e-mail, then the bounce is reported (as the bounce callback reports it)."""
     with database.session_scope() as session:
-        dispatch = session.get(Dispatch, dispatch_id)
-        dispatch.state = transition(dispatch.state, DeliveryState.IN_FLIGHT).value
-        dispatch.attempt_count += 1
-        dispatch.provider, dispatch.updated_at = SMTP_PROVIDER, sent
-        session.add(DispatchAttempt(dispatch_id=dispatch.id, number=dispatch.attempt_count, started_at=sent, provider=SMTP_PROVIDER, created_at=sent))
-        session.flush()
-        message_id = f"<{dispatch_id}@mail.gateway.example>"
-        delivery.record_success(session, dispatch_id, SendResult(DeliveryState.SENT, message_id, 250, "250 2.0.0 queued as 4F2A1"), duration_ms=38, now=sent)
-        transmit_job = session.scalar(select(Job).where(Job.dedup_key == f"{delivery.TRANSMIT}:{dispatch_id}:1"))
-        queue.complete(session, transmit_job.id, now=sent)
+        message_id = _accepted(session, dispatch_id, sent=sent)
     with database.session_scope() as session:
         delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE}, now=bounced, max_attempts=8)
+
+
+STORED_UBL = b'<?xml version="1.0" encoding="UTF-8"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+
+
+def _claim_with_failed_dispatch(session, code: str, number: str, email: str, *, now: datetime, sequence: int):
+    """Within the caller's session (tests/security/world.py): a claim whose invoice e-mail bounced. The
+    document is stored as given (the security world's creditors lack what a real invoice needs, e.g. a VAT
+    number), with the verdict issuance stores when the official artefacts are missing; the dispatch is
+    queued by the delivery service, accepted and bounced as in `email_accepted_then_bounced`."""
+    claim = create_claim(session, _principal(session, code), ClaimIn.model_validate(business_by_email(number, email)), now=now).claim
+    document = Document(
+        claim_id=claim.id, creditor_id=claim.creditor_id, kind="invoice", prefix="INV", sequence=sequence, number=f"{code.upper()}-INV-{sequence:06d}",
+        media_type=documents.UBL_MEDIA_TYPE, content=STORED_UBL, sha256=hashlib.sha256(STORED_UBL).hexdigest(), issued_at=now,
+        meta={"validation": documents.validation_verdict(STORED_UBL, Path("/nonexistent/standards"))}, created_at=now,
+    )
+    session.add(document)
+    session.flush()
+    dispatch = delivery.queue_dispatch(session, document_id=document.id, claim_id=claim.id, channel="email", recipient=email,
+                                       reason="business debtor without Peppol id: e-mail with PDF and UBL", now=now)
+    message_id = _accepted(session, dispatch.id, sent=now)
+    session.flush()  # the report finds its dispatch by the provider message id just recorded
+    bounced = delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE}, now=now, max_attempts=8)
+    assert bounced is not None and bounced.state == DeliveryState.FAILED_PERMANENT.value
+    return claim, document, dispatch
 
 
 def invalid_invoice(database: Database, settings: Settings, claim_id: uuid.UUID, *, now: datetime) -> Document:

@@ -117,8 +117,8 @@ def test_a_business_invoice_downloads_as_ubl_and_as_the_pdf_letter_that_was_sent
         document_id, number = document.id, document.number
     client = client_for(settings, providers)
     page = client.get(f"/admin/claims/{claim_id}").text
-    assert (f'<a href="/admin/documents/{document_id}" class="download">Download UBL</a>'
-            f'<a href="/admin/documents/{document_id}/pdf" class="download">Download PDF</a>') in page
+    assert (f' <a href="/admin/documents/{document_id}" class="download">Download UBL</a>'
+            f' <a href="/admin/documents/{document_id}/pdf" class="download">Download PDF</a>') in page
     ubl = client.get(f"/admin/documents/{document_id}")
     assert (ubl.headers["content-type"], ubl.headers["content-disposition"]) == ("application/xml", f'attachment; filename="{number}.xml"')
     pdf = client.get(f"/admin/documents/{document_id}/pdf")
