@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STANDARDS_FROM ?= ../shared/standards
 
-.PHONY: demo test bench setup standards browser pdflibs clean
+.PHONY: demo test bench setup standards browser pdflibs clean screenshots
 
 $(STAMP): pyproject.toml | pdflibs
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: $(STAMP) standards
 
 test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# The browser tests save screenshots in var/screenshots/ on every run; this also refreshes the README's
+# copies in tests/web/screenshots/ (commit them by hand).
+screenshots: setup
+	GATEWAY_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 -q tests/web/test_browser.py tests/web/test_escalations_browser.py tests/web/test_consumer_browser.py
 
 bench: $(STAMP) standards
 	$(BIN)/python -m bench

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     # long a link in a message stays valid. An empty secret: messages carry no personal link and /my is off.
     personal_link_secret: str = ""
     personal_link_valid_days: int = 60
+    # Rotation: the secrets used before, still accepted when a link is opened (new links are signed with
+    # personal_link_secret only). A JSON list in the environment, e.g. '["the-old-secret-of-16-bytes+"]';
+    # drop an old secret once the links it signed have expired (personal_link_valid_days after the rotation).
+    personal_link_previous_secrets: list[str] = []
 
     # Paper letters (gateway/channels/paper): the print provider's drop folder. Letters wait in pending/
     # until `gateway print close-batch` publishes them as batches/<stamp>-<n>/ with manifest.csv.

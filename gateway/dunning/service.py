@@ -765,12 +765,44 @@ def approve_escalation(session: Session, principal: Principal, entry_id: uuid.UU
     return entry
 
 
+def approve_escalation_list(
+    session: Session, principal: Principal, entry_ids: list[uuid.UUID], *, kind: str, approving_body: str, approved_by: str, today: date, now: datetime,
+) -> list[EscalationEntry]:
+    """One decision on a whole list (one kind, one approving body): each entry the approver was shown
+    goes through `approve_escalation` (its own checks and audit row per claim), or none does.
+
+    The approver names the entries (the ones on the page they read), so an entry that joined the
+    list since is not approved unseen. Every refusal is collected and raised together; the caller's
+    transaction then rolls back the entries approved before it."""
+    if not entry_ids:
+        raise InvalidInput.single("entries", "ESCALATION-LIST-EMPTY", "the list has no entry to approve")
+    repo = DunningRepository(session)
+    approved: list[EscalationEntry] = []
+    problems: list[FieldProblem] = []
+    for index, entry_id in enumerate(dict.fromkeys(entry_ids)):
+        entry = repo.escalation(entry_id, principal.visible_creditor_ids)
+        if entry is None:
+            raise NotFound(f"no escalation entry {entry_id}")
+        number = repo.claim(entry.claim_id).number
+        if (entry.kind, entry.approving_body) != (kind, approving_body):
+            problems.append(FieldProblem(f"entries.{index}", "ESCALATION-LIST-MISMATCH", f"claim {number} is on the {entry.kind} list of {entry.approving_body}"))
+            continue
+        try:
+            approved.append(approve_escalation(session, principal, entry_id, approved_by=approved_by, today=today, now=now))
+        except (Conflict, InvalidInput) as error:
+            problems.extend(FieldProblem(f"entries.{index}", p.rule, f"claim {number}: {p.message}") for p in error.problems)
+    if problems:
+        error_type = Conflict if all(p.rule == "ESCALATION-ALREADY-APPROVED" for p in problems) else InvalidInput
+        raise error_type(f"the list was not approved: {len(problems)} of its entries cannot be", problems=problems)
+    return approved
+
+
 def local_today(now: datetime) -> date:
     return now.astimezone(BRUSSELS).date()
 
 
 __all__ = [
-    "DUNNABLE", "Evaluation", "GrantedPlan", "KIND_TO_POLICY_ENTITY", "Observed", "RunReport", "add_hold", "approve_escalation",
+    "DUNNABLE", "Evaluation", "GrantedPlan", "KIND_TO_POLICY_ENTITY", "Observed", "RunReport", "add_hold", "approve_escalation", "approve_escalation_list",
     "attach_dispatch", "confirm_plan", "end_hold", "evaluate", "format_ogm", "grant_plan", "local_today", "observe", "policy_for_claim", "prepare_send",
     "preview", "run", "scan",
 ]

@@ -223,30 +223,39 @@ def issue_letter(
     return document
 
 
+def has_pdf_rendition(document: Document) -> bool:
+    """Whether `pdf_rendition` has a PDF for this document (the same test, without drawing it)."""
+    meta = document.meta or {}
+    return (
+        document.media_type == PDF or document.kind == "invoice" or (document.kind == "reminder" and bool(meta.get("new_due_date")))
+        or (document.kind == "fee_invoice" and bool(meta.get("payable")) and bool(meta.get("structured_communication")))
+    )
+
+
 def pdf_rendition(session: Session, document: Document, *, registered: bool = False) -> bytes | None:
     """The PDF a printer or an e-mail needs for a stored document: the letter itself, or a UBL
     invoice / reminder / fee invoice drawn as a letter; None for what has no letter form."""
     if document.media_type == PDF:
         return document.content
+    if not has_pdf_rendition(document):
+        return None
     meta = document.meta or {}
     claim = session.get(Claim, document.claim_id)
     issued_on = brussels_today(document.issued_at)
     if document.kind == "invoice":
         facts = LetterFacts("invoice", document.number, issued_on, claim.due_date, registered=registered)
-    elif document.kind == "reminder" and meta.get("new_due_date"):
+    elif document.kind == "reminder":
         facts = LetterFacts(
             "reminder", document.number, issued_on, date.fromisoformat(meta["new_due_date"]), step=meta.get("step"), registered=registered,
             invoice_number=meta.get("references"),
         )
-    elif document.kind == "fee_invoice" and meta.get("payable") and meta.get("structured_communication"):
+    else:  # a fee invoice with its own amount and OGM (has_pdf_rendition)
         total = Decimal(meta["payable"])
         due = date.fromisoformat(meta["due_date"]) if meta.get("due_date") else claim.due_date
         facts = LetterFacts(
             "invoice", document.number, issued_on, due, registered=registered, own_lines=((f"{document.number}: {meta.get('references') or claim.number}", total),),
             own_total=total, own_ogm=meta["structured_communication"],
         )
-    else:
-        return None
     pdf, _, _ = render_pdf(session, claim, facts, settings=None, now=document.issued_at)
     return pdf
 

@@ -92,8 +92,9 @@ def create_user(session: Session, email: str, password: str, *, creditor_code: s
     return user
 
 
-def sign_in(session: Session, email: str, password: str, *, now: datetime) -> str | None:
-    """A new session token, or None when the e-mail, password or account is not good."""
+def sign_in(session: Session, email: str, password: str, *, now: datetime, language: str | None = None) -> str | None:
+    """A new session token, or None when the e-mail, password or account is not good; `language`, when
+    given, becomes the account's (the choice the user made on the sign-in page)."""
     user = session.scalar(select(AdminUser).where(AdminUser.email == email.strip().lower()))
     try:
         _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
@@ -103,6 +104,8 @@ def sign_in(session: Session, email: str, password: str, *, now: datetime) -> st
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    if language is not None:
+        user.language = language
     token = secrets.token_urlsafe(32)
     session.add(AdminSession(user_id=user.id, token_hash=_token_hash(token), csrf_token=secrets.token_urlsafe(32), expires_at=now + SESSION_LIFETIME, created_at=now))
     return token

@@ -2,52 +2,69 @@
 
 The failed dispatch keeps its state (`failed_permanent` is terminal in the delivery table);
 it is marked superseded in its audit history, pointing at the new dispatch, so the
-undeliverable queue drops it and the claim page shows both. The new dispatch is queued for
-the fixed contact and a transmit job is added in the same transaction.
+undeliverable queue drops it and the claim page shows both. The new dispatch is queued by the
+delivery service (`queue_dispatch`: the row and its transmit job, in the same transaction).
 
-The dispatch row is created here, not in `gateway.delivery`, while the transmit service is
-being built (issue 7 coordination): `queue_resend` is the one place to switch over.
+What a clerk can fix depends on the channel that failed (`RESEND_WAYS`): an e-mail address, a
+mobile number, a postal address (ordinary or registered letter), a Peppol participant id. An
+eBox failure has nothing to fix (the national number is right; the citizen has no active eBox):
+the document goes by e-mail (when the debtor may receive it that way) or on paper instead. A
+Peppol failure may be a wrong participant id, or a buyer who is not on Peppol: fix the id, or
+send by e-mail.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.api.payloads import AddressIn, ContactIn, DebtorPatch
+from gateway.delivery import service as delivery
+from gateway.domain import identifiers
+from gateway.domain.claim import Channel
 from gateway.domain.transmission import DeliveryState
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.services import audit
 from gateway.services.auth import Principal
 from gateway.services.claims import patch_debtor
-from gateway.store.models import Dispatch
+from gateway.store.models import Debtor, Dispatch
 from gateway.web.repository import SUPERSEDED, UNREACHABLE, AdminRepository
-from gateway.workers import queue
-
-TRANSMIT = "dispatch.transmit"  # the job kind the delivery worker handles
-# Which debtor contact a channel sends to.
-CONTACT_KIND = {"email": "email", "sms": "phone", "paper": "address"}
 
 
-def idempotency_key(document_id: uuid.UUID, channel: str, recipient: str) -> str:
-    """Stable per (document, channel, recipient), the same rule as the delivery service."""
-    return hashlib.sha256(f"{document_id}|{channel}|{recipient}".encode()).hexdigest()
+@dataclass(frozen=True)
+class ResendWay:
+    """Send on `channel` after fixing the debtor's `field`: email | phone | address | peppol_id."""
+
+    channel: str
+    field: str
+
+
+EMAIL = ResendWay(Channel.EMAIL.value, "email")
+# Per failed channel, the ways to send the document again, the usual one first.
+RESEND_WAYS: dict[str, tuple[ResendWay, ...]] = {
+    Channel.EMAIL.value: (EMAIL,),
+    Channel.SMS.value: (ResendWay(Channel.SMS.value, "phone"),),
+    Channel.PAPER.value: (ResendWay(Channel.PAPER.value, "address"),),
+    Channel.REGISTERED_PAPER.value: (ResendWay(Channel.REGISTERED_PAPER.value, "address"),),
+    Channel.EBOX.value: (EMAIL, ResendWay(Channel.PAPER.value, "address")),
+    Channel.PEPPOL.value: (ResendWay(Channel.PEPPOL.value, "peppol_id"), EMAIL),
+}
+
+
+def may_receive_email(debtor: Debtor) -> bool:
+    """A business may always get its invoice by e-mail; a consumer only with e-mail consent (as the router decides)."""
+    return debtor.kind == "business" or {c.channel: c.given for c in debtor.consents}.get(Channel.EMAIL.value) is True
+
+
+def ways_for(dispatch: Dispatch, debtor: Debtor) -> tuple[ResendWay, ...]:
+    """The ways the undeliverable queue offers for this failed dispatch; none that could only be refused."""
+    return tuple(way for way in RESEND_WAYS.get(dispatch.channel, ()) if way.field != "email" or may_receive_email(debtor))
 
 
 def address_line(address: AddressIn) -> str:
+    """The recipient line of a letter, as the router writes it (gateway/workers/tasks.py postal_address)."""
     return f"{address.street}, {address.postal_code} {address.city}, {address.country}"
-
-
-def queue_resend(session, *, document_id: uuid.UUID, claim_id: uuid.UUID, channel: str, recipient: str, reason: str, now: datetime) -> Dispatch:
-    dispatch = Dispatch(
-        document_id=document_id, claim_id=claim_id, channel=channel, recipient=recipient, state=DeliveryState.QUEUED.value,
-        idempotency_key=idempotency_key(document_id, channel, recipient), routing_reason=reason, created_at=now, updated_at=now,
-    )
-    session.add(dispatch)
-    session.flush()
-    queue.enqueue(session, TRANSMIT, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{TRANSMIT}:{dispatch.id}:1")
-    return dispatch
 
 
 def _open_case(session, principal: Principal, dispatch_id: uuid.UUID):
@@ -70,33 +87,54 @@ def close_as_unreachable(session, principal: Principal, dispatch_id: uuid.UUID, 
     audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dispatch.marked_unreachable", data=data, at=now)
 
 
-def fix_contact_and_resend(session, principal: Principal, dispatch_id: uuid.UUID, *, value: str | None = None, address: AddressIn | None = None, now: datetime) -> Dispatch:
-    """Replace the failed recipient in the debtor's contacts and queue a new dispatch to the fixed one."""
-    repo, old, claim = _open_case(session, principal, dispatch_id)
-    kind = CONTACT_KIND.get(old.channel)
-    if kind is None:
-        raise InvalidInput.single("channel", "channel.not_fixable", f"a {old.channel} dispatch is not fixed by a contact")
-    debtor = repo.debtor(claim.debtor_id)
-    if kind == "address":
+def _fix_contact(session, principal: Principal, debtor: Debtor, old: Dispatch, way: ResendWay, *, value: str | None, address: AddressIn | None, now: datetime) -> str:
+    """Store the corrected contact on the debtor; returns the new dispatch's recipient."""
+    if way.field == "address":
         if address is None:
             raise InvalidInput.single("address", "address.missing", "give the corrected postal address")
-        patch = DebtorPatch(address=address)
-        recipient = address_line(address)
-    else:
-        contact = ContactIn(kind=kind, value=(value or "").strip())  # raises on a malformed e-mail or phone number
-        kept = [ContactIn(kind=c.kind, value=c.value) for c in debtor.contacts if not (c.kind == kind and c.value.lower() == old.recipient.lower())]
-        patch = DebtorPatch(contacts=[*kept, contact][-10:])
-        recipient = contact.value
-    if recipient.lower() == old.recipient.lower() or repo.dispatch_exists(old.document_id, old.channel, recipient):
-        raise InvalidInput.single("value", "contact.unchanged", "this document was already sent to that contact on this channel")
-    patch_debtor(session, principal, debtor.id, patch, now=now)
-    new = queue_resend(
-        session, document_id=old.document_id, claim_id=claim.id, channel=old.channel, recipient=recipient,
-        reason=f"resent by {principal.actor} after fixing the {kind} (replaces dispatch {old.id})", now=now,
+        patch_debtor(session, principal, debtor.id, DebtorPatch(address=address), now=now)
+        return address_line(address)
+    text = (value or "").strip()
+    if way.field == "peppol_id":
+        try:
+            participant = identifiers.normalize_peppol_id(text)
+        except identifiers.IdentifierError as error:
+            raise InvalidInput.single("value", error.rule, error.message) from error
+        if participant != debtor.peppol_id:
+            audit.record(session, actor=principal.actor, creditor_id=debtor.creditor_id, entity_type="debtor", entity_id=debtor.id, action="debtor.updated",
+                         data={"peppol_id": participant, "was": debtor.peppol_id}, at=now)
+            debtor.peppol_id, debtor.updated_at = participant, now
+        return participant
+    contact = ContactIn(kind=way.field, value=text)  # raises on a malformed e-mail or phone number
+    # The contact that failed on this channel is replaced; on another channel (eBox, Peppol) the new one is added.
+    kept = [ContactIn(kind=c.kind, value=c.value) for c in debtor.contacts if not (c.kind == way.field and old.channel == way.channel and c.value.lower() == old.recipient.lower())]
+    if not any(c.kind == contact.kind and c.value.lower() == contact.value.lower() for c in kept):
+        kept.append(contact)
+    patch_debtor(session, principal, debtor.id, DebtorPatch(contacts=kept[-10:]), now=now)
+    return contact.value
+
+
+def fix_contact_and_resend(
+    session, principal: Principal, dispatch_id: uuid.UUID, *, channel: str | None = None, value: str | None = None, address: AddressIn | None = None, now: datetime,
+) -> Dispatch:
+    """Store the corrected contact and queue the same document on `channel` (default: the failed dispatch's own)."""
+    repo, old, claim = _open_case(session, principal, dispatch_id)
+    debtor = repo.debtor(claim.debtor_id)
+    channel = channel or old.channel
+    way = next((w for w in ways_for(old, debtor) if w.channel == channel), None)
+    if way is None:
+        offered = ", ".join(w.channel for w in ways_for(old, debtor)) or "none"
+        raise InvalidInput.single("channel", "resend.channel_not_offered", f"a failed {old.channel} dispatch is sent again by {offered}, not by {channel}")
+    recipient = _fix_contact(session, principal, debtor, old, way, value=value, address=address, now=now)
+    if (channel == old.channel and recipient.lower() == old.recipient.lower()) or repo.dispatch_exists(old.document_id, channel, recipient):
+        raise InvalidInput.single("value", "contact.unchanged", f"this document was already sent to {recipient} by {channel}")
+    new = delivery.queue_dispatch(
+        session, document_id=old.document_id, claim_id=claim.id, channel=channel, recipient=recipient,
+        reason=f"resent by {principal.actor} after fixing the {way.field.replace('_', ' ')} (replaces {old.channel} dispatch {old.id})", now=now,
     )
     audit.record(session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="dispatch", entity_id=old.id, action=SUPERSEDED, data={"by": str(new.id), "recipient": recipient}, at=now)
     audit.record(
         session, actor=principal.actor, creditor_id=claim.creditor_id, entity_type="claim", entity_id=claim.id, action="dispatch.resent",
-        data={"channel": old.channel, "from": old.recipient, "to": recipient, "failed_dispatch": str(old.id), "new_dispatch": str(new.id)}, at=now,
+        data={"channel": channel, "failed_channel": old.channel, "from": old.recipient, "to": recipient, "failed_dispatch": str(old.id), "new_dispatch": str(new.id)}, at=now,
     )
     return new

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from gateway.api.payloads import AddressIn
+from gateway.delivery.router import UNUSABLE
 from gateway.domain.identifiers import format_ogm
 from gateway.dunning import export as escalation_export
 from gateway.dunning import service as dunning_service
@@ -28,9 +29,10 @@ from gateway.errors import GatewayError
 from gateway.kit.ratelimit import RateLimiter, Verdict
 from gateway.kit.time import BRUSSELS, brussels_today, utc_now
 from gateway.store.repositories.claims import ClaimRepository
-from gateway.web import account, i18n
-from gateway.web.repository import BUYER_RESPONSE_HOLDS, SUPERSEDED, AdminRepository
-from gateway.web.resend import CONTACT_KIND, close_as_unreachable, fix_contact_and_resend
+from gateway.services import letters
+from gateway.web import account, i18n, timeline
+from gateway.web.repository import BUYER_RESPONSE_HOLDS, AdminRepository
+from gateway.web.resend import close_as_unreachable, fix_contact_and_resend, ways_for
 
 SESSION_COOKIE = "gw_admin"
 SIGNIN_CSRF_COOKIE = "gw_signin_csrf"
@@ -68,14 +70,30 @@ def _secure_cookies(request: Request) -> bool:
 
 
 def _language(request: Request, admin: account.Admin | None = None) -> str:
-    return i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), admin.language if admin else None, request.headers.get("accept-language"))
+    """Signed in: the language stored on the account (so it follows the user to any device); signed out: the
+    cookie, then the browser's. A choice made while signed in, or on the sign-in page, is stored on the account."""
+    if admin is not None and admin.language in i18n.LANGUAGES:
+        return admin.language
+    return i18n.pick_language(request.cookies.get(LANGUAGE_COOKIE), None, request.headers.get("accept-language"))
+
+
+def local_time(moment: datetime | str | None, *, seconds: bool = True) -> str:
+    """An instant (or its ISO 8601 text, as the export rows carry it) as Brussels wall-clock time with its zone (CET or CEST)."""
+    if not moment:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def _render(request: Request, template: str, admin: account.Admin | None, *, status_code: int = 200, **context) -> HTMLResponse:
     language = _language(request, admin)
     return templates.TemplateResponse(
         request, template,
-        {"admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "languages": i18n.LANGUAGES, "path": request.url.path, **context},
+        {
+            "admin": admin, "lang": language, "t": lambda key: i18n.translate(language, key), "message": lambda key, args=None: i18n.message(language, key, args),
+            "languages": i18n.LANGUAGES, "path": request.url.path, "local": local_time, **context,
+        },
         status_code=status_code,
     )
 
@@ -169,7 +187,9 @@ async def signin(request: Request) -> Response:
     if not verdict.allowed:
         return _too_many_attempts(request, verdict)
     with request.app.state.database.session_scope() as session:
-        token = account.sign_in(session, name, str(form.get("password", "")), now=utc_now())
+        # A language picked on the sign-in page is the user's latest choice: it becomes the account's.
+        chosen = request.cookies.get(LANGUAGE_COOKIE)
+        token = account.sign_in(session, name, str(form.get("password", "")), now=utc_now(), language=chosen if chosen in i18n.LANGUAGES else None)
     if token is None:
         return signin_page(request, next=str(form.get("next", "")), failed=True)
     limits.by_name.reset(name)  # the owner got in: earlier typos do not count against the next sign-in
@@ -197,8 +217,16 @@ async def signout(request: Request) -> Response:
 
 @router.get("/lang/{language}")
 def switch_language(request: Request, language: str, next: str | None = None) -> Response:
+    """Signed in, the choice is stored on the account (`account.set_language`); the cookie keeps it for the signed-out pages.
+
+    A plain link, no form: changing one's own display language needs no CSRF protection (a forged
+    link can do no more than switch the page language, which the user switches back)."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     if language in i18n.LANGUAGES:
+        with request.app.state.database.session_scope() as session:
+            admin = account.current_admin(session, request.cookies.get(SESSION_COOKIE), now=utc_now())
+            if admin is not None:
+                account.set_language(session, admin, language)
         response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=_secure_cookies(request), path="/admin")
     return response
 
@@ -243,9 +271,11 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
         counts = repo.dispatch_counts(lower, upper)
         creditors = repo.creditors()
         invalid = repo.invalid_documents(lower, upper)
+        refused = repo.refused_documents(lower, upper)
         undeliverable = repo.undeliverable()
-        on_hold = repo.claims_on_hold()
-        buyer_responses = repo.buyer_responses_waiting(brussels_today())
+        today = brussels_today()
+        on_hold = repo.holds_in_effect(today)
+        buyer_responses = repo.buyer_responses_waiting(today)
     order = list(STATE_COLOURS)
     states = sorted({state for _, state, _ in counts}, key=lambda state: (order.index(state) if state in order else len(order), state))
     table: dict[str, dict[str, int]] = {}
@@ -253,7 +283,7 @@ def dashboard(request: Request, start: date | None = None, end: date | None = No
         table.setdefault(channel, {})[state] = count
     return _render(
         request, "dashboard.html", admin, start=start, end=end, states=states, table=table, chart=_chart(counts),
-        colours=STATE_COLOURS, invalid=invalid, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
+        colours=STATE_COLOURS, invalid=invalid, refused=refused, undeliverable=undeliverable, on_hold=on_hold, creditors=creditors,
         buyer_responses=buyer_responses, buyer_codes=BUYER_RESPONSE_HOLDS,
     )
 
@@ -263,9 +293,7 @@ def undeliverable(request: Request, resent: str | None = None) -> Response:
     admin = _admin(request)
     if admin is None:
         return _signin_redirect(request)
-    with request.app.state.database.session_scope() as session:
-        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
-    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=resent, problem=None)
+    return _undeliverable_page(request, admin, resent=resent)
 
 
 @router.post("/undeliverable/{dispatch_id}/resend")
@@ -279,7 +307,9 @@ async def resend(request: Request, dispatch_id: uuid.UUID) -> Response:
             address = None
             if form.get("street"):
                 address = AddressIn(street=form.get("street"), postal_code=form.get("postal_code"), city=form.get("city"), country=form.get("country") or "BE")
-            new = fix_contact_and_resend(session, admin.principal, dispatch_id, value=form.get("value"), address=address, now=utc_now())
+            new = fix_contact_and_resend(
+                session, admin.principal, dispatch_id, channel=str(form.get("channel") or "") or None, value=form.get("value"), address=address, now=utc_now(),
+            )
             recipient = new.recipient
     except GatewayError as error:
         if error.status_code == 404:
@@ -306,42 +336,18 @@ async def unreachable(request: Request, dispatch_id: uuid.UUID) -> Response:
     return RedirectResponse("/admin/undeliverable", status_code=303)
 
 
-def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:
+def _undeliverable_page(request: Request, admin: account.Admin, *, resent: str | None = None, problem: str | None = None, status_code: int = 200) -> HTMLResponse:
     with request.app.state.database.session_scope() as session:
-        rows = AdminRepository(session, admin.visible_creditor_ids).undeliverable()
-    return _render(request, "undeliverable.html", admin, rows=rows, contact_kind=CONTACT_KIND, resent=None, problem=problem, status_code=status_code)
+        repo = AdminRepository(session, admin.visible_creditor_ids)
+        rows = repo.undeliverable()
+        router_next = repo.router_next([dispatch for dispatch, _, _ in rows])
+        ways = {dispatch.id: ways_for(dispatch, debtor) for dispatch, _, debtor in rows}
+        emails = {debtor.id: next((c.value for c in debtor.contacts if c.kind == "email" and c.validity not in UNUSABLE), "") for _, _, debtor in rows}
+    return _render(request, "undeliverable.html", admin, rows=rows, router_next=router_next, ways=ways, emails=emails, resent=resent, problem=problem, status_code=status_code)
 
 
-def _timeline(claim, documents, dispatches, attempts, history, payments) -> list[dict]:
-    """Every event of a claim in time order; ties keep the order claim, document, dispatch, attempt, history, payment."""
-    superseded = {event.entity_id for event in history if event.action == SUPERSEDED}
-    numbers = {document.id: document.number for document in documents}
-    events = [{"at": claim.created_at, "rank": 0, "kind": "claim", "title": claim.number, "detail": f"{claim.claim_type} · {claim.total_amount} {claim.currency}"}]
-    for document in documents:
-        validation = (document.meta or {}).get("validation", {}).get("status")
-        events.append({
-            "at": document.issued_at, "rank": 1, "kind": "document", "title": f"{document.kind} {document.number}",
-            "detail": f"{document.media_type}" + (f" · validation: {validation}" if validation else ""), "download": f"/admin/documents/{document.id}",
-            "id": str(document.id),
-        })
-    for dispatch in dispatches:
-        events.append({
-            "at": dispatch.created_at, "rank": 2, "kind": "dispatch", "title": f"{dispatch.channel} → {dispatch.recipient}", "state": dispatch.state,
-            "detail": " · ".join(part for part in (numbers.get(dispatch.document_id), dispatch.routing_reason, dispatch.last_error) if part),
-            "superseded": dispatch.id in superseded, "id": str(dispatch.id),
-        })
-    for attempt in attempts:
-        events.append({
-            "at": attempt.started_at, "rank": 3, "kind": "attempt", "title": f"#{attempt.number} {attempt.provider or ''}".strip(), "state": attempt.outcome,
-            "detail": " · ".join(str(part) for part in (attempt.status_code, attempt.error_class, attempt.response_excerpt) if part),
-        })
-    for event in history:
-        facts = " · ".join(f"{key}: {value}" for key, value in (event.data or {}).items())
-        events.append({"at": event.at, "rank": 4, "kind": "audit", "title": event.action, "detail": f"{event.actor}" + (f" · {facts}" if facts else "")})
-    for payment in payments:
-        events.append({"at": payment.created_at, "rank": 5, "kind": "payment", "title": f"{payment.amount} ({payment.source})", "detail": f"paid on {payment.paid_on.isoformat()}" + (f" · {payment.reference}" if payment.reference else "")})
-    events.sort(key=lambda item: (item["at"], item["rank"]))
-    return events
+def _undeliverable_problem(request: Request, admin: account.Admin, problem: str, *, status_code: int) -> HTMLResponse:
+    return _undeliverable_page(request, admin, problem=problem, status_code=status_code)
 
 
 @router.get("/claims/{claim_id}", response_class=HTMLResponse)
@@ -361,8 +367,12 @@ def claim_page(request: Request, claim_id: uuid.UUID) -> Response:
         history = repo.history([claim.id, debtor.id, *[d.id for d in dispatches]])
         payments = repo.payments(claim.id)
         creditor = repo.creditor(claim.creditor_id)
-    timeline = _timeline(claim, documents, dispatches, attempts, history, payments)
-    return _render(request, "claim.html", admin, claim=claim, debtor=debtor, creditor=creditor, ogm=format_ogm(claim.structured_communication), timeline=timeline)
+        steps = {step.dedup_key: step for step in AdminRepository(session, admin.visible_creditor_ids).dunning_steps(claim.id)}
+    entries = timeline.build(
+        claim, documents, dispatches, attempts, history, payments, steps=steps,
+        pdf_documents=frozenset(document.id for document in documents if letters.has_pdf_rendition(document)),
+    )
+    return _render(request, "claim.html", admin, claim=claim, debtor=debtor, creditor=creditor, ogm=format_ogm(claim.structured_communication), timeline=entries)
 
 
 @router.get("/documents/{document_id}")
@@ -380,6 +390,22 @@ def download_document(request: Request, document_id: uuid.UUID) -> Response:
             document.content, media_type=document.media_type,
             headers={"Content-Disposition": f'attachment; filename="{safe_number}.{extension}"', "X-Content-Type-Options": "nosniff"},
         )
+
+
+@router.get("/documents/{document_id}/pdf")
+def download_document_pdf(request: Request, document_id: uuid.UUID) -> Response:
+    """A UBL document as the letter that was printed or attached to the e-mail (`letters.pdf_rendition`, registered when it went registered)."""
+    admin = _admin(request)
+    if admin is None:
+        return _signin_redirect(request)
+    with request.app.state.database.session_scope() as session:
+        repo = AdminRepository(session, admin.visible_creditor_ids)
+        document = repo.document(document_id)
+        if document is None or not letters.has_pdf_rendition(document):
+            return _error(request, admin, 404, "error.not_found")
+        pdf = letters.pdf_rendition(session, document, registered=repo.sent_registered(document.id))
+        safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in document.number)
+    return Response(pdf, media_type=letters.PDF, headers={"Content-Disposition": f'attachment; filename="{safe_number}.pdf"', "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -431,13 +457,10 @@ async def approve_escalation(request: Request, entry_id: uuid.UUID) -> Response:
     form, refused = await _checked_form(request, admin, "escalation.approve")
     if refused is not None:
         return refused
-    reference = " ".join(str(form.get("reference", "")).split())[:APPROVAL_REFERENCE_LENGTH]
-    # Who approved: the signed-in director, with the decision reference when one is given.
-    approved_by = f"{admin.email} ({reference})" if reference else admin.email
     now = utc_now()
     try:
         with request.app.state.database.session_scope() as session:
-            entry = dunning_service.approve_escalation(session, admin.principal, entry_id, approved_by=approved_by, today=dunning_service.local_today(now), now=now)
+            entry = dunning_service.approve_escalation(session, admin.principal, entry_id, approved_by=_approved_by(admin, form), today=dunning_service.local_today(now), now=now)
             number = ClaimRepository(session).claim_for(entry.claim_id, admin.visible_creditor_ids).number
     except GatewayError as error:
         if error.status_code == 404:
@@ -445,6 +468,42 @@ async def approve_escalation(request: Request, entry_id: uuid.UUID) -> Response:
         detail = "; ".join(f"{p.rule}: {p.message}" for p in error.problems) or str(error)
         return _escalations_page(request, admin, problem=detail, status_code=error.status_code)
     return RedirectResponse(f"/admin/escalations?approved={quote(number)}#entry-{entry_id}", status_code=303)
+
+
+@router.post("/escalations/approve-list")
+async def approve_escalation_list(request: Request) -> Response:
+    """The financial director's visum on a whole list (kind + approving body): the entries shown on the
+    page, each through `approve_escalation` (an audit row per claim), all or none."""
+    admin = _admin(request)
+    form, refused = await _checked_form(request, admin, "escalation.approve")
+    if refused is not None:
+        return refused
+    kind, body = str(form.get("kind", "")), str(form.get("approving_body", ""))
+    try:
+        entry_ids = [uuid.UUID(str(value)) for value in form.getlist("entry_id")]
+    except ValueError:
+        return _error(request, admin, 404, "error.not_found")
+    now = utc_now()
+    try:
+        with request.app.state.database.session_scope() as session:
+            entries = dunning_service.approve_escalation_list(
+                session, admin.principal, entry_ids, kind=kind, approving_body=body, approved_by=_approved_by(admin, form),
+                today=dunning_service.local_today(now), now=now,
+            )
+            claims = ClaimRepository(session)
+            numbers = [claims.claim_for(entry.claim_id, admin.visible_creditor_ids).number for entry in entries]
+    except GatewayError as error:
+        if error.status_code == 404:
+            return _error(request, admin, 404, "error.not_found")
+        detail = "; ".join(f"{p.rule}: {p.message}" for p in error.problems) or str(error)
+        return _escalations_page(request, admin, problem=detail, status_code=error.status_code)
+    return RedirectResponse(f"/admin/escalations?approved={quote(', '.join(numbers))}#list-{quote(kind)}-{quote(body)}", status_code=303)
+
+
+def _approved_by(admin: account.Admin, form) -> str:
+    """Who approved: the signed-in director, with the decision reference when one is given."""
+    reference = " ".join(str(form.get("reference", "")).split())[:APPROVAL_REFERENCE_LENGTH]
+    return f"{admin.email} ({reference})" if reference else admin.email
 
 
 @router.get("/escalations/export")

@@ -72,9 +72,11 @@ CLASSIFICATION: dict[tuple[str, str], Kind] = {
     ("POST", "/admin/undeliverable/{dispatch_id}/unreachable"): Kind.OBJECT,
     ("GET", "/admin/claims/{claim_id}"): Kind.OBJECT,
     ("GET", "/admin/documents/{document_id}"): Kind.OBJECT,
+    ("GET", "/admin/documents/{document_id}/pdf"): Kind.OBJECT,
     ("GET", "/admin/search"): Kind.LIST,
     ("GET", "/admin/escalations"): Kind.LIST,
     ("POST", "/admin/escalations/{entry_id}/approve"): Kind.OBJECT,
+    ("POST", "/admin/escalations/approve-list"): Kind.OBJECT,  # the entries are named in the form
     ("GET", "/admin/escalations/export"): Kind.LIST,
     ("MOUNT", "/admin/static"): Kind.PUBLIC,
     ("GET", "/my/static/consumer.css"): Kind.PUBLIC,

@@ -177,5 +177,5 @@ def test_a_contact_fixed_in_the_admin_pages_is_recorded_with_the_admin_user(data
         (actor, "debtor", debtor_id, "contact.removed", {"kind": "email", "value": victim.email}),
         (actor, "debtor", debtor_id, "contact.added", {"kind": "email", "value": "fixed@gent.be"}),
         (actor, "dispatch", victim.dispatch_id, "dispatch.superseded", {"by": str(new_id), "recipient": "fixed@gent.be"}),
-        (actor, "claim", bounced_claim_id, "dispatch.resent", {"channel": "email", "from": victim.email, "to": "fixed@gent.be", "failed_dispatch": str(victim.dispatch_id), "new_dispatch": str(new_id)}),
+        (actor, "claim", bounced_claim_id, "dispatch.resent", {"channel": "email", "failed_channel": "email", "from": victim.email, "to": "fixed@gent.be", "failed_dispatch": str(victim.dispatch_id), "new_dispatch": str(new_id)}),
     ]

@@ -55,6 +55,8 @@ ADMIN_FORMS = {
     ("POST", "/admin/undeliverable/{dispatch_id}/resend"): {"value": "thief@example.com"},
     ("POST", "/admin/undeliverable/{dispatch_id}/unreachable"): {},
     ("POST", "/admin/escalations/{entry_id}/approve"): {"reference": "stranger"},
+    # The list's entries travel in the form, not the path: the victim's entry.
+    ("POST", "/admin/escalations/approve-list"): lambda victim: {"kind": "dwangbevel", "approving_body": "college_van_burgemeester_en_schepenen", "entry_id": str(victim.entry_id)},
 }
 # Rows that signing in, and only signing in, may add or touch.
 SESSION_TABLES = frozenset({"admin_session", "admin_user", "api_key"})
@@ -271,6 +273,7 @@ def test_admin_users_never_reach_another_creditors_data(app, client, database, w
                 else:
                     form = ADMIN_FORMS.get((method, path))
                     assert form is not None, f"{path}: add the form the isolation test posts to ADMIN_FORMS"
+                    form = form(victim) if callable(form) else form
                     response = client.post(url, data={**form, "csrf_token": csrf}, follow_redirects=False)
                 assert response.status_code == 404, f"{what}: {response.status_code}"
                 _assert_no_leak(response, victim, what, url)

@@ -35,8 +35,8 @@ def clock():
 
 
 @pytest.fixture
-def app(settings, database, clock):
-    seed_admin_world(database)
+def app(settings, database, clock, standards_dir):
+    seed_admin_world(database, standards_dir)
     app = create_app(settings, database=database)
     app.state.admin_signin_limits = routes.SigninLimits(
         by_name=RateLimiter(routes.SIGNIN_ATTEMPTS_PER_NAME, routes.SIGNIN_WINDOW_SECONDS, clock=clock),

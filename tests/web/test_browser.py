@@ -1,13 +1,18 @@
 """The admin pages end to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by
-Playwright), against a uvicorn server this test starts on 127.0.0.1 with a random port.
+Playwright), against a uvicorn server this test starts on 127.0.0.1 with a random port. In the
+clerk's flow the server runs its in-process worker with the providers built from settings: the
+resent invoice really goes out, over SMTP to a sink on loopback, and the page shows it sent.
 
 Playwright never downloads a browser here: it launches the system Chromium by path. Without it
 the tests are skipped, except under CI=true, where a missing browser fails the run (`make setup`
-installs it). Screenshots of each key page are written to tests/web/screenshots/.
+installs it). Screenshots of each key page are written to this run's folder (tests/web/shots.py:
+var/screenshots/); GATEWAY_UPDATE_SCREENSHOTS=1 also refreshes the README's tests/web/screenshots/.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 import threading
@@ -23,9 +28,9 @@ from gateway.config import Settings
 from gateway.store.models import Dispatch
 from gateway.store.session import Database
 from tests.web.seed import PASSWORD, seed_admin_world
+from tests.web.shots import shot  # noqa: F401  (re-exported for the other browser tests)
 
 CHROMIUM = Path(os.environ.get("GATEWAY_TEST_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(__file__).parent / "screenshots"
 # The flags this machine needs: no sandbox as root, and no background traffic to Google's hosts.
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -76,24 +81,51 @@ class Server:
 
 
 @pytest.fixture
-def served(tmp_path, sqlite_template):
+def served(tmp_path, sqlite_template, standards_dir):
     path = tmp_path / "gateway.sqlite"
     shutil.copy(sqlite_template, path)
     database = Database(f"sqlite:///{path}")
-    case = seed_admin_world(database)
+    case = seed_admin_world(database, standards_dir)
     settings = Settings(database_url=database.url, standards_dir=tmp_path / "no-standards")
     with Server(create_app(settings, database=database)) as base_url:
         yield base_url, database, case
     database.dispose()
 
 
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture
+def served_with_worker(tmp_path, sqlite_template, standards_dir):
+    """The gateway with its in-process worker and the providers built from settings, the e-mail one
+    talking SMTP to a sink on loopback (every message the relay accepts is kept)."""
+    from gateway.channels.email.sink import SmtpSink
+    from gateway.channels.setup import build_providers
+
+    path = tmp_path / "gateway.sqlite"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    case = seed_admin_world(database, standards_dir)
+    with SmtpSink(mail_dir=tmp_path / "mail") as sink:
+        settings = Settings(
+            database_url=database.url, standards_dir=standards_dir, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_tls="none",
+            email_verp_secret="verp-secret-for-admin-browser-1", print_drop_dir=tmp_path / "print", worker_poll_seconds=0.1,
+        )
+        with Server(create_app(settings, database=database, run_workers=True, providers=build_providers(settings))) as base_url:
+            yield base_url, database, case, sink
+    database.dispose()
 
 
-def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served):
-    base_url, database, case = served
+def state_shown(page, url: str, dispatch_id, wanted: set[str]) -> str:
+    """Reload the claim page until the dispatch shows one of `wanted` (the worker sends within a second or two)."""
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(url)
+        state = page.locator(f'li[data-kind="dispatch"][data-id="{dispatch_id}"] .state').get_attribute("class").split("state-")[-1]
+        if state in wanted or time.monotonic() > deadline:
+            return state
+        time.sleep(0.3)
+
+
+def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(browser, served_with_worker):
+    base_url, database, case, sink = served_with_worker
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     page = context.new_page()
 
@@ -116,22 +148,31 @@ def test_clerk_signs_in_fixes_a_bounced_email_resends_and_sees_the_new_dispatch(
     assert page.locator("article.case").count() == 1  # the hospital's failed dispatch is not shown
     shot(page, "03-undeliverable")
 
-    case_card.get_by_label("New contact").fill("an.peeters@telenet.be")
-    case_card.get_by_role("button", name="Resend").click()
+    case_card.get_by_label("New e-mail address").fill("an.peeters@telenet.be")
+    case_card.get_by_role("button", name="Resend by e-mail").click()
     page.wait_for_url(f"{base_url}/admin/undeliverable?resent=*")
     assert page.get_by_role("status").inner_text() == "Queued again for an.peeters@telenet.be"
     assert page.locator("article.case").count() == 0
 
     with database.session_scope() as session:
-        new = session.scalar(select(Dispatch).where(Dispatch.claim_id == case.claim_id, Dispatch.id != case.dispatch_id))
-        assert (new.state, new.recipient) == ("queued", "an.peeters@telenet.be")
+        new = session.scalar(select(Dispatch).where(Dispatch.claim_id == case.claim_id, Dispatch.id.not_in([case.dispatch_id, case.fallback_id])))
+        assert (new.channel, new.recipient) == ("email", "an.peeters@telenet.be")
 
-    page.goto(f"{base_url}/admin/claims/{case.claim_id}")
+    # The worker picks the new dispatch up and the relay accepts the e-mail: the page shows it sent.
+    claim_url = f"{base_url}/admin/claims/{case.claim_id}"
+    assert state_shown(page, claim_url, new.id, {"sent", "delivered"}) == "sent"
     new_event = page.locator(f'li[data-kind="dispatch"][data-id="{new.id}"]')
-    assert new_event.locator("strong").inner_text() == "email → an.peeters@telenet.be"
-    assert new_event.locator(".state").inner_text() == "queued"
+    assert (new_event.locator(".kind").text_content(), new_event.locator("strong").inner_text()) == ("Dispatch by e-mail", "an.peeters@telenet.be")
+    assert new_event.locator(".state").inner_text() == "sent"
     old_event = page.locator(f'li[data-kind="dispatch"][data-id="{case.dispatch_id}"]')
     assert "superseded" in old_event.get_attribute("class")
+    [message] = [m for m in sink.messages if "an.peeters@telenet.be" in m.recipients]
+    mail = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert sorted(part.get_filename() for part in mail.iter_attachments()) == [f"{case.document_number}.pdf", f"{case.document_number}.xml"]
+    assert mail["Message-ID"] == f"<{new.id}@mail.gateway.example>"
+    with database.session_scope() as session:
+        sent = session.get(Dispatch, new.id)
+        assert (sent.state, sent.attempt_count, sent.provider_message_id) == ("sent", 1, f"<{new.id}@mail.gateway.example>")
     shot(page, "04-claim")
 
     page.get_by_role("link", name="Search").click()
@@ -155,7 +196,7 @@ def test_claim_page_is_readable_on_a_phone_and_another_creditors_claim_is_not_fo
     assert page.locator("h1").inner_text() == "Overzicht"
 
     page.goto(f"{base_url}/admin/claims/{case.claim_id}")
-    assert page.locator("#timeline li").count() == 7
+    assert page.locator("#timeline li").count() == 10
     # Nothing wider than the phone's screen: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "06-claim-phone")
@@ -163,4 +204,39 @@ def test_claim_page_is_readable_on_a_phone_and_another_creditors_claim_is_not_fo
     response = page.goto(f"{base_url}/admin/claims/{case.hospital_claim_id}")
     assert response.status == 404
     assert page.get_by_role("alert").inner_text() == "Niet gevonden."
+    context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def no_sideways_scroll(page) -> tuple[int, int]:
+    """(the page's scroll width, the viewport's width): equal or less means nothing sticks out sideways."""
+    return tuple(page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]"))
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])  # French labels run longest
+def test_every_admin_page_fits_a_phone_without_sideways_scrolling(browser, served, language):
+    from tests.web.test_escalations_http import escalate_claim
+
+    base_url, database, case = served
+    escalate_claim(database, "F2026-0900")
+    escalate_claim(database, "F2026-0901")
+    context = browser.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True, locale=f"{language}-BE")
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/lang/{language}?next=/admin/signin")
+    widths = {"sign-in": no_sideways_scroll(page)}
+    page.locator('input[name="email"]').fill("director@gent.be")
+    page.locator('input[name="password"]').fill(PASSWORD)
+    page.locator('form.stack button[type="submit"]').click()
+    page.wait_for_url(f"{base_url}/admin/dashboard")
+    widths["dashboard"] = no_sideways_scroll(page)
+    shot(page, f"phone-dashboard-{language}", in_readme=language == "nl")
+    for name, path in (("undeliverable", "/admin/undeliverable"), ("escalations", "/admin/escalations"), ("search", "/admin/search?q=janssens"),
+                       ("claim", f"/admin/claims/{case.claim_id}")):
+        page.goto(f"{base_url}{path}")
+        widths[name] = no_sideways_scroll(page)
+        shot(page, f"phone-{name}-{language}", in_readme=False)
+    assert page.locator("#timeline li").count() > 0  # the pages were the real ones, signed in
+    assert widths == {name: (390, 390) for name in ("sign-in", "dashboard", "undeliverable", "escalations", "search", "claim")}
     context.close()

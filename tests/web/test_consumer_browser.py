@@ -9,7 +9,7 @@ sandbox; the sandbox's signed callback is stored and applied by the worker, and 
 shows the claim as paid. The Bancontact app itself cannot run here: the deeplink
 (https://pay.bancontact.net/...) is answered inside the browser by a stand-in payer screen whose
 "pay" button asks the sandbox to pay, exactly as `POST /sandbox/payments/{id}/pay` does for a
-person paying in the app. Screenshots: tests/web/screenshots/consumer-*.png (page, phone width, Bancontact QR, paid).
+person paying in the app. Screenshots (tests/web/shots.py): consumer-*.png (page, phone width, Bancontact QR, paid).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from gateway.channels.registry import ProviderRegistry
 from gateway.channels.sms.client import SmsClient
 from gateway.channels.sms.provider import SmsProvider
 from gateway.channels.sms.sandbox import SmsSandbox
+from gateway.config import Settings
 from gateway.kit import personal_link
 from gateway.kit.time import brussels_today, utc_now
 from gateway.services import consumer_page
@@ -459,3 +461,25 @@ def test_after_a_confirmed_change_the_router_sends_to_the_new_address(database, 
     with database.session_scope() as session:
         decision = choose_channel(debtor_facts(session.get(Debtor, world.an_debtor)), "Kerkstraat 1, 9000 Gent, BE")
     assert (decision.channel.value, decision.recipient) == ("email", "an.nieuw@proximus.be")
+
+
+def test_after_a_secret_rotation_a_link_signed_with_the_previous_secret_still_opens(database, world, page_settings, monkeypatch):
+    old_secret, older_secret = "the-secret-before-the-rotation-1", "the-secret-two-rotations-ago-22"
+    monkeypatch.setenv("GATEWAY_PERSONAL_LINK_PREVIOUS_SECRETS", json.dumps([old_secret, older_secret]))
+    from_environment = Settings().personal_link_previous_secrets
+    assert from_environment == [old_secret, older_secret]
+    rotated = page_settings.model_copy(update={"personal_link_previous_secrets": from_environment})
+    signed_before = token(world.an_debtor, world.gent, secret=old_secret)
+    signed_long_before = token(world.an_debtor, world.gent, secret=older_secret)
+    unknown = token(world.an_debtor, world.gent, secret="a-secret-this-gateway-never-had")
+    expired_before = personal_link.issue(old_secret.encode(), world.an_debtor, world.gent, now=utc_now() - timedelta(days=61), valid_for=timedelta(days=60))
+    with TestClient(create_app(rotated, database=database), follow_redirects=False) as client:
+        for link in (signed_before, signed_long_before, token(world.an_debtor, world.gent)):
+            page = client.get(f"/my/{link}")
+            assert page.status_code == 200 and "<h1>Goeiedag An Peeters</h1>" in page.text
+            assert client.get(f"/my/{link}/documents/{world.an_document}").content == PDF + b"INV000001"
+        refused = [client.get(f"/my/{link}") for link in (unknown, expired_before, "v1.not-a-token.at-all")]
+    # The same neutral 404, byte for byte, as without a rotation; and with the old secret dropped, its links stop.
+    assert {r.status_code for r in refused} == {404} and len({r.content for r in refused}) == 1
+    with TestClient(create_app(page_settings, database=database)) as not_rotated:
+        assert not_rotated.get(f"/my/{signed_before}").content == refused[0].content

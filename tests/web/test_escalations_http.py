@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pypdfium2
 import pytest
@@ -29,6 +30,7 @@ from tests.dunning.dunning_support import deliver_step, evaluate
 from tests.factories import claim_payload
 from tests.web.seed import PASSWORD, _principal, seed_admin_world
 
+BRUSSELS = ZoneInfo("Europe/Brussels")
 COLLEGE = "college_van_burgemeester_en_schepenen"
 PROOF = "RR123456785BE"
 
@@ -71,8 +73,8 @@ def pdf_lines(content: bytes) -> list[str]:
 
 
 @pytest.fixture
-def case(database):
-    return seed_admin_world(database)
+def case(database, standards_dir):
+    return seed_admin_world(database, standards_dir)
 
 
 @pytest.fixture
@@ -111,8 +113,8 @@ def test_director_sees_the_evidence_and_approves_through_the_dunning_service(cli
     card = page.text.split(f'id="entry-{entry_id}"')[1].split("</article>")[0]
     assert f'id="list-dwangbevel-{COLLEGE}"' in page.text and "Dwangbevel (writ of execution) · College of mayor and aldermen" in page.text
     assert '<dd class="amounts">107.21 · paid 0.00 · open 107.21 · fee 0.00</dd>' in card
-    assert f'<dd class="reminder">step 2 · registered_paper · {PROOF}</dd>' in card
-    assert '<dd class="delivered">2027-01-13T11:00:00+00:00</dd>' in card
+    assert f'<dd class="reminder">step 2 · registered letter · {PROOF}</dd>' in card
+    assert '<dd class="delivered">2027-01-13 12:00:00 CET</dd>' in card and '<dd class="sent">2027-01-11 16:00:00 CET</dd>' in card
     assert '<dd class="undisputed">undisputed on 2027-02-01</dd>' in card
     assert facts["dispatch_id"] in card and facts["sha256"] in card and facts["ogm"] in card
     assert f'action="/admin/escalations/{entry_id}/approve"' in card
@@ -128,7 +130,7 @@ def test_director_sees_the_evidence_and_approves_through_the_dunning_service(cli
                                                                "approved_by": "director@gent.be (college 2027-02-08, besluit 14)"})]
     page = client.get(response.headers["location"])
     assert '<p class="notice" role="status">Approved: F2026-0900</p>' in page.text
-    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"]:%Y-%m-%d %H:%M:%S} UTC</dd>' in page.text
+    assert f'<dd class="approval">director@gent.be (college 2027-02-08, besluit 14) · {after["approved_at"].astimezone(BRUSSELS):%Y-%m-%d %H:%M:%S %Z}</dd>' in page.text
     assert f"/admin/escalations/{entry_id}/approve" not in page.text  # nothing left to approve
 
     again = client.post(f"/admin/escalations/{entry_id}/approve", data={"csrf_token": csrf}, follow_redirects=False)
@@ -228,3 +230,91 @@ def test_dashboard_lists_buyer_responses_waiting_with_the_claim_link(client, dat
     assert (f'<li data-code="UQ"><a href="/admin/claims/{case.claim_id}">F2026-0100</a> · <strong>UQ</strong> · Bakkerij Janssens BV · Since {(today - timedelta(days=1)).isoformat()}'
             '<div class="detail">Peppol Invoice Response UQ: PO number missing</div></li>') in section
     assert section.count("<li ") == 1 and 'data-code="RE"' not in section  # the hospital's RE belongs to another creditor
+
+
+def list_form(html: str, kind: str = "dwangbevel", body: str = COLLEGE) -> str:
+    return html.split(f'id="list-{kind}-{body}"')[1].split('<form method="post" action="/admin/escalations/approve-list"')[1].split("</form>")[0]
+
+
+def test_director_approves_the_whole_list_in_one_action_with_an_audit_row_per_claim(client, database, entry_id):
+    second = escalate_claim(database, "F2026-0901")
+    csrf = signed_in(client, "director@gent.be")
+    form = list_form(client.get("/admin/escalations").text)
+    assert re.findall(r'name="entry_id" value="([^"]+)"', form) == [str(entry_id), str(second)]
+    assert '<button type="submit">Approve the whole list (2 claims)</button>' in form
+
+    before = utc_now()
+    response = client.post("/admin/escalations/approve-list", data={
+        "csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id), str(second)], "reference": "college 2027-02-08, besluit 14",
+    }, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/admin/escalations?approved=F2026-0900%2C%20F2026-0901#list-dwangbevel-{COLLEGE}"
+    first_facts, second_facts = evidence(database, entry_id), evidence(database, second)
+    by = "director@gent.be (college 2027-02-08, besluit 14)"
+    assert (first_facts["status"], first_facts["approved_by"], second_facts["status"], second_facts["approved_by"]) == ("approved", by, "approved", by)
+    assert before <= first_facts["approved_at"] == second_facts["approved_at"] <= utc_now()  # one decision, one moment
+    assert approvals(database) == [
+        ("admin:director@gent.be", {"entry_id": str(entry_id), "kind": "dwangbevel", "approving_body": COLLEGE, "approved_by": by}),
+        ("admin:director@gent.be", {"entry_id": str(second), "kind": "dwangbevel", "approving_body": COLLEGE, "approved_by": by}),
+    ]
+    with database.session_scope() as session:
+        audited = session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "escalation.approved").order_by(AuditEvent.id)).all()
+    assert audited == [first_facts["claim_id"], second_facts["claim_id"]]  # on each claim's own history
+    page = client.get(response.headers["location"]).text
+    assert '<p class="notice" role="status">Approved: F2026-0900, F2026-0901</p>' in page
+    assert "/admin/escalations/approve-list" not in page  # nothing left to approve
+
+    again = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id), str(second)]})
+    assert again.status_code == 409
+    assert "ESCALATION-ALREADY-APPROVED: claim F2026-0900: approved by" in again.text
+    assert len(approvals(database)) == 2
+
+
+def test_an_entry_that_joined_the_list_after_the_page_was_read_is_not_approved_unseen(client, database, entry_id):
+    csrf = signed_in(client, "director@gent.be")
+    shown = re.findall(r'name="entry_id" value="([^"]+)"', list_form(client.get("/admin/escalations").text))
+    assert shown == [str(entry_id)]
+    later = escalate_claim(database, "F2026-0901")
+    response = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": shown}, follow_redirects=False)
+    assert response.status_code == 303 and "approved=F2026-0900#" in response.headers["location"]
+    assert (evidence(database, entry_id)["status"], evidence(database, later)["status"]) == ("approved", "pending")
+    assert len(approvals(database)) == 1
+
+
+def test_a_disputed_claim_stops_the_whole_list_and_nothing_is_approved(client, database, entry_id):
+    second = escalate_claim(database, "F2026-0901")
+    today = service.local_today(utc_now())
+    disputed_claim = evidence(database, second)["claim_id"]
+    with database.session_scope() as session:
+        service.add_hold(session, _principal(session, "gent"), disputed_claim, kind=HoldKind.DISPUTE, reason="debtor says the hall was not used",
+                         author="clerk", starts_on=today, ends_on=None, today=today, now=utc_now())
+    csrf = signed_in(client, "director@gent.be")
+    response = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id), str(second)]})
+    assert response.status_code == 422
+    assert f'<p class="problem" role="alert">ESCALATION-DISPUTED: claim F2026-0901: the claim is disputed since {today.isoformat()}: debtor says the hall was not used</p>' in response.text
+    # The first entry passed its checks, but the list is one decision: rolled back with the rest.
+    assert (evidence(database, entry_id)["status"], evidence(database, second)["status"], approvals(database)) == ("pending", "pending", [])
+
+
+def test_list_approval_refuses_other_roles_forged_tokens_a_wrong_list_and_another_creditors_entry(client, database, entry_id):
+    for email in ("clerk@gent.be", "viewer@gent.be"):
+        client.cookies.clear()
+        csrf = signed_in(client, email)
+        assert "/admin/escalations/approve-list" not in client.get("/admin/escalations").text
+        refused = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id)]})
+        assert refused.status_code == 403
+    client.cookies.clear()
+    csrf = signed_in(client, "director@gent.be")
+    assert client.post("/admin/escalations/approve-list", data={"csrf_token": "forged", "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id)]}).status_code == 403
+    mismatch = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": "vast_bureau", "entry_id": [str(entry_id)]})
+    assert mismatch.status_code == 422
+    assert f"ESCALATION-LIST-MISMATCH: claim F2026-0900 is on the dwangbevel list of {COLLEGE}" in mismatch.text
+    empty = client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE})
+    assert empty.status_code == 422 and "ESCALATION-LIST-EMPTY" in empty.text
+    assert client.post("/admin/escalations/approve-list", data={"csrf_token": csrf, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": ["not-an-id"]}).status_code == 404
+    with database.session_scope() as session:
+        account.create_user(session, "director@azsintjan.be", PASSWORD, creditor_code="az-sint-jan", role="financial_director", now=utc_now())
+    client.cookies.clear()
+    other = signed_in(client, "director@azsintjan.be")
+    assert client.post("/admin/escalations/approve-list", data={"csrf_token": other, "kind": "dwangbevel", "approving_body": COLLEGE, "entry_id": [str(entry_id)]}).status_code == 404
+    assert (evidence(database, entry_id)["status"], approvals(database)) == ("pending", [])

@@ -113,8 +113,10 @@ def _subject(request: Request, token: str) -> personal_link.LinkSubject | None:
     secret = _secret(request)
     if not secret:
         return None  # the page is off: the same answer as for a bad token
+    # Links signed before a rotation still open until they expire; a secret that is empty is no secret.
+    previous = [old.encode() for old in request.app.state.settings.personal_link_previous_secrets if old]
     try:
-        return personal_link.verify(secret, token, now=utc_now())
+        return personal_link.verify(secret, token, now=utc_now(), previous_secrets=previous)
     except (personal_link.InvalidLink, ValueError):
         return None
 
