@@ -82,13 +82,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 def _include_optional_routers(app: FastAPI) -> None:
     from fastapi import Depends
 
-    from gateway.api.deps import principal
+    from gateway.api.deps import AUTH_RESPONSES, principal
 
     try:
         from gateway.api.validate import router as validate_router
     except ImportError:  # the validator lands with the standards install (issue 3)
         return
-    app.include_router(validate_router, dependencies=[Depends(principal)], tags=["validation"])
+    app.include_router(validate_router, dependencies=[Depends(principal)], tags=["validation"], responses=AUTH_RESPONSES)
 
 
 def _publish_payload_schemas(app: FastAPI) -> None:

@@ -25,8 +25,8 @@ def problem_body(status: int, title: str, detail: str, *, problem_type: str = "a
     return body
 
 
-def problem_response(status: int, title: str, detail: str, **kwargs) -> JSONResponse:
-    return JSONResponse(problem_body(status, title, detail, **kwargs), status_code=status, media_type=PROBLEM_JSON)
+def problem_response(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **kwargs) -> JSONResponse:
+    return JSONResponse(problem_body(status, title, detail, **kwargs), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def field_path(location: tuple, prefix: str = "") -> str:
@@ -51,7 +51,10 @@ def invalid_input_from(exc: ValidationError, prefix: str = "") -> InvalidInput:
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return problem_response(exc.status_code, exc.title, exc.message, problem_type=exc.problem_type, instance=request.url.path, problems=exc.problems)
+        return problem_response(
+            exc.status_code, exc.title, exc.message, problem_type=exc.problem_type, instance=request.url.path, problems=exc.problems,
+            headers=getattr(exc, "headers", None),  # e.g. Retry-After on a 429
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
