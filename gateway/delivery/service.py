@@ -41,6 +41,8 @@ TRANSMIT = "dispatch.transmit"
 FAILED = "dispatch.failed"
 RESPONSE_EXCERPT_CHARS = 2000
 PDF_CHANNELS = frozenset({Channel.EMAIL.value, Channel.PAPER.value, Channel.REGISTERED_PAPER.value})  # enough to diagnose a provider error, small enough to keep every attempt
+SENDABLE = frozenset({D.QUEUED.value, D.FAILED_TEMPORARY.value})  # the states a transmit job may send from
+REASON_IS_ERROR = frozenset({D.FAILED_TEMPORARY, D.FAILED_PERMANENT, D.REJECTED})  # reports whose reason becomes dispatch.last_error
 
 
 def idempotency_key(document_id: uuid.UUID, channel: str, recipient: str) -> str:
@@ -79,7 +81,7 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     With `settings`, the message carries the debtor's personal link (fresh for this attempt) as
     its payment link: the page offers Bancontact and the EPC QR for what is open at that moment."""
     dispatch = _lock(session, dispatch_id)
-    if dispatch is None or dispatch.state not in (D.QUEUED.value, D.FAILED_TEMPORARY.value):
+    if dispatch is None or dispatch.state not in SENDABLE:
         return None
     dispatch.state = transition(dispatch.state, D.IN_FLIGHT).value
     dispatch.attempt_count += 1
@@ -161,6 +163,10 @@ def transmit(database: Database, providers: ProviderRegistry, settings: Settings
         dispatch = session.get(Dispatch, dispatch_id)
         if dispatch is None:
             return "missing"
+        if dispatch.state not in SENDABLE:
+            # A retry queued before a later report ended the dispatch (a soft bounce, then the hard
+            # one): nothing to do, and nothing to write over the error that ended it.
+            return "not_sendable"
         provider = providers.for_channel(dispatch.channel)
         if provider is None:
             # Not an attempt: the dispatch waits, queued, until a provider is configured.
@@ -205,7 +211,10 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
     if changed:
         dispatch.state = new_state.value
         dispatch.updated_at = now
-        if detail.get("reason"):
+        # The reason is the dispatch's error only for a failure or a rejection; a buyer's query or
+        # condition on a delivered document (UQ, CA) is kept on the hold and the reported event. So
+        # the error does not depend on which of several reports happened to move the state.
+        if detail.get("reason") and new_state in REASON_IS_ERROR:
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
             queue.enqueue(session, FAILED, {"dispatch_id": str(dispatch.id)}, now=now, dedup_key=f"{FAILED}:{dispatch.id}")
