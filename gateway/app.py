@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gateway import __version__
 from gateway.api import callbacks as callbacks_api
@@ -16,7 +16,7 @@ from gateway.api import claims as claims_api
 from gateway.api import dunning as dunning_api
 from gateway.api import errors
 from gateway.api import events as events_api
-from gateway.api.limits import BodySizeLimit
+from gateway.api.limits import BodySizeLimit, refuse_nul
 from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings, get_settings
 from gateway.delivery.inbox_writer import InboxWriter
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=__version__,
         description="Claims in; Peppol BIS 3.0 invoices, UBL reminders and consumer messages out; delivery tracked.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],  # NUL in a query, path, JSON or form field: 422 text.nul (gateway/api/limits.py)
     )
     app.state.settings = settings
     app.state.database = database
