@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from gateway import __version__
 from gateway.api import callbacks as callbacks_api
@@ -18,7 +18,7 @@ from gateway.api import errors
 from gateway.api import events as events_api
 from gateway.api import webhook_endpoints as webhook_endpoints_api
 from gateway.api import pay as pay_api
-from gateway.api.limits import BodySizeLimit
+from gateway.api.limits import BodySizeLimit, refuse_nul
 from gateway.channels.registry import ProviderRegistry
 from gateway.config import Settings, get_settings
 from gateway.delivery.inbox_writer import InboxWriter
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=__version__,
         description="Claims in; Peppol BIS 3.0 invoices, UBL reminders and consumer messages out; delivery tracked.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],  # NUL in a query, path, JSON or form field: 422 text.nul (gateway/api/limits.py)
     )
     app.state.settings = settings
     app.state.database = database
@@ -86,13 +87,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 def _include_optional_routers(app: FastAPI) -> None:
     from fastapi import Depends
 
-    from gateway.api.deps import principal
+    from gateway.api.deps import AUTH_RESPONSES, principal
 
     try:
         from gateway.api.validate import router as validate_router
     except ImportError:  # the validator lands with the standards install (issue 3)
         return
-    app.include_router(validate_router, dependencies=[Depends(principal)], tags=["validation"])
+    app.include_router(validate_router, dependencies=[Depends(principal)], tags=["validation"], responses=AUTH_RESPONSES)
 
 
 def _publish_payload_schemas(app: FastAPI) -> None:

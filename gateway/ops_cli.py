@@ -1,4 +1,4 @@
-"""Operational subcommands: serve, worker, migrate, keys, import, demo."""
+"""Operational subcommands: serve, worker, migrate, db, keys, import, demo."""
 
 from __future__ import annotations
 
@@ -57,6 +57,38 @@ def migrate(revision: str) -> None:
     url = get_settings().database_url
     upgrade(url, revision)
     click.echo(f"migrated {url.split('@')[-1]} to {revision}")
+
+
+@click.group()
+def db() -> None:
+    """Database roles (PostgreSQL)."""
+
+
+@db.command("grant-app-role")
+@click.argument("role")
+def db_grant_app_role(role: str) -> None:
+    """Give ROLE the gateway's least privileges (run as the tables' owner, after every migration).
+
+    ROLE (created beforehand: CREATE ROLE ROLE LOGIN PASSWORD '...') may read and write the
+    gateway's tables but only read and append to audit_event; it owns nothing, so it cannot
+    disable the audit triggers. Point `gateway serve` / `gateway worker` at it."""
+    from gateway.errors import GatewayError
+    from gateway.store.roles import grant_app_role
+    from gateway.store.session import Database
+
+    database = Database(get_settings().database_url)
+    try:
+        with database.engine.begin() as connection:
+            granted = grant_app_role(connection, role)
+    except GatewayError as error:
+        for problem in error.problems:
+            click.echo(f"{problem.field}: {problem.rule}: {problem.message}", err=True)
+        raise click.ClickException(f"nothing granted: {error.message}") from error
+    finally:
+        database.engine.dispose()
+    for table, privileges in granted.append_only.items():
+        click.echo(f"{granted.role}: {table}: {', '.join(privileges)} only (no UPDATE, DELETE, TRUNCATE; owner {granted.owner})")
+    click.echo(f"{granted.role}: SELECT, INSERT, UPDATE, DELETE on {granted.writable_tables} other tables; owns none; not a superuser")
 
 
 @click.group()
@@ -152,6 +184,6 @@ def demo(no_serve: bool, port: int | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (serve, worker, migrate, keys, creditors, import_group, demo):
+    for command in (serve, worker, migrate, db, keys, creditors, import_group, demo):
         group.add_command(command)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from gateway.api import views
-from gateway.api.deps import DatabaseDep, PrincipalDep, RawBody, SettingsDep
+from gateway.api.deps import AUTH_RESPONSES, DatabaseDep, PrincipalDep, RawBody, SettingsDep
 from gateway.api.errors import invalid_input_from, problem_body
 from gateway.api.payloads import BatchIn, CancelIn, ClaimIn, CreditNoteIn, DebtorPatch, IsoDate, PaymentIn, line_to_domain
 from gateway.domain.identifiers import IdentifierError, normalize_ogm
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1", tags=["claims"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200, description="replays the first response for the same body")]
 PROBLEM = {"model": None, "content": {"application/problem+json": {}}}
-ERRORS = {400: {"description": "malformed body"}, 401: {"description": "missing or invalid API key"}, 404: {"description": "not found"}, 409: {"description": "conflict"}, 413: {"description": "body too large"}, 422: {"description": "a field breaks a rule"}}
+ERRORS = {400: {"description": "malformed body"}, **AUTH_RESPONSES, 404: {"description": "not found"}, 409: {"description": "conflict"}, 413: {"description": "body too large"}, 422: {"description": "a field breaks a rule"}}
 
 
 def _parse(model, body: bytes, prefix: str = ""):

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import DatabaseDep, PrincipalDep, SettingsDep
+from gateway.api.deps import AUTH_RESPONSES, DatabaseDep, PrincipalDep, SettingsDep
 from gateway.api.payloads import IsoDate
 from gateway.dunning import service
 from gateway.dunning.rates import configured_rates
@@ -27,7 +27,7 @@ from gateway.store.models import ClaimHold, Document, DunningStep, EscalationEnt
 from gateway.store.repositories.dunning import DunningRepository
 
 router = APIRouter(prefix="/v1", tags=["dunning"])
-ERRORS = {400: {"description": "malformed body"}, 401: {"description": "missing or invalid API key"}, 404: {"description": "not found"}, 409: {"description": "conflict"}, 413: {"description": "body too large"}, 422: {"description": "a field breaks a rule"}}
+ERRORS = {400: {"description": "malformed body"}, **AUTH_RESPONSES, 404: {"description": "not found"}, 409: {"description": "conflict"}, 413: {"description": "body too large"}, 422: {"description": "a field breaks a rule"}}
 MAX_PLAN_MONTHS_ACCEPTED = 60  # the rules allow 12; more is accepted in the body so the refusal names PLAN-MAX-12-MONTHS
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.errors import FieldProblem, GatewayError, InvalidInput
@@ -25,8 +26,8 @@ def problem_body(status: int, title: str, detail: str, *, problem_type: str = "a
     return body
 
 
-def problem_response(status: int, title: str, detail: str, **kwargs) -> JSONResponse:
-    return JSONResponse(problem_body(status, title, detail, **kwargs), status_code=status, media_type=PROBLEM_JSON)
+def problem_response(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **kwargs) -> JSONResponse:
+    return JSONResponse(problem_body(status, title, detail, **kwargs), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def field_path(location: tuple, prefix: str = "") -> str:
@@ -51,7 +52,10 @@ def invalid_input_from(exc: ValidationError, prefix: str = "") -> InvalidInput:
 def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return problem_response(exc.status_code, exc.title, exc.message, problem_type=exc.problem_type, instance=request.url.path, problems=exc.problems)
+        return problem_response(
+            exc.status_code, exc.title, exc.message, problem_type=exc.problem_type, instance=request.url.path, problems=exc.problems,
+            headers=getattr(exc, "headers", None),  # e.g. Retry-After on a 429
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -62,6 +66,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL refuses U+0000 in text; what gateway/api/limits.py does not check before (a form
+        # field of the admin or personal pages) is still the client's input, not our failure.
+        if "NUL (0x00)" in str(exc.orig):
+            message = "a text field contains the NUL character (U+0000), which no text field may hold"
+            return problem_response(422, InvalidInput.title, message, problem_type=InvalidInput.problem_type, instance=request.url.path,
+                                    problems=[FieldProblem("body", "text.nul", message)])
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.api.deps import DatabaseDep, PrincipalDep
+from gateway.api.deps import AUTH_RESPONSES, DatabaseDep, PrincipalDep
 from gateway.errors import InvalidInput
 from gateway.services import events
 from gateway.services.webhooks import event_view
@@ -16,7 +16,7 @@ from gateway.services.webhooks import event_view
 router = APIRouter(prefix="/v1", tags=["events"])
 
 MAX_EVENT_ID = 2**63 - 1
-ERRORS = {401: {"description": "missing or invalid API key"}, 422: {"description": "a parameter breaks a rule"}}
+ERRORS = {**AUTH_RESPONSES, 422: {"description": "a parameter breaks a rule"}}
 
 
 def _encode_cursor(event_id: int) -> str:

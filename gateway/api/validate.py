@@ -45,6 +45,7 @@ def _settings(request: Request) -> Settings:
     responses={
         400: {"description": "Malformed XML, DOCTYPE/ENTITY declaration, or unknown `rules`"},
         413: {"description": "The document is larger than the XML size limit"},
+        422: {"description": "A parameter breaks a rule (e.g. text.nul)", "content": {"application/problem+json": {}}},
         503: {"description": "The official validation artefacts are not installed"},
     },
 )

@@ -43,8 +43,9 @@ from gateway.workers import queue
 TRANSMIT = "dispatch.transmit"
 FAILED = "dispatch.failed"
 RESPONSE_EXCERPT_CHARS = 2000
-NOT_THROUGH = frozenset({D.FAILED_TEMPORARY, D.FAILED_PERMANENT, D.REJECTED})
 PDF_CHANNELS = frozenset({Channel.EMAIL.value, Channel.PAPER.value, Channel.REGISTERED_PAPER.value})  # enough to diagnose a provider error, small enough to keep every attempt
+SENDABLE = frozenset({D.QUEUED.value, D.FAILED_TEMPORARY.value})  # the states a transmit job may send from
+REASON_IS_ERROR = frozenset({D.FAILED_TEMPORARY, D.FAILED_PERMANENT, D.REJECTED})  # reports whose reason becomes dispatch.last_error
 
 
 def idempotency_key(document_id: uuid.UUID, channel: str, recipient: str) -> str:
@@ -83,7 +84,7 @@ def claim_for_send(session: Session, dispatch_id: uuid.UUID, *, provider: str, n
     With `settings`, the message carries the debtor's personal link (fresh for this attempt) as
     its payment link: the page offers Bancontact and the EPC QR for what is open at that moment."""
     dispatch = _lock(session, dispatch_id)
-    if dispatch is None or dispatch.state not in (D.QUEUED.value, D.FAILED_TEMPORARY.value):
+    if dispatch is None or dispatch.state not in SENDABLE:
         return None
     dispatch.state = transition(dispatch.state, D.IN_FLIGHT).value
     dispatch.attempt_count += 1
@@ -203,6 +204,10 @@ def transmit(database: Database, providers: ProviderRegistry, settings: Settings
         dispatch = session.get(Dispatch, dispatch_id)
         if dispatch is None:
             return "missing"
+        if dispatch.state not in SENDABLE:
+            # A retry queued before a later report ended the dispatch (a soft bounce, then the hard
+            # one): nothing to do, and nothing to write over the error that ended it.
+            return "not_sendable"
         provider = providers.for_channel(dispatch.channel)
         if provider is None:
             # Not an attempt: the dispatch waits, queued, until a provider is configured.
@@ -247,9 +252,10 @@ def apply_provider_report(session: Session, provider_message_id: str, reported: 
     if changed:
         dispatch.state = new_state.value
         dispatch.updated_at = now
-        # last_error says why a dispatch did not get through; a buyer's clarification on a delivered,
-        # accepted or paid document is not an error (it stays on its dispatch.reported event).
-        if detail.get("reason") and new_state in NOT_THROUGH:
+        # The reason is the dispatch's error only for a failure or a rejection; a buyer's query or
+        # condition on a delivered document (UQ, CA) is kept on the hold and the reported event. So
+        # the error does not depend on which of several reports happened to move the state.
+        if detail.get("reason") and new_state in REASON_IS_ERROR:
             dispatch.last_error = str(detail["reason"])[:RESPONSE_EXCERPT_CHARS]
         if new_state is D.FAILED_PERMANENT:
             # The report says whether the contact is to blame (a soft failure out of attempts never is).

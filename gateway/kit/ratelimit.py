@@ -1,6 +1,7 @@
 """A sliding-window rate limiter per key (client address, debtor, user name), in process memory.
 
-Used on the consumer's personal page and on sign-in (issue 7, issue 8 "Limits"). Each API
+Used on the consumer's personal page, on admin sign-in and on failed API-key authentication
+(issue 7, issue 8 "Limits"). Each API
 process keeps its own window, so N processes allow at most N x `limit` per key: the bound a
 brute-force attempt meets is still fixed and small. `hit` is thread-safe (uvicorn's worker
 threads share one limiter) and takes the clock as a callable so tests control time.
@@ -31,10 +32,20 @@ class RateLimiter:
 
     def hit(self, key: str) -> Verdict:
         """Count one request for `key`; refused requests are not counted (they do no work)."""
+        return self._verdict(key, count=True)
+
+    def peek(self, key: str) -> Verdict:
+        """Whether `hit` would be allowed now, counting nothing: for limits on failures only, where
+        the caller asks first and calls `hit` when the attempt failed."""
+        return self._verdict(key, count=False)
+
+    def _verdict(self, key: str, *, count: bool) -> Verdict:
         now = self.clock()
         with self._lock:
             window = self._hits.get(key)
             if window is None:
+                if not count:
+                    return Verdict(True, 0)
                 if len(self._hits) >= self.max_keys:
                     self._evict(now)
                 window = self._hits[key] = deque()
@@ -42,7 +53,8 @@ class RateLimiter:
                 window.popleft()
             if len(window) >= self.limit:
                 return Verdict(False, max(1, int(window[0] + self.per_seconds - now + 0.999)))
-            window.append(now)
+            if count:
+                window.append(now)
             return Verdict(True, 0)
 
     def reset(self, key: str) -> None:

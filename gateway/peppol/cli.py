@@ -18,7 +18,7 @@ import click
 
 from gateway.config import get_settings
 from gateway.peppol import standards, xmlsafe
-from gateway.peppol.validate import RULE_CHOICES, ValidationReport, rejected_report, validate_document, validate_many
+from gateway.peppol.validate import RULE_CHOICES, ValidationReport, read_local_document, rejected_report, validate_document, validate_many
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -74,7 +74,7 @@ def standards_verify() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as failures (the bar for documents we emit).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate_command(as_json: bool, rules: str, continue_after_xsd: bool, strict: bool, files: tuple[Path, ...]) -> None:
-    """Validate UBL files with the official XSD and Schematron rules."""
+    """Validate UBL files with the official XSD and Schematron rules (local files up to 20 MiB)."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
         raise click.UsageError(f"no such file: {', '.join(missing)}")
@@ -94,12 +94,14 @@ def validate_command(as_json: bool, rules: str, continue_after_xsd: bool, strict
 
 def _validate_files(files: list[Path], *, rules: str, continue_after_xsd: bool) -> list[ValidationReport]:
     if len(files) >= POOL_THRESHOLD:
-        return validate_many(files, rules=rules, continue_after_xsd=continue_after_xsd)
+        return validate_many(files, rules=rules, continue_after_xsd=continue_after_xsd, max_bytes=xmlsafe.MAX_LOCAL_FILE_BYTES)
     reports = []
     for path in files:
         try:
+            # Local files may be larger than what the API or a callback may send (xmlsafe.MAX_LOCAL_FILE_BYTES).
+            xml = read_local_document(path, xmlsafe.MAX_LOCAL_FILE_BYTES)
             reports.append(
-                validate_document(path.read_bytes(), rules=rules, continue_after_xsd=continue_after_xsd, file=str(path))
+                validate_document(xml, rules=rules, continue_after_xsd=continue_after_xsd, file=str(path), max_bytes=xmlsafe.MAX_LOCAL_FILE_BYTES)
             )
         except xmlsafe.XmlRejected as exc:
             reports.append(rejected_report(str(path), exc))

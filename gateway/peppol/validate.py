@@ -354,19 +354,31 @@ def validate_document(
     continue_after_xsd: bool = False,
     file: str | None = None,
     standards_dir: Path | None = None,
+    max_bytes: int = xmlsafe.MAX_XML_BYTES,
 ) -> ValidationReport:
-    """Validate one document; raise `StandardsMissing`, or `xmlsafe.XmlRejected` for unsafe/malformed bytes."""
+    """Validate one document; raise `StandardsMissing`, or `xmlsafe.XmlRejected` for unsafe/malformed bytes.
+
+    `max_bytes`: the 5 MiB default for anything from outside; `gateway validate` passes the larger
+    `xmlsafe.MAX_LOCAL_FILE_BYTES` for local files."""
     if rules not in RULE_CHOICES:
         raise ValueError(f"rules must be one of {', '.join(RULE_CHOICES)}, not {rules!r}")
     directory = Path(standards_dir) if standards_dir is not None else get_settings().standards_dir
-    return call_in_saxon_thread(_validate, bytes(xml), rules, continue_after_xsd, file, directory)
+    return call_in_saxon_thread(_validate, bytes(xml), rules, continue_after_xsd, file, directory, max_bytes)
 
 
-def _validate(xml: bytes, rules: str, continue_after_xsd: bool, file: str | None, directory: Path) -> ValidationReport:
+def read_local_document(path: Path, max_bytes: int = xmlsafe.MAX_LOCAL_FILE_BYTES) -> bytes:
+    """A local file's bytes; `xmlsafe.XmlTooLarge` from its size on disk, before reading it."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise xmlsafe.too_large(size, max_bytes)
+    return path.read_bytes()
+
+
+def _validate(xml: bytes, rules: str, continue_after_xsd: bool, file: str | None, directory: Path, max_bytes: int) -> ValidationReport:
     # Artefacts first: a missing set is an error even for a malformed document.
     artefacts = _artefacts(directory)
     # Only bytes that pass xmlsafe ever reach Saxon, whose parser would resolve external entities.
-    tree = xmlsafe.parse(xml)
+    tree = xmlsafe.parse(xml, max_bytes=max_bytes)
     root = tree.getroot()
     document_type, schema_name = DOCUMENT_TYPES.get(root.tag, (etree.QName(root).localname, None))
 
@@ -476,15 +488,24 @@ def _pool_initializer(standards_dir: str) -> None:
 
 
 def _validate_in_worker(
-    item: tuple[bytes, str | None], *, rules: str, continue_after_xsd: bool, standards_dir: Path
+    item: tuple[bytes | xmlsafe.XmlRejected, str | None], *, rules: str, continue_after_xsd: bool, standards_dir: Path, max_bytes: int
 ) -> ValidationReport:
     xml, file = item
+    if isinstance(xml, xmlsafe.XmlRejected):  # a file refused from its size, unread
+        return rejected_report(file, xml)
     try:
         return validate_document(
-            xml, rules=rules, continue_after_xsd=continue_after_xsd, file=file, standards_dir=standards_dir
+            xml, rules=rules, continue_after_xsd=continue_after_xsd, file=file, standards_dir=standards_dir, max_bytes=max_bytes
         )
     except xmlsafe.XmlRejected as exc:
         return rejected_report(file, exc)
+
+
+def _read_or_refusal(path: Path, max_bytes: int) -> bytes | xmlsafe.XmlRejected:
+    try:
+        return read_local_document(path, max_bytes)
+    except xmlsafe.XmlTooLarge as refused:
+        return refused
 
 
 def _worker_pid() -> int:
@@ -536,22 +557,21 @@ def validate_many(
     rules: str = "auto",
     continue_after_xsd: bool = False,
     standards_dir: Path | None = None,
+    max_bytes: int = xmlsafe.MAX_XML_BYTES,
 ) -> list[ValidationReport]:
     """Validate a batch on every core; reports come back in input order.
 
     A path is read here and reported under its name; bytes are reported with file=None. Unsafe
-    or malformed documents give a report with an XML error instead of stopping the batch.
+    or malformed documents, and files over `max_bytes` (not read), give a report with an XML
+    error instead of stopping the batch.
     `workers` defaults to the number of cores; 1 (or a single document) validates in-process.
     """
     if rules not in RULE_CHOICES:
         raise ValueError(f"rules must be one of {', '.join(RULE_CHOICES)}, not {rules!r}")
     directory = (Path(standards_dir) if standards_dir is not None else get_settings().standards_dir).resolve()
     check_installed(directory)  # fail fast in the parent, before any worker starts
-    items = [
-        (item, None) if isinstance(item, (bytes, bytearray)) else (Path(item).read_bytes(), str(item))
-        for item in paths_or_bytes
-    ]
-    run = partial(_validate_in_worker, rules=rules, continue_after_xsd=continue_after_xsd, standards_dir=directory)
+    items = [(item, None) if isinstance(item, (bytes, bytearray)) else (_read_or_refusal(Path(item), max_bytes), str(item)) for item in paths_or_bytes]
+    run = partial(_validate_in_worker, rules=rules, continue_after_xsd=continue_after_xsd, standards_dir=directory, max_bytes=max_bytes)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count <= 1 or len(items) <= 1:
         return [run(item) for item in items]

@@ -18,11 +18,17 @@ printer and as the PDF beside the UBL in an e-mail.
 A reminder's fee and interest are not added to the claim (a payment above the claim's open
 amount is refused): as for businesses, they get their own structured communication, stated in
 the letter beside the amount that stays open under the claim's OGM.
+
+The creditor's stored logo passes `logo.check_logo` again before every letter: a logo stored
+before a rule existed (an SVG with a DTD, a script, an outside reference ...) is left off the
+letter instead of being parsed by WeasyPrint; the refusal is logged and kept in the issued
+document's `meta["logo_refused"]` (rule and message), so the letter still goes out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -38,9 +44,12 @@ from gateway.domain.document import DocumentRuleError
 from gateway.domain.identifiers import format_ogm
 from gateway.kit.ids import new_id
 from gateway.kit.time import brussels_today
+from gateway.letters.logo import LogoError, check_logo
 from gateway.services import payments
 from gateway.services.consumer_page import personal_url_for
 from gateway.store.models import Claim, ClaimLine, CreditorEntity, Debtor, Document
+
+log = logging.getLogger(__name__)
 
 PDF = "application/pdf"
 TEXT = "text/plain; charset=utf-8"
@@ -120,8 +129,24 @@ class LetterFacts:
     own_ogm: str | None = None
 
 
+def usable_logo(creditor: CreditorEntity) -> tuple[bytes | None, str | None, LogoError | None]:
+    """(logo, media type, None) when the stored logo passes today's rules, else (None, None, the refusal)."""
+    data = getattr(creditor, "logo", None)
+    if data is None:
+        return None, None, None
+    try:
+        media_type = check_logo(data)
+    except LogoError as refusal:
+        return None, None, refusal
+    if media_type != creditor.logo_media_type:
+        return None, None, LogoError("logo_file.media_type", f"the stored logo is {media_type}, recorded as {creditor.logo_media_type!r}")
+    return data, media_type, None
+
+
 def letter_input(creditor: CreditorEntity, debtor: Debtor, claim: Claim, lines: list[ClaimLine], facts: LetterFacts, *, url: str | None):
-    """The renderer's input; pure (row attributes in, value out). Raises DocumentRuleError naming the field."""
+    """(the renderer's input, the stored logo's refusal or None); pure (row attributes in, values out).
+
+    Raises DocumentRuleError naming the field. A logo that fails `check_logo` is left out, not fatal."""
     from gateway.letters.render import LetterInput, LetterLine, LetterParty  # WeasyPrint loads on first letter only
 
     if not creditor.iban:
@@ -146,12 +171,13 @@ def letter_input(creditor: CreditorEntity, debtor: Debtor, claim: Claim, lines: 
         if extra > 0 and facts.fee_ogm:
             # word joiners keep the OGM on one line (line breaking may otherwise split it after a "+")
             note = _label("separate", language, amount=format_amount(extra, language), ogm="\u2060".join(format_ogm(facts.fee_ogm)))
+    logo, logo_media_type, logo_refused = usable_logo(creditor)
     return LetterInput(
         kind=facts.kind, language=language,
         creditor=LetterParty(creditor.name, _address(creditor.street, creditor.postal_code, creditor.city, creditor.country)),
         creditor_enterprise_number=creditor.enterprise_number, creditor_iban=creditor.iban, creditor_bic=creditor.bic,
         creditor_colour=creditor.primary_colour or DEFAULT_COLOUR,
-        logo=getattr(creditor, "logo", None), logo_media_type=getattr(creditor, "logo_media_type", None),
+        logo=logo, logo_media_type=logo_media_type,
         debtor=LetterParty(debtor.name, _address(debtor.street, debtor.postal_code, debtor.city, debtor.country)),
         document_number=facts.number, issue_date=facts.issue_date, claim_number=claim.number, lines=tuple(letter_lines),
         total_due=facts.own_total if facts.own_total is not None else claim.amount_open, currency=claim.currency, due_date=facts.due_date,
@@ -159,7 +185,7 @@ def letter_input(creditor: CreditorEntity, debtor: Debtor, claim: Claim, lines: 
         step=facts.step, registered=facts.registered,
         fees_to_follow=tuple(LetterLine(_label("next_step", language, step=step), fee) for step, fee in facts.fees_to_follow),
         personal_url=url, note=note,
-    )
+    ), logo_refused
 
 
 def _address(street: str | None, postal_code: str | None, city: str | None, country: str | None) -> tuple[str, ...]:
@@ -169,10 +195,18 @@ def _address(street: str | None, postal_code: str | None, city: str | None, coun
     return tuple(line for line in lines if line)
 
 
+@dataclass(frozen=True)
+class RenderedLetter:
+    pdf: bytes
+    epc_payload: str
+    personal_url: str | None
+    logo_refused: LogoError | None  # the creditor's stored logo, left off this letter
+
+
 def render_pdf(
     session: Session, claim: Claim, facts: LetterFacts, *, settings: Settings | None, now: datetime, document_id: uuid.UUID | None = None,
-) -> tuple[bytes, str, str | None]:
-    """(PDF bytes, EPC payload, personal URL) of a letter for the stored claim; no link without settings.
+) -> RenderedLetter:
+    """A letter for the stored claim; no personal link without settings.
 
     A consumer letter carries Bancontact twice (issue 5): the QR is the long-lived invoice link
     (the Bancontact app scans it and pays at once, days after printing; the payment comes back
@@ -185,14 +219,16 @@ def render_pdf(
     debtor = session.get(Debtor, claim.debtor_id)
     lines = list(session.scalars(select(ClaimLine).where(ClaimLine.claim_id == claim.id).order_by(ClaimLine.position)))
     url = personal_url_for(settings, debtor.id, claim.creditor_id, now) if settings is not None and debtor.kind == "consumer" else None
-    letter = letter_input(creditor, debtor, claim, lines, facts, url=url)
+    letter, logo_refused = letter_input(creditor, debtor, claim, lines, facts, url=url)
+    if logo_refused is not None:
+        log.warning("creditor %s: stored logo left off letter %s: %s: %s", creditor.code, facts.number, logo_refused.rule, logo_refused.message)
     if settings is not None and debtor.kind == "consumer":
         template_link = invoice_link(
             settings.bancontact_payment_profile_id, amount=letter.total_due, reference=letter.ogm, description=f"{creditor.name} {facts.number}",
         )
         pay_url = payments.pay_url_for(settings, document_id) if document_id is not None else None
         letter = replace(letter, bancontact_url=pay_url or template_link, bancontact_qr_url=template_link)
-    return render_letter(letter), letter_epc_payload(letter), url
+    return RenderedLetter(render_letter(letter), letter_epc_payload(letter), url, logo_refused)
 
 
 def issue_letter(
@@ -204,7 +240,10 @@ def issue_letter(
     Its Bancontact payment request is queued with it (one per invoice or reminder, made by the
     worker through the outbox once this transaction commits)."""
     document_id = new_id()  # known before rendering: the letter prints its own pay link
-    pdf, epc_payload, url = render_pdf(session, claim, facts, settings=settings, now=now, document_id=document_id)
+    rendered = render_pdf(session, claim, facts, settings=settings, now=now, document_id=document_id)
+    pdf, epc_payload, url = rendered.pdf, rendered.epc_payload, rendered.personal_url
+    if rendered.logo_refused is not None:
+        meta = {**meta, "logo_refused": {"rule": rendered.logo_refused.rule, "message": rendered.logo_refused.message}}
     document = Document(
         id=document_id, claim_id=claim.id, creditor_id=claim.creditor_id, kind=facts.kind, prefix=prefix, sequence=sequence, number=facts.number,
         media_type=PDF, content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), issued_at=now, rule_set_version=rule_set_version,
@@ -256,8 +295,7 @@ def pdf_rendition(session: Session, document: Document, *, registered: bool = Fa
             "invoice", document.number, issued_on, due, registered=registered, own_lines=((f"{document.number}: {meta.get('references') or claim.number}", total),),
             own_total=total, own_ogm=meta["structured_communication"],
         )
-    pdf, _, _ = render_pdf(session, claim, facts, settings=None, now=document.issued_at)
-    return pdf
+    return render_pdf(session, claim, facts, settings=None, now=document.issued_at).pdf
 
 
 def repair_text(*, language: str, sender: str, kind: str, number: str, contact: str, link: str, contact_kind: str = "email") -> str:

@@ -5,7 +5,7 @@ import pytest
 
 from gateway.kit import personal_link
 from gateway.kit.personal_link import InvalidLink
-from gateway.kit.ratelimit import RateLimiter
+from gateway.kit.ratelimit import RateLimiter, Verdict
 
 SECRET = b"k" * 32
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -71,3 +71,15 @@ def test_rate_limiter_memory_is_bounded():
     for i in range(1000):
         limiter.hit(f"k{i}")
     assert len(limiter._hits) <= 100
+
+
+def test_rate_limiter_peek_counts_nothing():
+    clock = [100.0]
+    limiter = RateLimiter(2, 60, clock=lambda: clock[0])
+    assert all(limiter.peek("a").allowed for _ in range(10))
+    assert "a" not in limiter._hits  # a peek at an unknown key stores no window (no memory per probe)
+    limiter.hit("a")
+    limiter.hit("a")
+    assert limiter.peek("a") == limiter.peek("a") == Verdict(False, 60)
+    clock[0] += 60
+    assert limiter.peek("a").allowed

@@ -195,7 +195,12 @@ class _CountingHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_logo_that_points_at_http_or_file_urls_causes_no_access(tmp_path):
+@pytest.mark.parametrize("first_line", ["checked", "check removed"])
+def test_a_logo_that_points_at_http_or_file_urls_causes_no_access(tmp_path, monkeypatch, first_line):
+    """Refused by the logo check (rule svg_external_reference); with that check removed, WeasyPrint's
+    data-only fetcher is the second line: still no request and no embedded file."""
+    if first_line == "check removed":
+        monkeypatch.setattr("gateway.letters.logo.check_logo", lambda data: "image/svg+xml")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -212,7 +217,13 @@ def test_a_logo_that_points_at_http_or_file_urls_causes_no_access(tmp_path):
             f'<style>@import url("{base}/style.css");</style></svg>'
         ).encode()
         note = f'<img src="{base}/note.png"> see {base}/x'
-        pdf = render_letter(letter(logo=logo, note=note))
+        if first_line == "checked":
+            with pytest.raises(DocumentRuleError) as refused:
+                render_letter(letter(logo=logo, note=note))
+            assert [(p.field, p.rule) for p in refused.value.problems] == [("logo", "letter.logo.svg_external_reference")]
+            pdf = render_letter(letter(logo=None, logo_media_type=None, note=note))
+        else:
+            pdf = render_letter(letter(logo=logo, note=note))
     finally:
         server.shutdown()
         server.server_close()
@@ -238,8 +249,9 @@ def test_html_is_autoescaped():
         ({"total_due": Decimal("1.005")}, "total_due", "letter.amount.format"),
         ({"lines": (LetterLine("x", Decimal("NaN")),)}, "lines.0.amount", "letter.amount.format"),
         ({"logo_media_type": "image/png"}, "logo_media_type", "letter.logo.media_type"),
-        ({"logo": b"GIF89a....", "logo_media_type": "image/png"}, "logo_media_type", "letter.logo.media_type"),
-        ({"logo": b"\x89PNG\r\n\x1a\n" + b"0" * 200_000, "logo_media_type": "image/png"}, "logo", "letter.logo.size"),
+        ({"logo": b"GIF89a....", "logo_media_type": "image/png"}, "logo", "letter.logo.type"),
+        ({"logo": b"\x89PNG\r\n\x1a\n" + b"0" * 200_000, "logo_media_type": "image/png"}, "logo", "letter.logo.too_large"),
+        ({"logo": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'}, "logo", "letter.logo.svg_script"),
         ({"personal_url": "javascript:alert(1)"}, "personal_url", "letter.url.format"),
         ({"debtor": LetterParty("An", ())}, "debtor.address_lines", "letter.debtor_address.missing"),
         ({"kind": "reminder", "step": None}, "step", "letter.step.missing"),

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gateway.config import Settings
 from gateway.peppol import xmlsafe
 from gateway.peppol.xmlsafe import MalformedXml, UnsafeXml, XmlTooLarge
 
@@ -103,8 +104,9 @@ def test_size_limit_is_checked_before_parsing():
     assert xmlsafe.parse(b"<a>" + b"x" * 93 + b"</a>", max_bytes=100).getroot().text == "x" * 93
 
 
-def test_default_size_limit_is_50_mib():
-    assert xmlsafe.MAX_XML_BYTES == 50 * 1024 * 1024
+def test_default_size_limit_is_the_api_request_limit_and_local_files_get_20_mib():
+    assert xmlsafe.MAX_XML_BYTES == 5 * 1024 * 1024 == Settings.model_fields["max_request_bytes"].default
+    assert xmlsafe.MAX_LOCAL_FILE_BYTES == 20 * 1024 * 1024
 
 
 @pytest.mark.parametrize("xml", [b"", b"   ", b"<a>", b"<a></b>", b"not xml", b"<a>&undeclared;</a>"])

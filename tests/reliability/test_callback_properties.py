@@ -9,8 +9,8 @@
   no dispatch.
 
 eBox has no callback endpoint (read receipts are polled into the inbox), so it is not here.
-Peppol buyer responses (Invoice Response documents) are covered by tests/peppol; here the AP
-statuses without a response document are shuffled.
+Here the AP statuses without a response document are shuffled; MLRs and Invoice Responses, and
+e-mail bounces, are in test_response_and_bounce_properties.py.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,9 @@ from gateway.config import Settings
 from gateway.peppol.discovery import DiscoveryConfig, ParticipantDiscovery
 from gateway.kit.time import utc_now
 from gateway.peppol.smp import INVOICE, SmpAnswerRefused, SmpClient, SmpClientConfig, service_group_url, service_metadata_url
-from gateway.peppol.xmlsafe import MAX_XML_BYTES
+from gateway.peppol.cli import POOL_THRESHOLD
+from gateway.peppol.xmlsafe import MAX_LOCAL_FILE_BYTES, MAX_XML_BYTES
+from gateway.errors import TerminalError
 from gateway.store.base import Base
 from tests.factories import bearer, seed_creditors
 from tests.peppol.fixtures_discovery import test_pki  # noqa: F401 - fixture
@@ -164,20 +168,133 @@ def test_validate_cli_refuses_every_attack(standards_dir, gateway_env, outside, 
     assert outside.requests == []
 
 
-def test_validate_cli_refuses_a_file_over_the_xml_limit(standards_dir, gateway_env, tmp_path: Path):
-    gateway_env(standards_dir)
-    path = tmp_path / "huge.xml"
+def _sparse(path: Path, size: int) -> Path:
     with path.open("wb") as handle:
         handle.write(b"<Invoice>")
-        handle.truncate(MAX_XML_BYTES + 1)  # a sparse file, 50 MiB + 1 byte
-    started = time.process_time()
+        handle.truncate(size)  # a sparse file: nothing of it is read if the bound holds
+    return path
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"the document is {size} bytes; the limit is {limit} bytes"
+
+
+def test_validate_cli_refuses_a_file_over_the_local_file_limit_unread(standards_dir, gateway_env, tmp_path: Path):
+    """`gateway validate` takes local files up to MAX_LOCAL_FILE_BYTES (20 MiB), more than the 5 MiB
+    of anything from outside; a larger file is refused from its size on disk, before it is read."""
+    gateway_env(standards_dir)
+    path = _sparse(tmp_path / "huge.xml", MAX_LOCAL_FILE_BYTES + 1)
+    measured = measure(lambda: CliRunner().invoke(gateway_cli, ["validate", "--json", str(path)]))
+    _bounded(measured, "gateway validate", "20 MiB + 1 B (sparse)")
+    assert measured.result.exit_code == 1
+    [report] = json.loads(measured.result.output)
+    assert [(e["rule"], e["message"]) for e in report["errors"]] == [("XML", _too_large(MAX_LOCAL_FILE_BYTES + 1, MAX_LOCAL_FILE_BYTES))]
+    assert measured.python_peak_bytes < 1 * MIB  # the 20 MiB were never read
+
+
+def test_validate_cli_takes_a_local_file_between_the_two_bounds(standards_dir, gateway_env, tmp_path: Path):
+    """6 MiB: over what the API or a callback may carry, under the local bound: validated (XSD)."""
+    gateway_env(standards_dir)
+    path = tmp_path / "six-mib.xml"
+    path.write_bytes(b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"><!--' + b"x" * (6 * MIB) + b"--></Invoice>")
     result = CliRunner().invoke(gateway_cli, ["validate", "--json", str(path)])
-    seconds = time.process_time() - started
     assert result.exit_code == 1
     [report] = json.loads(result.output)
-    assert [e["rule"] for e in report["errors"]] == ["XML"]
-    assert report["errors"][0]["message"] == f"the document is {MAX_XML_BYTES + 1} bytes; the limit is {MAX_XML_BYTES} bytes"
-    assert seconds < MAX_SECONDS
+    assert {e["rule"] for e in report["errors"]} == {"XSD"}  # read and validated, not refused for its size
+
+
+def test_validate_cli_batch_refuses_the_oversized_file_and_validates_the_others(standards_dir, gateway_env, tmp_path: Path):
+    """16 files or more go through the process pool (`validate_many`): the same bound, per file."""
+    gateway_env(standards_dir)
+    small = b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
+    paths = []
+    for index in range(POOL_THRESHOLD):
+        path = tmp_path / f"doc-{index:02d}.xml"
+        path.write_bytes(small)
+        paths.append(path)
+    paths[7] = _sparse(tmp_path / "doc-07.xml", MAX_LOCAL_FILE_BYTES + 1)
+    result = CliRunner().invoke(gateway_cli, ["validate", "--json", *map(str, paths)])
+    assert result.exit_code == 1
+    reports = json.loads(result.output)
+    assert [r["file"] for r in reports] == [str(p) for p in paths]
+    assert [(e["rule"], e["message"]) for e in reports[7]["errors"]] == [("XML", _too_large(MAX_LOCAL_FILE_BYTES + 1, MAX_LOCAL_FILE_BYTES))]
+    assert all({e["rule"] for e in r["errors"]} == {"XSD"} for i, r in enumerate(reports) if i != 7)
+
+
+# --- the 5 MiB bound on XML that reaches the workers from outside ------------------------------------
+
+
+def _padded_mlr(shared_standards: Path, size: int) -> bytes:
+    """The official MLR example, padded with a comment after its root to exactly `size` bytes."""
+    example = (shared_standards / "peppol-mlr" / "examples" / "MessageLevelResponse_Example.xml").read_bytes().rstrip()
+    return example + b"<!--" + b"x" * (size - len(example) - len(b"<!---->")) + b"-->"
+
+
+def test_response_documents_over_5_mib_are_refused_before_parsing(standards_dir, shared_standards):
+    """What the callback intake and the worker that applies it read (`parse_response`, with or
+    without the official rules): refused at 5 MiB + 1 with the size rule, accepted at exactly 5 MiB."""
+    discovery = ParticipantDiscovery(DiscoveryConfig(sml_zone="sml.invalid.test", smp=SmpClientConfig(truststore=None)))
+    access_point = AccessPointClient("http://127.0.0.1:9", "", connect_timeout_seconds=1, read_timeout_seconds=1)
+    provider = PeppolProvider(access_point, discovery, callback_secret=SECRET, standards_dir=standards_dir)
+    at_limit, over = _padded_mlr(shared_standards, MAX_XML_BYTES), _padded_mlr(shared_standards, MAX_XML_BYTES + 1)
+    assert (len(at_limit), len(over)) == (MAX_XML_BYTES, MAX_XML_BYTES + 1)
+    event = {"event_id": "evt-1", "document_id": "doc-1", "status": "rejected"}
+    for check in (False, True):
+        measured = measure(lambda: _refusal(lambda: provider.report_of({**event, "mlr": base64.b64encode(over).decode()}, check=check)))
+        _bounded(measured, "MLR in a callback / status answer", f"5 MiB + 1 B (check={check})")
+        assert str(measured.result) == f"mlr: {_too_large(MAX_XML_BYTES + 1, MAX_XML_BYTES)}"
+        report = provider.report_of({**event, "mlr": base64.b64encode(at_limit).decode()}, check=check)
+        assert (report.external_id, report.state.value) == ("evt-1", "failed_permanent")
+
+
+def _refusal(call):
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the refusal is the result under test
+        return exc
+    return None
+
+
+class _Chunked(BaseHTTPRequestHandler):
+    """An answer without Content-Length that never ends within the bound (HTTP/1.0, close-delimited)."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        try:
+            self.wfile.write(b'{"id": "doc-1", "events": [{"mlr": "')
+            for _ in range(12):
+                self.wfile.write(b"A" * MIB)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.mark.parametrize("framing", ["content-length", "close-delimited"])
+def test_an_access_point_status_answer_over_5_mib_is_not_read(outside, standards_dir, framing):
+    """The status poll (a worker) reads GET /documents/{id}: over 5 MiB it stops reading and refuses
+    the answer (TerminalError: the poll counts it unreachable and asks again next period)."""
+    if framing == "content-length":
+        outside.serve["/documents/doc-1"] = b'{"id": "doc-1", "events": [], "pad": "' + b"x" * (MAX_XML_BYTES) + b'"}'
+        base, server = outside.base, None
+    else:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Chunked)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        client = AccessPointClient(base, "ap-key", connect_timeout_seconds=2, read_timeout_seconds=5)
+        measured = measure(lambda: _refusal(lambda: client.fetch_status("doc-1")))
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    _bounded(measured, "AP status answer (status poll)", f"over 5 MiB ({framing})")
+    assert isinstance(measured.result, TerminalError)
+    assert str(measured.result) == f"access point answered HTTP 200 with more than {MAX_XML_BYTES} bytes (the limit for XML from outside); not read"
+    assert measured.python_peak_bytes < 2 * MAX_XML_BYTES
 
 
 # --- POST /v1/callbacks/peppol-ap (MLR / Invoice Response inside) ---------------------------------

@@ -10,6 +10,10 @@ money is on its way, which is not a payment. It books nothing; it records `claim
 by itself `REPORTED_PAID_HOLD_DAYS` later. A payment booked in the meantime closes the claim the
 normal way; if none arrives, the dunning run finds the hold lapsed and the claim back in dunning.
 
+An AP (accepted) or a PD answers an open query: it ends the UQ hold, whatever order the responses
+arrive in (a UQ that arrives after the AP or PD puts no hold at all: the ANSWERED check), so the
+claim ends in the same state either way (tests/reliability/test_response_and_bounce_properties.py).
+
 The worker that applies a callback (or a status poll) calls `hold_claim_for_buyer_response`
 after recording the `dispatch.reported` event; every other code only stays on that event.
 """
@@ -34,6 +38,8 @@ AUTHOR = "peppol-ap"
 HOLD_KINDS = {"UQ": HoldKind.BUYER_RESPONSE_UQ, "RE": HoldKind.BUYER_RESPONSE_RE}
 # A query that arrives after the buyer's final acceptance (AP, PD) is a late, stale report.
 ANSWERED = frozenset({DeliveryState.ACCEPTED.value, DeliveryState.PAID.value})
+# The Invoice Response codes that answer a query (and end its hold).
+ANSWERING_CODES = frozenset({"AP", "PD"})
 # Closed claims have nothing to hold.
 CLOSED = frozenset({ClaimStatus.PAID.value, ClaimStatus.CANCELLED.value, ClaimStatus.WRITTEN_OFF.value})
 
@@ -49,6 +55,8 @@ def hold_claim_for_buyer_response(session: Session, claim: Claim, dispatch: Disp
     """The hold a UQ / RE / PD Invoice Response puts on the claim, or None (other codes, stale, closed, already held)."""
     if detail.get("response_kind") != "invoice_response":
         return None
+    if detail.get("response_code") in ANSWERING_CODES:
+        _end_queries(session, claim, detail["response_code"], now)
     if detail.get("response_code") == "PD":
         return mark_reported_paid(session, claim, dispatch, detail, now)
     kind = HOLD_KINDS.get(detail.get("response_code", ""))
@@ -62,6 +70,15 @@ def hold_claim_for_buyer_response(session: Session, claim: Claim, dispatch: Disp
     today = brussels_today(now)
     reason = f"Peppol Invoice Response {detail['response_code']}" + (f": {detail['reason']}" if detail.get("reason") else "")
     return dunning_service.add_hold(session, _principal(claim, AUTHOR), claim.id, kind=kind, reason=reason[:1000], author=AUTHOR, starts_on=today, ends_on=None, today=today, now=now)
+
+
+def _end_queries(session: Session, claim: Claim, code: str, now: datetime) -> None:
+    """End the claim's running UQ holds: the buyer accepted (AP) or reports payment (PD), so the query is answered."""
+    queries = session.scalars(select(ClaimHold.id).where(
+        ClaimHold.claim_id == claim.id, ClaimHold.kind == HoldKind.BUYER_RESPONSE_UQ.value, ClaimHold.author == AUTHOR, ClaimHold.ended_at.is_(None),
+    )).all()
+    for hold_id in queries:
+        dunning_service.end_hold(session, _principal(claim, AUTHOR), claim.id, hold_id, author=f"{AUTHOR} ({code})", ends_on=brussels_today(now), now=now)
 
 
 def mark_reported_paid(session: Session, claim: Claim, dispatch: Dispatch, detail: dict, now: datetime) -> ClaimHold | None:

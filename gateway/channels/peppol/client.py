@@ -8,15 +8,32 @@ recognises); any other 4xx and an answer we cannot read are `TerminalError`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from gateway.errors import RetryableError, TerminalError
+from gateway.peppol.xmlsafe import MAX_XML_BYTES
 
 # Enough of an AP error body to diagnose it in the attempt row.
 EXCERPT_CHARS = 500
+# Largest answer read from the AP. A status answer carries its events' MLRs / Invoice Responses
+# (base64) and is read by the status poll in a worker: it gets the bound of any XML from outside,
+# and nothing larger is read into memory (the rest of the body is never fetched).
+MAX_ANSWER_BYTES = MAX_XML_BYTES
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -62,21 +79,30 @@ class AccessPointClient:
         response = self._call("GET", f"{self.base_url}/documents/{quote(document_id, safe='')}", headers=self._headers())
         return _json(response), response.content
 
-    def _call(self, method: str, url: str, **kwargs) -> requests.Response:
+    def _call(self, method: str, url: str, **kwargs) -> Answer:
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+            with self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+                    content = b""
+                else:
+                    content = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+                answer = Answer(response.status_code, content)
+        except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError) as exc:  # the last: a broken body while reading
             raise RetryableError(f"access point unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(f"access point HTTP {response.status_code}: {response.text[:EXCERPT_CHARS]}")
-        if response.status_code >= 400:
-            raise TerminalError(f"access point HTTP {response.status_code}: {response.text[:EXCERPT_CHARS]}")
-        return response
+        if answer.status_code >= 500 or answer.status_code == 429:
+            raise RetryableError(f"access point HTTP {answer.status_code}: {answer.text[:EXCERPT_CHARS]}")
+        if answer.status_code >= 400:
+            raise TerminalError(f"access point HTTP {answer.status_code}: {answer.text[:EXCERPT_CHARS]}")
+        if len(content) > MAX_ANSWER_BYTES or (declared.isdigit() and int(declared) > MAX_ANSWER_BYTES):
+            # Terminal for this try: the status poll asks again next period.
+            raise TerminalError(f"access point answered HTTP {answer.status_code} with more than {MAX_ANSWER_BYTES} bytes (the limit for XML from outside); not read")
+        return answer
 
 
-def _json(response: requests.Response) -> dict:
+def _json(response: Answer) -> dict:
     try:
-        body = response.json()
+        body = json.loads(response.content)
     except ValueError as exc:
         raise TerminalError(f"access point answered HTTP {response.status_code} with non-JSON: {response.text[:EXCERPT_CHARS]}") from exc
     if not isinstance(body, dict):
