@@ -247,6 +247,6 @@ def test_an_undeliverable_sms_reminder_goes_on_paper_and_its_clock_waits(databas
     assert sms.text.startswith(
         f"Stad Gent (KBO 0207.451.227): eerste herinnering REM000001, factuur INV000001 (Retributie containerpark, vervallen 02/12/2026). "
         f"Open saldo EUR 45,00. Betaal kosteloos binnen {(due - date(2026, 12, 7)).days} dagen, tot {due:%d/%m/%Y}, met mededeling "
-        f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++. Daarna: herinnering 2 kost EUR 15,00. {base_url}/my/"
+        f"+++{ogm[:3]}/{ogm[3:7]}/{ogm[7:]}+++. Daarna: herinnering 2 kost EUR 7,50. {base_url}/my/"
     )
     assert sms.segments == 3

@@ -94,19 +94,19 @@ def test_consumer_reminders_state_the_fees_that_follow_and_their_own_fee_with_it
         due1 = session.get(DunningStep, step1).new_due_date
     notice = (
         "Dit is een eerste herinnering, zonder kosten. "
-        f"Betaalt u niet uiterlijk op {due1.day} januari {due1.year}, dan volgen deze kosten: herinnering stap 2: €\u00a015,00."
+        f"Betaalt u niet uiterlijk op {due1.day} januari {due1.year}, dan volgen deze kosten: herinnering stap 2: €\u00a07,50."
     )
     assert notice in text and notice in html
     assert "Bijkomende kosten" not in text  # the first reminder is free
 
-    # step 2 (policy: registered, EUR 15.00) sent by e-mail here to see the fee line in a mail body
+    # step 2 (policy: registered, EUR 15.00 for businesses, 7.50 for a consumer under Book XIX) sent by e-mail here to see the fee line in a mail body
     with database.session_scope() as session:
         step2 = dunning.evaluate(session, claim_id, today=date(2027, 1, 11), now=utc(2027, 1, 11, 6)).step_id
     with database.session_scope() as session:
         repo = DunningRepository(session)
         step = repo.step(step2)
         claim = repo.claim(step.claim_id, for_update=True)
-        assert (step.step, step.fee) == (2, Decimal("15.00"))
+        assert (step.step, step.fee) == (2, Decimal("7.50"))
         documents.issue_reminder(session, claim, step, route=RoutingDecision(Channel.EMAIL, EMAIL, "test: a fee reminder by e-mail"), now=utc(2027, 1, 11, 7), settings=settings)
     make_due(database)
     worker.drain()
@@ -115,7 +115,7 @@ def test_consumer_reminders_state_the_fees_that_follow_and_their_own_fee_with_it
     second = received(sink)
     text = second.get_body(("plain",)).get_content()
     html = second.get_body(("html",)).get_content()
-    assert f"Bijkomende kosten:          €\u00a015,00, apart te betalen met mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++" in text
+    assert f"Bijkomende kosten:          €\u00a07,50, apart te betalen met mededeling +++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++" in text
     assert f"apart te betalen met mededeling <strong style=\"font-family:Consolas,monospace;\">+++{fee_ogm[:3]}/{fee_ogm[3:7]}/{fee_ogm[7:]}+++</strong>" in html
     assert "Te betalen bedrag:          €\u00a045,00" in text  # the open balance stays under the claim's OGM
     assert "eerste herinnering" not in text and "volgen deze kosten" not in text  # no later fees after step 2

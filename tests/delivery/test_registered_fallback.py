@@ -87,8 +87,6 @@ def test_a_failed_registered_reminder_gets_no_unregistered_fallback(database, se
         assert left.data == {
             "failed_dispatch_id": str(registered_id), "requirement": "registered",
             "reason": "the dunning step requires a registered channel (registered_paper) and every one has failed (tried: registered_paper)",
-            "contact_invalidated": False,
-            "contact_kept": "the failure is not the contact's fault (our side, the operator or a policy): the contact stays usable",
         }
         assert session.scalar(select(AuditEvent).where(AuditEvent.entity_id == claim_id, AuditEvent.action == "dispatch.fallback")) is None
         assert session.get(Claim, claim_id).status == "open"

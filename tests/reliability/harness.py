@@ -327,6 +327,12 @@ def worker_settings(env: dict[str, str]) -> dict:
     return {key.removeprefix("GATEWAY_").lower(): value for key, value in env.items() if key.startswith("GATEWAY_")}
 
 
+def jobs_left(database: Database) -> int:
+    """Jobs pending or running (due or not)."""
+    with database.session_scope() as session:
+        return session.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("pending", "running"))))
+
+
 def running_jobs_of(database: Database, pid: int) -> int:
     """Jobs leased by the worker process `pid` (worker names are host:pid:thread)."""
     with database.session_scope() as session:

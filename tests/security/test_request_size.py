@@ -32,12 +32,11 @@ from tests.web.seed import PASSWORD
 
 LIMIT = 64 * 1024
 PERSONAL_SECRET = "personal-link-secret-for-the-size-test"
-# Routes that never read a body at all: they answer whatever arrives, and read none of it (the
-# webhook endpoint switches take none: a random id is a 404 before any byte is read).
+# Routes that never read a body at all: they answer whatever arrives, and read none of it. (The
+# webhook endpoint switches take no body either, but every JSON body sent to /v1/ is read by the
+# NUL check, `limits.refuse_nul`, so they stop at the limit like the others.)
 READS_NO_BODY = {
     "POST /my/sms-reports": (204, None),
-    "POST /v1/webhook-endpoints/{endpoint_id}/disable": (404, "https://gateway.example/problems/not-found"),
-    "POST /v1/webhook-endpoints/{endpoint_id}/enable": (404, "https://gateway.example/problems/not-found"),
 }
 CHUNK = 16 * 1024
 TOO_LARGE = "https://gateway.example/problems/too-large"

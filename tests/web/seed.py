@@ -132,7 +132,7 @@ def email_accepted_then_bounced(database: Database, dispatch_id: uuid.UUID, *, s
     with database.session_scope() as session:
         message_id = _accepted(session, dispatch_id, sent=sent)
     with database.session_scope() as session:
-        delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE}, now=bounced, max_attempts=8)
+        delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE, "contact_invalid": True}, now=bounced, max_attempts=8)
 
 
 STORED_UBL = b'<?xml version="1.0" encoding="UTF-8"?><Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"/>'
@@ -155,7 +155,7 @@ def _claim_with_failed_dispatch(session, code: str, number: str, email: str, *, 
                                        reason="business debtor without Peppol id: e-mail with PDF and UBL", now=now)
     message_id = _accepted(session, dispatch.id, sent=now)
     session.flush()  # the report finds its dispatch by the provider message id just recorded
-    bounced = delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE}, now=now, max_attempts=8)
+    bounced = delivery.apply_provider_report(session, message_id, DeliveryState.FAILED_PERMANENT, detail={"reason": BOUNCE, "contact_invalid": True}, now=now, max_attempts=8)
     assert bounced is not None and bounced.state == DeliveryState.FAILED_PERMANENT.value
     return claim, document, dispatch
 

@@ -99,8 +99,8 @@ def test_callbacks_dunning_decisions_holds_and_payments_appear_once_in_time_orde
         ("attempt", "Attempt", "#1 loopback", "sent", "202"),
         ("callback", "Callback from Peppol: delivered", "", "delivered", "source: loopback"),
         ("dunning", "Dunning decision: reminder 1", "", "",
-         "reason: step 1 (first_reminder) eligible since 2026-12-07 · policy: municipality-non-fiscal@2026.1 · amount open: 107.21 · fee: 0.00"
-         " · new due date: 2027-01-08 · channel required: any · by: dunning.run"),
+         "reason: step 1 (first_reminder) eligible since 2026-12-07 · policy: municipality-non-fiscal@2026.2 · amount open: 107.21 · fee: 0.00"
+         " · new due date: 2027-01-08 · channel required: any · rule_set_version: dunning-rules/2026.11-1 · by: dunning.run"),
         ("hold", "On hold: Dispute", "", "", f"reason: de zaal was niet gepoetst · author: clerk@gent.be · since: {today.isoformat()} · status: open → disputed"),
         ("hold", "Hold ended: Dispute", "", "", f"author: clerk@gent.be · until: {today.isoformat()} · status: disputed → open"),
         ("payment", "Payment", "50.00 EUR", "", f"paid on: {today.isoformat()} · source: bank statement · reference: +++090/9337/55493+++"),

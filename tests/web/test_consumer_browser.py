@@ -41,7 +41,7 @@ from gateway.config import Settings
 from gateway.kit.time import utc_now
 from gateway.services.auth import authenticate
 from gateway.services.claims import create_claim
-from gateway.store.models import Claim, CreditorEntity, DebtorContact
+from gateway.store.models import Claim, CreditorEntity, DebtorContact, Document
 from gateway.store.session import Database
 from tests.factories import consumer_claim, seed_creditors
 from tests.web.test_browser import browser, shot  # noqa: F401 - the Chromium fixture and the screenshot helper
@@ -176,14 +176,18 @@ def test_the_consumer_opens_the_link_changes_the_email_and_pays_with_bancontact(
     page.goto(personal)
     # On a computer the debtor asks for the Bancontact QR instead, to scan it with the phone.
     page.locator(f"#claim-{claim_id}").get_by_role("button", name="Toon Bancontact-QR-code").click()
-    [payment] = sandbox.payments.values()
+    # Each letter asked Bancontact for its own payment request (issue 5); the page reuses this claim's.
+    with database.session_scope() as session:
+        ogm = session.get(Claim, claim_id).structured_communication
+        invoice_number = session.scalar(select(Document.number).where(Document.claim_id == claim_id, Document.kind == "invoice"))
+    [payment] = [payment for payment in sandbox.payments.values() if payment.reference == ogm]
     [decoded] = zxingcpp.read_barcodes(Image.open(io.BytesIO(page.locator(".bancontact-qr svg").screenshot())))
     assert decoded.text == f"https://pay.bancontact.net/pay/2/{payment.payment_id}"
     shot(page, "consumer-bancontact-qr")
     page.goto(personal)
     page.locator(f"#claim-{claim_id}").get_by_role("button", name="Betalen met Bancontact").click()
     page.wait_for_url(f"https://pay.bancontact.net/pay/2/{payment.payment_id}")  # the same live payment request
-    assert (page.locator("#amount").inner_text(), page.locator("#description").inner_text()) == ("45.00 EUR", "Gemeente Zonnedorp C1")
+    assert (page.locator("#amount").inner_text(), page.locator("#description").inner_text()) == ("45.00 EUR", f"Gemeente Zonnedorp {invoice_number}")
     page.locator("#pay").click()
     assert page.locator("#result").inner_text() == "SUCCEEDED"
 

@@ -37,11 +37,12 @@ class Chain:
     paper_id: uuid.UUID
 
 
-def run_failure_handler(database, settings, dispatch_id: uuid.UUID) -> None:
-    """The worker's own dispatch.failed job, as `gateway worker` runs it after a permanent failure."""
+def run_failure_handler(database, settings, dispatch_id: uuid.UUID, *, contact_at_fault: bool) -> None:
+    """The worker's own dispatch.failed job, as `gateway worker` runs it after a permanent failure
+    (`contact_at_fault` as delivery.service sets it: true for a hard bounce)."""
     load_handlers()
     with database.session_scope() as session:
-        HANDLERS["dispatch.failed"](Task(session, settings), {"dispatch_id": str(dispatch_id)}, utc_now())
+        HANDLERS["dispatch.failed"](Task(session, settings), {"dispatch_id": str(dispatch_id), "contact_at_fault": contact_at_fault}, utc_now())
 
 
 def actions_about(database, failed_id: uuid.UUID) -> list[tuple[str, dict]]:
@@ -73,13 +74,13 @@ def chain(database, settings, standards_dir) -> Chain:
         session.add(email)
         session.flush()
         claim_id, email_id = claim.id, email.id
-    run_failure_handler(database, settings, email_id)
-    [(_, repair), (_, fallback)] = actions_about(database, email_id)
+    run_failure_handler(database, settings, email_id, contact_at_fault=True)
+    [(_, fallback), (_, repair)] = actions_about(database, email_id)
     paper_id = uuid.UUID(fallback["dispatch_id"])
     with database.session_scope() as session:
         paper = session.get(Dispatch, paper_id)
         paper.state, paper.last_error = "failed_permanent", "returned: addressee unknown"
-    run_failure_handler(database, settings, paper_id)
+    run_failure_handler(database, settings, paper_id, contact_at_fault=False)
     return Chain(claim_id, email_id, uuid.UUID(repair["dispatch_id"]), paper_id)
 
 
@@ -94,9 +95,11 @@ def card(html: str, dispatch_id: uuid.UUID) -> str:
 
 
 def test_the_queue_shows_the_fallback_the_contact_repair_and_no_channel_left(client, database, chain):
-    # The audit trail as the worker wrote it: first the repair SMS, then the paper letter; then nothing left.
-    assert [action for action, _ in actions_about(database, chain.email_id)] == ["contact_repair.requested", "dispatch.fallback"]
-    assert actions_about(database, chain.paper_id) == [("dispatch.no_channel_left", {"failed_dispatch_id": str(chain.paper_id)})]
+    # The audit trail as the worker wrote it: first the paper letter, then the repair SMS; then nothing left.
+    assert [action for action, _ in actions_about(database, chain.email_id)] == ["dispatch.fallback", "contact_repair.requested"]
+    assert actions_about(database, chain.paper_id) == [("dispatch.no_channel_left", {
+        "failed_dispatch_id": str(chain.paper_id), "requirement": None, "reason": "every channel the debtor can be reached on has been tried (tried: email, paper)",
+    })]
 
     signed_in(client, "clerk@gent.be")
     client.get("/admin/lang/en")
@@ -105,15 +108,16 @@ def test_the_queue_shows_the_fallback_the_contact_repair_and_no_channel_left(cli
     assert '<dt>Why this channel</dt><dd class="routing-reason">consumer consented to e-mail</dd>' in email_card
     assert (
         '<dt>What the router did next</dt><dd class="next">'
-        f'<span data-action="contact_repair.requested">Asked for a new contact: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.repair_id}">SMS → +32470123456</a> '
-        '<span class="state state-queued">queued</span></span><br>'
         f'<span data-action="dispatch.fallback">Sent on the next channel: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.paper_id}">letter → Kerkstraat 1, 9000 Gent, BE</a> '
-        '<span class="state state-failed_permanent">failed (permanent)</span></span></dd>'
+        '<span class="state state-failed_permanent">failed (permanent)</span></span><br>'
+        f'<span data-action="contact_repair.requested">Asked for a new contact: <a href="/admin/claims/{chain.claim_id}#dispatch-{chain.repair_id}">SMS → +32470123456</a> '
+        '<span class="state state-queued">queued</span></span></dd>'
     ) in email_card
     paper_card = card(page, chain.paper_id)
     assert ('<dt>Why this channel</dt><dd class="routing-reason">after email failed (HardBounce: 550 5.1.1 user unknown): '
             'consumer consented to e-mail but has no usable address: paper</dd>') in paper_card
-    assert '<dt>What the router did next</dt><dd class="next"><span data-action="dispatch.no_channel_left">No channel left</span></dd>' in paper_card
+    assert ('<dt>What the router did next</dt><dd class="next"><span data-action="dispatch.no_channel_left">No channel left: '
+            'every channel the debtor can be reached on has been tried (tried: email, paper)</span></dd>') in paper_card
     # The seeded bounce: the worker sent the invoice on paper.
     assert page.count('<dd class="next">—</dd>') == 0
 
@@ -138,9 +142,9 @@ def test_a_skipped_contact_repair_says_why(client, database, settings, standards
         session.add(email)
         session.flush()
         email_id = email.id
-    run_failure_handler(database, settings, email_id)  # no personal_link_secret: the page is off
+    run_failure_handler(database, settings, email_id, contact_at_fault=True)  # no personal_link_secret: the page is off
     signed_in(client, "viewer@gent.be")
     client.get("/admin/lang/en")
     next_cell = card(client.get("/admin/undeliverable").text, email_id).split('<dd class="next">')[1].split("</dd>")[0]
-    assert next_cell.startswith('<span data-action="contact_repair.skipped">No new contact asked: the personal page is off (no personal_link_secret)</span><br>'
-                                '<span data-action="dispatch.fallback">Sent on the next channel: ')
+    assert next_cell.startswith('<span data-action="dispatch.fallback">Sent on the next channel: ')
+    assert next_cell.endswith('<br><span data-action="contact_repair.skipped">No new contact asked: the personal page is off (no personal_link_secret)</span>')
