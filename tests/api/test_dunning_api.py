@@ -4,52 +4,15 @@ plans, a claim's dunning view, escalation lists and their approval, and isolatio
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
-import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from gateway.api import dunning as dunning_api
-from gateway.app import create_app
 from gateway.dunning import service
 from gateway.store.models import AuditEvent, Claim, ClaimHold, Dispatch, DispatchAttempt, Document, DunningStep, EscalationEntry, PaymentPlan, PaymentPlanInstalment
-from tests.factories import bearer, claim_payload, consumer_claim, seed_creditors
-
-
-@pytest.fixture
-def seeded(database):
-    return seed_creditors(database)
-
-
-@pytest.fixture
-def clock():
-    return {"today": date(2026, 12, 1)}
-
-
-@pytest.fixture
-def client(settings, database, clock):
-    app = create_app(settings, database=database)
-    app.dependency_overrides[dunning_api.today] = lambda: clock["today"]
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-def count(database, model, *where) -> int:
-    with database.session_scope() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def post_claim(client, key, payload) -> dict:
-    response = client.post("/v1/claims", content=json.dumps(payload), headers={**bearer(key), "Content-Type": "application/json"})
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.factories import bearer, claim_payload, consumer_claim
+from tests.dunning.dunning_support import client, clock, count, post_claim, seeded, utc  # noqa: F401 - fixtures
 
 
 def run_day(database, day: date):

@@ -1,4 +1,6 @@
-"""Shared set-up for the dunning service tests: stored claims, and the channel work simulated.
+"""Shared set-up for the dunning service and API tests: stored claims, the channel work
+simulated, and the API client on a controlled clock (fixtures `seeded`, `clock`, `client`: import
+them into a test module; a module may override `clock` with its own date).
 
 A test that is about the dunning clock, not the documents, plays the channel: it stores a
 reminder document and its dispatch with the state a provider would have reported, and attaches
@@ -12,15 +14,52 @@ import hashlib
 import uuid
 from datetime import date, datetime, timezone
 
+import json
+
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from gateway.api import dunning as dunning_api
 from gateway.api.payloads import ClaimIn
+from gateway.app import create_app
 from gateway.dunning import service
 from gateway.services import auth
 from gateway.services import claims as claim_service
 from gateway.store.models import Claim, DispatchAttempt, Document, Dispatch
 
+from tests.factories import bearer, seed_creditors
+
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+def utc(*parts) -> datetime:
+    return datetime(*parts, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def seeded(database):
+    return seed_creditors(database)
+
+
+@pytest.fixture
+def clock():
+    """The API's "today" (`dunning_api.today`); a test moves it by setting clock["today"]."""
+    return {"today": date(2026, 12, 1)}
+
+
+@pytest.fixture
+def client(settings, database, clock):
+    app = create_app(settings, database=database)
+    app.dependency_overrides[dunning_api.today] = lambda: clock["today"]
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def post_claim(client, key, payload) -> dict:
+    response = client.post("/v1/claims", content=json.dumps(payload), headers={**bearer(key), "Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 def principal(database, key):

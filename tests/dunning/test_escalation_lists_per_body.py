@@ -9,29 +9,23 @@ the due date by the dunning service and approved and exported over the API:
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dunning_support import deliver_step, evaluate, store_claim
-from gateway.api import dunning as dunning_api
-from gateway.app import create_app
 from gateway.dunning import service
 from gateway.kit.time import utc_now
 from gateway.services import auth
 from gateway.store.models import Claim, CreditorEntity, Document, DunningStep, EscalationEntry
 from tests.dunning.test_export_pdf import pdf_lines
 from tests.factories import bearer, claim_payload, seed_creditors
+from tests.dunning.dunning_support import client, utc  # noqa: F401 - fixtures
 
 HEADER = ("claim_number,debtor_name,debtor_external_id,kind,approving_body,status,due_date,total_amount,amount_paid,amount_open,fee,amounts,"
           "ogm,decided_on,undisputed_on,policy,reminder_step,dispatch_id,channel,proof_reference,sent_at,delivered_at,document_sha256,approved_by,approved_at")
-
-
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -49,14 +43,6 @@ def seeded(database):
 @pytest.fixture
 def clock():
     return {"today": date(2027, 1, 25)}
-
-
-@pytest.fixture
-def client(settings, database, clock):
-    app = create_app(settings, database=database)
-    app.dependency_overrides[dunning_api.today] = lambda: clock["today"]
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def evidence(database, claim_id) -> dict:

@@ -5,39 +5,24 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pypdfium2
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway.api import dunning as dunning_api
-from gateway.app import create_app
 from gateway.dunning import export, service
 from gateway.store.models import Claim, Document, DunningStep, EscalationEntry
-from tests.dunning.dunning_support import deliver_step, evaluate, store_claim
-from tests.factories import bearer, claim_payload, seed_creditors
+from tests.dunning.dunning_support import client, deliver_step, evaluate, seeded, store_claim, utc  # noqa: F401 - fixtures
+from tests.factories import bearer, claim_payload
 
 COLLEGE = "college_van_burgemeester_en_schepenen"
 
 
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
 @pytest.fixture
-def seeded(database):
-    return seed_creditors(database)
-
-
-@pytest.fixture
-def client(settings, database):
-    app = create_app(settings, database=database)
-    app.dependency_overrides[dunning_api.today] = lambda: date(2027, 2, 8)
-    with TestClient(app) as test_client:
-        yield test_client
+def clock():
+    return {"today": date(2027, 2, 8)}
 
 
 def escalate(database, key: str, number: str, first_reminder: int) -> uuid.UUID:

@@ -5,56 +5,20 @@ are matched by their structured reference (claim, instalment or fee OGM) and boo
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from gateway.api import dunning as dunning_api
-from gateway.app import create_app
 from gateway.domain.identifiers import format_ogm, new_random_ogm, ogm_from_base
 from gateway.dunning import service
 from gateway.errors import Conflict
 from gateway.services.payments import match_reference
 from gateway.store.models import AuditEvent, Claim, Document, IncomingPayment, Payment, PaymentPlan
-from tests.factories import bearer, claim_payload, seed_creditors
-
-
-@pytest.fixture
-def seeded(database):
-    return seed_creditors(database)
-
-
-@pytest.fixture
-def clock():
-    return {"today": date(2026, 12, 1)}
-
-
-@pytest.fixture
-def client(settings, database, clock):
-    app = create_app(settings, database=database)
-    app.dependency_overrides[dunning_api.today] = lambda: clock["today"]
-    with TestClient(app) as test_client:
-        yield test_client
-
-
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-def count(database, model, *where) -> int:
-    with database.session_scope() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def post_claim(client, key, payload) -> dict:
-    response = client.post("/v1/claims", content=json.dumps(payload), headers={**bearer(key), "Content-Type": "application/json"})
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.factories import bearer, claim_payload
+from tests.dunning.dunning_support import client, clock, count, post_claim, seeded, utc  # noqa: F401 - fixtures
 
 
 def audit(database, action) -> list[AuditEvent]:

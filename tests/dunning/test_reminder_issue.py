@@ -5,7 +5,7 @@ reminder spends no number; a consumer's step gets a PDF reminder letter."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -17,18 +17,10 @@ from gateway.dunning import tasks as dunning_tasks
 from gateway.store.models import AuditEvent, Claim, Dispatch, DispatchAttempt, Document, DocumentSequence, DunningStep
 from gateway.workers import tasks as worker_tasks
 from gateway.workers.registry import Task
-from tests.factories import claim_payload, consumer_claim, seed_creditors
+from tests.factories import claim_payload, consumer_claim
+from tests.dunning.dunning_support import seeded, utc  # noqa: F401 - fixtures
 
 NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2", "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
-
-
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def seeded(database):
-    return seed_creditors(database)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ decision (not 409), and an operator's rate file lets it escalate."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -20,19 +20,11 @@ from gateway.config import get_settings
 from gateway.dunning import service
 from gateway.dunning.rates import load_rates_file
 from gateway.store.models import AuditEvent, DunningStep
-from tests.factories import bearer, claim_payload, consumer_claim, seed_creditors
+from tests.factories import bearer, claim_payload, consumer_claim
+from tests.dunning.dunning_support import seeded, utc  # noqa: F401 - fixtures
 
 H2_2026 = {"period": "2026-H2", "from": "2026-07-01", "to": "2026-12-31", "percent": "10.5",
            "source": "FOD Financien, mededeling BS 2026-07-14", "confidence": "V"}
-
-
-def utc(*parts) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def seeded(database):
-    return seed_creditors(database)
 
 
 @pytest.fixture
