@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gateway.config import Settings
 from gateway.errors import RetryableError
+from gateway.kit.backoff import backoff_delay
 from gateway.kit.time import utc_now
 from gateway.store.session import Database
 from gateway.workers import periodic, queue
@@ -84,8 +85,7 @@ class Worker:
     def _after_failure(self, job_id, attempts: int, error: str, *, retryable: bool) -> None:
         with self.database.session_scope() as session:
             if retryable and attempts < self.settings.max_attempts:
-                delay = timedelta(seconds=self.settings.retry_base_seconds * 2 ** (attempts - 1))
-                queue.retry_later(session, job_id, error, now=utc_now(), delay=delay)
+                queue.retry_later(session, job_id, error, now=utc_now(), delay=backoff_delay(self.settings.retry_base_seconds, attempts))
             else:
                 queue.fail(session, job_id, error, now=utc_now())
 
