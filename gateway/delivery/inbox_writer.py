@@ -28,6 +28,10 @@ from gateway.store.session import Database
 log = logging.getLogger("gateway.inbox")
 
 MAX_BATCH = 256  # callbacks per transaction; bounds the statement size (a callback body is at most the request limit)
+# A request waits at most this long for its group's commit (the database down or locked): then it
+# fails with a 5xx and the provider retries; if the commit does land later, the retry is a duplicate
+# (unique on source + external id) and changes nothing.
+WAIT_SECONDS = 60
 
 
 @dataclass
@@ -49,7 +53,7 @@ class InboxWriter:
         self._ensure_started()
         pending = _Pending(arrival)
         self._waiting.put(pending)
-        return pending.done.result()
+        return pending.done.result(timeout=WAIT_SECONDS)
 
     def close(self) -> None:
         if self._thread is not None:
