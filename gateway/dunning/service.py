@@ -117,6 +117,23 @@ def policy_for_claim(repo: DunningRepository, claim: Claim) -> Policy:
     return policy_for(entity, claim.claim_type, fiscal=claim.fiscal)
 
 
+class RunPolicies:
+    """`policy_for_claim` looked up once per (creditor, claim type, fiscal) within one run.
+
+    A run decides every claim under the assignments it found first, as it does under one rate
+    table; an assignment changed during a run applies from the next run."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[uuid.UUID, str, bool], Policy] = {}
+
+    def for_claim(self, repo: DunningRepository, claim: Claim) -> Policy:
+        key = (claim.creditor_id, claim.claim_type, claim.fiscal)
+        policy = self._found.get(key)
+        if policy is None:
+            policy = self._found[key] = policy_for_claim(repo, claim)
+        return policy
+
+
 def assign_policy(session: Session, creditor_code: str, claim_type: str, *, fiscal: bool, policy_id: str, author: str, now: datetime):
     """Assign a shipped policy to (creditor, claim type, fiscal); the policy must cover that claim type."""
     from gateway.store.models import CreditorEntity, DunningPolicyAssignment
@@ -252,7 +269,7 @@ def _amount_json(amount: ComputedAmount) -> dict:
 
 def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date, now: datetime, *, apply: bool):
     """Everything `decide` needs; with `apply`, observed delivery facts and plan defaults are stored."""
-    debtor = repo.debtor(claim.debtor_id)
+    debtor_kind = repo.debtor_kind(claim.debtor_id)
     steps = list(repo.steps(claim.id))
     by_document = repo.dispatches_by_document([s.document_id for s in steps if s.document_id])
     attempts = repo.attempts([d.id for rows in by_document.values() for d in rows])
@@ -277,7 +294,7 @@ def _facts(session: Session, repo: DunningRepository, claim: Claim, today: date,
         escalated_on = next((s.decided_on for s in reversed(steps) if s.action == Action.ESCALATE.value), today)
     facts = ClaimFacts(
         claim_id=str(claim.id), principal=claim.total_amount, due_date=claim.due_date, claim_type=ClaimType(claim.claim_type),
-        fiscal=claim.fiscal, debtor_kind=DebtorKind(debtor.kind), escalated_on=escalated_on,
+        fiscal=claim.fiscal, debtor_kind=DebtorKind(debtor_kind), escalated_on=escalated_on,
     )
     return facts, steps, history, payments, holds, plan_state
 
@@ -301,7 +318,8 @@ def preview(session: Session, claim: Claim, *, today: date, now: datetime, rates
     return Evaluation(claim.id, decision, policy.reference, recorded=False, step_id=existing.id if existing else None, steps=steps)
 
 
-def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR, rates: RateTable | None = None) -> Evaluation:
+def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetime, actor: str = RUN_ACTOR, rates: RateTable | None = None,
+             policies: RunPolicies | None = None) -> Evaluation:
     """Decide for one claim on `today` and record the decision (idempotent on its dedup key).
 
     Waits are not recorded as steps; a `rate_unknown` wait is recorded in the audit trail once per
@@ -313,7 +331,7 @@ def evaluate(session: Session, claim_id: uuid.UUID, *, today: date, now: datetim
         raise NotFound(f"no claim {claim_id}")
     if claim.status not in {s.value for s in DUNNABLE} and claim.status != ClaimStatus.ESCALATED.value:
         return Evaluation(claim.id, None)
-    policy = policy_for_claim(repo, claim)
+    policy = (policies or RunPolicies()).for_claim(repo, claim)
     _release_lapsed_holds(session, repo, claim, today, now)
     facts, steps, history, payments, holds, plan_state = _facts(session, repo, claim, today, now, apply=True)
     decision = decide(facts, policy, today=today, history=history, payments=payments, holds=holds, plan_state=plan_state, rates=rates_in_force(rates))
@@ -427,6 +445,7 @@ class RunReport:
 def run(database, *, today: date, now: datetime, batch_size: int = 500, rates: RateTable | None = None) -> RunReport:
     """Evaluate every dunnable claim on `today`, one transaction per batch (per claim on a refusal)."""
     rates = rates_in_force(rates)  # read once: every claim of the run under the same table
+    policies = RunPolicies()
     report = RunReport(today)
     after = None
     statuses = [s.value for s in DUNNABLE]
@@ -440,7 +459,7 @@ def run(database, *, today: date, now: datetime, batch_size: int = 500, rates: R
             for claim_id in ids:
                 savepoint = session.begin_nested()
                 try:
-                    outcome = evaluate(session, claim_id, today=today, now=now, rates=rates)
+                    outcome = evaluate(session, claim_id, today=today, now=now, rates=rates, policies=policies)
                     savepoint.commit()
                 except GatewayError as error:
                     savepoint.rollback()

@@ -156,3 +156,24 @@ def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
     outcome = evaluate(database, claim_id, date(2026, 12, 7))
     assert outcome.policy == "agb-non-fiscal@2026.2"
     assert count(database, DunningPolicyAssignment) == 1
+
+
+def test_one_run_decides_each_claim_under_its_own_creditor_type_and_assignment(database, seeded):
+    # the run looks a policy up once per (creditor, claim type, fiscal): an assignment for gent's
+    # invoices must not leak to gent's rent, nor gent's ladder to the hospital's bill
+    with database.session_scope() as session:
+        service.assign_policy(session, "gent", "invoice", fiscal=False, policy_id="agb-non-fiscal", author="test", now=utc(2026, 11, 1, 8))
+    gent_invoice = store_claim(database, seeded.municipality_key, claim_payload("F2026-1200", due_date="2026-11-02"))
+    gent_rent = store_claim(database, seeded.municipality_key, claim_payload("F2026-1201", type="rent", due_date="2026-11-02"))
+    gent_invoice_2 = store_claim(database, seeded.municipality_key, claim_payload("F2026-1202", due_date="2026-11-02"))
+    bill = consumer_claim("Z2026-1200", due_date="2026-11-02")
+    bill["type"] = "invoice"
+    hospital_bill = store_claim(database, seeded.hospital_key, bill)
+    report = service.run(database, today=date(2026, 12, 7), now=utc(2026, 12, 7, 5))
+    assert (report.evaluated, dict(report.recorded), dict(report.refused)) == (4, {"send_step": 4}, {})
+    with database.session_scope() as session:
+        policies = dict(session.execute(select(DunningStep.claim_id, DunningStep.policy)).all())
+    assert policies == {
+        gent_invoice: "agb-non-fiscal@2026.2", gent_invoice_2: "agb-non-fiscal@2026.2",
+        gent_rent: "municipality-non-fiscal@2026.2", hospital_bill: "hospital-consumer@2026.1",
+    }

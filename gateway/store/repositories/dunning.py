@@ -59,6 +59,10 @@ class DunningRepository:
     def debtor(self, debtor_id: uuid.UUID) -> Debtor | None:
         return self.session.get(Debtor, debtor_id)
 
+    def debtor_kind(self, debtor_id: uuid.UUID) -> str | None:
+        """The one fact the engine needs of a debtor, without loading its contacts and consents."""
+        return self.session.scalar(select(Debtor.kind).where(Debtor.id == debtor_id))
+
     def payments(self, claim_ids: Sequence[uuid.UUID]) -> Sequence[Payment]:
         return self.session.scalars(select(Payment).where(Payment.claim_id.in_(list(claim_ids))).order_by(Payment.paid_on, Payment.id)).all()
 
