@@ -385,11 +385,7 @@ def download_document(request: Request, document_id: uuid.UUID) -> Response:
         if document is None:
             return _error(request, admin, 404, "error.not_found")
         extension = "xml" if "xml" in document.media_type else "pdf" if "pdf" in document.media_type else "bin"
-        safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in document.number)
-        return Response(
-            document.content, media_type=document.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{safe_number}.{extension}"', "X-Content-Type-Options": "nosniff"},
-        )
+        return _document_download(document.content, document.media_type, document.number, extension)
 
 
 @router.get("/documents/{document_id}/pdf")
@@ -404,8 +400,14 @@ def download_document_pdf(request: Request, document_id: uuid.UUID) -> Response:
         if document is None or not letters.has_pdf_rendition(document):
             return _error(request, admin, 404, "error.not_found")
         pdf = letters.pdf_rendition(session, document, registered=repo.sent_registered(document.id))
-        safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in document.number)
-    return Response(pdf, media_type=letters.PDF, headers={"Content-Disposition": f'attachment; filename="{safe_number}.pdf"', "X-Content-Type-Options": "nosniff"})
+        return _document_download(pdf, letters.PDF, document.number, "pdf")
+
+
+def _document_download(content: bytes, media_type: str, number: str, extension: str) -> Response:
+    """An attachment named after the document's number, with anything but letters, digits and -_. replaced."""
+    safe_number = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in number)
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{safe_number}.{extension}"', "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/search", response_class=HTMLResponse)
