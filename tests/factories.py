@@ -89,3 +89,13 @@ def seed_creditors(database: Database) -> Seeded:
 
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
+
+
+class ManualClock:
+    """A monotonic clock a test moves by hand (`clock.now = ...`), for `gateway.kit.ratelimit.RateLimiter`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -16,24 +16,16 @@ from sqlalchemy import event
 
 from gateway.api import deps
 from gateway.app import create_app
-from tests.factories import bearer, seed_creditors
+from tests.factories import ManualClock, bearer, seed_creditors
 
 TOO_MANY = "https://gateway.example/problems/too-many-failed-authentications"
 UNAUTHORIZED = "https://gateway.example/problems/unauthorized"
 WRONG = "gw_nosuchkey_0000000000000000000000000000000000000000000"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return ManualClock(5_000.0)
 
 
 @pytest.fixture

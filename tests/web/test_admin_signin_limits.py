@@ -18,20 +18,13 @@ from gateway.app import create_app
 from gateway.kit.ratelimit import RateLimiter
 from gateway.store.models import AdminSession
 from gateway.web import account, routes
+from tests.factories import ManualClock
 from tests.web.seed import PASSWORD, seed_admin_world
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return ManualClock(1_000.0)
 
 
 @pytest.fixture
