@@ -103,3 +103,14 @@ def database(request, tmp_path) -> Database:
 def settings(database: Database, tmp_path) -> Settings:
     # Paper letters land in the test's own folder, never in the project's var/print.
     return Settings(database_url=database.url, standards_dir=tmp_path / "no-standards", print_drop_dir=tmp_path / "print")
+
+
+@pytest.fixture
+def cli_database(database: Database, monkeypatch):
+    """The test's database as the one `gateway` commands open (GATEWAY_DATABASE_URL, settings re-read before and after)."""
+    from gateway.config import get_settings
+
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    yield database
+    get_settings.cache_clear()

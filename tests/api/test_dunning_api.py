@@ -251,26 +251,20 @@ def test_escalation_list_exported_as_csv_with_the_registered_reminder_evidence_a
     assert client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "xlsx"}, headers=bearer(key)).status_code == 422
 
 
-def test_export_list_cli_writes_the_same_csv(client, seeded, database, clock, tmp_path, monkeypatch):
+def test_export_list_cli_writes_the_same_csv(client, seeded, database, clock, tmp_path, cli_database):
     from click.testing import CliRunner
 
-    from gateway.config import get_settings
     from gateway.dunning.cli import dunning_group
 
     key = seeded.municipality_key
     claim_id = escalate_to_dwangbevel(client, database, key, "F2026-0901")
     dispatch_id, sha256, ogm = reminder_evidence(database, claim_id)
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    try:
-        output = tmp_path / "list.csv"
-        result = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "college_van_burgemeester_en_schepenen", "-o", str(output)])
-        assert result.exit_code == 0, result.output
-        assert result.output == f"1 dwangbevel entries written to {output}\n"
-        other = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "vast_bureau", "-o", str(tmp_path / "empty.csv")])
-        assert other.output == f"0 dwangbevel entries written to {tmp_path / 'empty.csv'}\n"
-    finally:
-        get_settings.cache_clear()
+    output = tmp_path / "list.csv"
+    result = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "college_van_burgemeester_en_schepenen", "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"1 dwangbevel entries written to {output}\n"
+    other = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", "vast_bureau", "-o", str(tmp_path / "empty.csv")])
+    assert other.output == f"0 dwangbevel entries written to {tmp_path / 'empty.csv'}\n"
     expected = ROW.format(ogm=ogm, dispatch_id=dispatch_id, sha256=sha256, approved_at="").replace("F2026-0900", "F2026-0901")
     expected = expected.replace(",approved,", ",pending,").replace(",\"college 2027-02-08, besluit 14\",", ",,")
     assert output.read_bytes().decode().split("\r\n")[1:] == [expected, ""]

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from gateway.app import create_app
 from gateway.cli import main
-from gateway.config import get_settings
 from gateway.kit.time import utc_now
 from gateway.services import webhook_endpoints, webhooks
 from gateway.store.models import AuditEvent, Event, Job, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -240,15 +239,10 @@ def test_only_the_creditors_active_endpoints_get_its_events(database, world, rec
         assert session.scalars(select(Event.type).order_by(Event.id)).all() == ["document.issued", "payment.recorded"]
 
 
-def test_cli_adds_an_endpoint_and_prints_its_secret_once(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
+def test_cli_adds_an_endpoint_and_prints_its_secret_once(database, cli_database):
     seed_creditors(database)
-    try:
-        result = CliRunner().invoke(main, ["webhooks", "add", "gent", "https://erp.example/hooks"])
-        missing = CliRunner().invoke(main, ["webhooks", "add", "nope", "https://erp.example/hooks"])
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["webhooks", "add", "gent", "https://erp.example/hooks"])
+    missing = CliRunner().invoke(main, ["webhooks", "add", "nope", "https://erp.example/hooks"])
     assert result.exit_code == 0, result.output
     with database.session_scope() as session:
         [endpoint] = session.scalars(select(WebhookEndpoint)).all()
@@ -341,28 +335,23 @@ def test_deliveries_waiting_for_an_endpoint_that_is_disabled_are_cancelled(datab
         assert session.scalar(select(WebhookDelivery.last_error)) == "endpoint disabled"
 
 
-def test_cli_lists_disables_enables_and_removes_endpoints(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
+def test_cli_lists_disables_enables_and_removes_endpoints(database, cli_database):
     seed_creditors(database)
     runner = CliRunner()
-    try:
-        runner.invoke(main, ["webhooks", "add", "gent", "https://erp.example/gent"])
-        runner.invoke(main, ["webhooks", "add", "az-sint-jan", "https://his.example/hooks"])
-        with database.session_scope() as session:
-            ids = {e.url: str(e.id) for e in session.scalars(select(WebhookEndpoint))}
-        gent, hospital = ids["https://erp.example/gent"], ids["https://his.example/hooks"]
-        disabled = runner.invoke(main, ["webhooks", "disable", gent])
-        listed = runner.invoke(main, ["webhooks", "list"])
-        only_gent = runner.invoke(main, ["webhooks", "list", "gent", "--json"])
-        enabled = runner.invoke(main, ["webhooks", "enable", gent])
-        removed = runner.invoke(main, ["webhooks", "remove", hospital])
-        after = runner.invoke(main, ["webhooks", "list"])
-        with_removed = runner.invoke(main, ["webhooks", "list", "--all"])
-        unknown = runner.invoke(main, ["webhooks", "disable", str(uuid.uuid4())])
-        again = runner.invoke(main, ["webhooks", "enable", hospital])
-    finally:
-        get_settings.cache_clear()
+    runner.invoke(main, ["webhooks", "add", "gent", "https://erp.example/gent"])
+    runner.invoke(main, ["webhooks", "add", "az-sint-jan", "https://his.example/hooks"])
+    with database.session_scope() as session:
+        ids = {e.url: str(e.id) for e in session.scalars(select(WebhookEndpoint))}
+    gent, hospital = ids["https://erp.example/gent"], ids["https://his.example/hooks"]
+    disabled = runner.invoke(main, ["webhooks", "disable", gent])
+    listed = runner.invoke(main, ["webhooks", "list"])
+    only_gent = runner.invoke(main, ["webhooks", "list", "gent", "--json"])
+    enabled = runner.invoke(main, ["webhooks", "enable", gent])
+    removed = runner.invoke(main, ["webhooks", "remove", hospital])
+    after = runner.invoke(main, ["webhooks", "list"])
+    with_removed = runner.invoke(main, ["webhooks", "list", "--all"])
+    unknown = runner.invoke(main, ["webhooks", "disable", str(uuid.uuid4())])
+    again = runner.invoke(main, ["webhooks", "enable", hospital])
     assert (disabled.exit_code, disabled.output) == (0, f"webhook endpoint {gent} disabled: https://erp.example/gent\n")
     assert listed.output == f"{gent}  gent  disabled  https://erp.example/gent\n{hospital}  az-sint-jan  active  https://his.example/hooks\n"
     [row] = json.loads(only_gent.output)

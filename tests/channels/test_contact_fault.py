@@ -17,7 +17,6 @@ from sqlalchemy import select
 from gateway.channels.email.dkim_signing import DkimKey
 from gateway.channels.email.provider import EmailProvider
 from gateway.cli import main
-from gateway.config import get_settings
 from gateway.store.models import AuditEvent, CreditorEntity, DebtorContact, Document
 from tests.channels.test_consumer_flow import ADDRESS, EMAIL, audit_actions, dispatches, ebox_key, flow, submit  # noqa: F401 - fixtures
 from tests.channels.test_email_provider import email_config
@@ -59,14 +58,6 @@ def test_a_creditor_logo_url_that_is_not_https_sends_the_letter_on_paper_and_kee
     worker.drain()
     assert sink.messages == [] and sms_sandbox.messages == {}
     assert_fell_back_without_blame(database, claim_id, "TerminalError: the e-mail cannot be composed: creditor.logo_url is an https")
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize("logo_url", ["http://cdn.gent.example/logo.png", "https://cdn.gent.example/logo.png\" onerror=\"x", "javascript:alert(1)", "https:///logo.png"])

@@ -15,21 +15,16 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from gateway.cli import main
-from gateway.config import get_settings
 from gateway.store.models import ApiKey, Claim, ClaimLine, CreditorEntity
-from gateway.store.session import Database
 from tests.factories import claim_payload, consumer_claim, seed_creditors
 
 REPO = Path(__file__).parents[2]
 
 
 @pytest.fixture
-def cli_env(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    seed_creditors(database)
-    yield database
-    get_settings.cache_clear()
+def cli_env(cli_database):
+    seed_creditors(cli_database)
+    return cli_database
 
 
 def test_keys_create_and_revoke(cli_env):

@@ -98,18 +98,12 @@ def test_api_exports_the_list_as_pdf_with_claims_amounts_approval_and_totals(cli
     assert client.get("/v1/escalations/export", params={"kind": "dwangbevel", "format": "xlsx"}, headers=bearer(key)).status_code == 422
 
 
-def test_cli_writes_the_pdf(client, seeded, database, tmp_path, monkeypatch):
-    from gateway.config import get_settings
+def test_cli_writes_the_pdf(client, seeded, database, tmp_path, cli_database):
     from gateway.dunning.cli import dunning_group
 
     claim_id = escalate(database, seeded.municipality_key, "F2026-0902", 1)
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    try:
-        output = tmp_path / "list.pdf"
-        result = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", COLLEGE, "--format", "pdf", "-o", str(output)])
-    finally:
-        get_settings.cache_clear()
+    output = tmp_path / "list.pdf"
+    result = CliRunner().invoke(dunning_group, ["export-list", "dwangbevel", "--approving-body", COLLEGE, "--format", "pdf", "-o", str(output)])
     assert (result.exit_code, result.output) == (0, f"1 dwangbevel entries written to {output}\n")
     lines = pdf_lines(output.read_bytes())
     assert lines[0] == f"Escalation list: dwangbevel · {COLLEGE}"

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from dunning_support import claim_status, count, evaluate, principal, store_claim
 from gateway.cli import main
-from gateway.config import get_settings
 from gateway.dunning import service
 from gateway.dunning.payment_plan import PlanRefused
 from gateway.kit.time import utc_now
@@ -103,15 +102,7 @@ def test_send_step_is_cancelled_when_the_claim_was_paid_in_between(database, see
         assert event.data["reason"] == "claim is paid"
 
 
-@pytest.fixture
-def cli_env(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, seeded, cli_env):
+def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, seeded, cli_database):
     store_claim(database, seeded.municipality_key, claim_payload("F2026-1000"))
     # a hospital claim: the hospital's ladder covers consumers only, so a business debtor has no policy
     store_claim(database, seeded.hospital_key, claim_payload("Z2026-0001"))
@@ -138,7 +129,7 @@ def test_cli_run_twice_the_same_day_changes_nothing_the_second_time(database, se
     assert (bad.exit_code, bad.output.splitlines()[-1]) == (2, "Error: Invalid value: not an ISO date: '07-12-2026'")
 
 
-def test_cli_scan_as_of_queues_the_evaluations_for_that_day(database, seeded, cli_env):
+def test_cli_scan_as_of_queues_the_evaluations_for_that_day(database, seeded, cli_database):
     claim_id = store_claim(database, seeded.municipality_key, claim_payload("F2026-1001"))
     result = CliRunner().invoke(main, ["dunning", "scan", "--as-of", "2026-12-07"])
     assert (result.exit_code, result.output) == (0, "queued 1 dunning.evaluate jobs for 2026-12-07\n")
@@ -147,7 +138,7 @@ def test_cli_scan_as_of_queues_the_evaluations_for_that_day(database, seeded, cl
         assert (job.payload, job.dedup_key) == ({"claim_id": str(claim_id), "today": "2026-12-07"}, f"dunning.evaluate:{claim_id}:2026-12-07")
 
 
-def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_env):
+def test_cli_assign_overrides_the_policy_by_kind(database, seeded, cli_database):
     result = CliRunner().invoke(main, ["dunning", "assign", "gent", "invoice", "agb-non-fiscal"])
     assert (result.exit_code, result.output) == (0, "gent invoice fiscal=False -> agb-non-fiscal\n")
     wrong = CliRunner().invoke(main, ["dunning", "assign", "gent", "invoice", "municipality-fiscal"])

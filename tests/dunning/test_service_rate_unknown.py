@@ -104,18 +104,13 @@ def test_api_answers_the_decision_not_409(database, seeded, claims, settings, tm
     assert rate_unknown_events(database, hospital) == []  # a preview writes nothing
 
 
-def test_cli_run_reports_the_wait_and_refuses_a_bad_rates_file(database, claims, monkeypatch, tmp_path):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
+def test_cli_run_reports_the_wait_and_refuses_a_bad_rates_file(database, cli_database, claims, monkeypatch, tmp_path):
+    result = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-07-09"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": "ops-1", "b2b_reference_rate": [{**H2_2026, "from": "2026-08-01"}]}), encoding="utf-8")
+    monkeypatch.setenv("GATEWAY_DUNNING_RATES_FILE", str(bad))
     get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-07-09"])
-        bad = tmp_path / "bad.json"
-        bad.write_text(json.dumps({"version": "ops-1", "b2b_reference_rate": [{**H2_2026, "from": "2026-08-01"}]}), encoding="utf-8")
-        monkeypatch.setenv("GATEWAY_DUNNING_RATES_FILE", str(bad))
-        get_settings.cache_clear()
-        refused = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-07-10"])
-    finally:
-        get_settings.cache_clear()
+    refused = CliRunner().invoke(main, ["dunning", "run", "--today", "2026-07-10"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "dunning run 2026-07-09: 2 claims evaluated",

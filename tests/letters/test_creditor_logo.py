@@ -13,7 +13,6 @@ from sqlalchemy import inspect, select
 
 from gateway import demo_data
 from gateway.cli import main
-from gateway.config import get_settings
 from gateway.domain.document import DocumentRuleError
 from gateway.letters.logo import MAX_LOGO_BYTES, PNG, SVG, sniff
 from gateway.letters.render import render_letter
@@ -32,14 +31,6 @@ def png_bytes() -> bytes:
 
 def entity(code: str, **extra) -> dict:
     return {"code": code, "kind": "municipality", "name": f"Gemeente {code.title()}", "iban": "BE48320070184927", **extra}
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def write(tmp_path: Path, entities: list[dict], files: dict[str, bytes]) -> Path:

@@ -29,7 +29,6 @@ from sqlalchemy import select
 from gateway import demo_data
 from gateway.api.payloads import ClaimIn
 from gateway.cli import main as gateway_cli
-from gateway.config import get_settings
 from gateway.domain.document import DocumentRuleError
 from gateway.kit.time import utc_now
 from gateway.letters.logo import MAX_LOGO_BYTES, MAX_SVG_ELEMENTS, check_logo
@@ -146,14 +145,6 @@ def test_the_logo_rules_accept_ordinary_logos():
 
 
 # --- gateway creditors import (logo_file) -------------------------------------------------------
-
-
-@pytest.fixture
-def cli_database(database, monkeypatch):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", database.url)
-    get_settings.cache_clear()
-    yield database
-    get_settings.cache_clear()
 
 
 def test_creditors_import_refuses_every_hostile_logo(cli_database, outside, tmp_path: Path):
