@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 
 import pytest
@@ -27,8 +26,6 @@ from schemathesis.specs.openapi.checks import content_type_conformance, negative
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.store.session import Database
-from tests.conftest import _truncate_postgres as truncate_postgres
 from tests.factories import bearer, claim_payload, seed_creditors
 
 # What is checked on every response. Not `positive_data_acceptance`: a schema-valid claim may still
@@ -45,15 +42,8 @@ FUZZ_EXAMPLES_POSTGRES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES_POSTGRES", "2
 CALLS: dict[str, dict[str, int]] = {}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def fuzz_world(request, standards_dir, tmp_path):
-    if request.param == "sqlite":
-        path = tmp_path / "fuzz.sqlite"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        database = Database(f"sqlite:///{path}")
-    else:
-        database = Database(request.getfixturevalue("postgres_url"))
-        truncate_postgres(database)
+@pytest.fixture
+def fuzz_world(database, standards_dir):
     keys = seed_creditors(database)
     app = create_app(Settings(database_url=database.url, standards_dir=standards_dir), database=database)
     # One real claim, so the fuzzer's requests meet stored data as well as unknown ids.
@@ -62,8 +52,7 @@ def fuzz_world(request, standards_dir, tmp_path):
     with TestClient(app) as client:
         created = client.post("/v1/claims", content=json.dumps(claim_payload("FUZZ-1")), headers={**bearer(keys.municipality_key), "Content-Type": "application/json"})
         assert created.status_code == 201, created.text
-    yield app, keys.municipality_key, request.param
-    database.dispose()
+    yield app, keys.municipality_key, "sqlite" if database.engine.dialect.name == "sqlite" else "postgres"
 
 
 def _fuzz(operation, mode: GenerationMode, label: str, key: str, checks: list, *, examples: int, calls: dict[str, int]):
