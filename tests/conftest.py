@@ -53,17 +53,22 @@ def _admin(statement: str) -> None:
         connection.execute(statement)
 
 
-@pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> str:
-    # The process id keeps concurrent test runs on one server (two developers, CI) apart.
-    name = f"gateway_test_{worker_id}_{os.getpid()}".replace("-", "_")
+def admin_or_skip(*statements: str) -> None:
+    """Run `statements` as the server's admin; an unreachable PostgreSQL skips the test, or fails it under CI=true."""
     try:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {name}")
+        for statement in statements:
+            _admin(statement)
     except psycopg.OperationalError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> str:
+    # The process id keeps concurrent test runs on one server (two developers, CI) apart.
+    name = f"gateway_test_{worker_id}_{os.getpid()}".replace("-", "_")
+    admin_or_skip(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     yield url

@@ -31,7 +31,7 @@ from gateway.store.migrate import upgrade
 from gateway.store.models import AuditEvent, Document
 from gateway.store.session import Database
 from gateway.workers.run import Worker
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL, admin_or_skip
 from tests.factories import bearer, consumer_claim, seed_creditors
 
 pytestmark = pytest.mark.postgres
@@ -55,14 +55,7 @@ class Setup:
 def roles(tmp_path):
     """A database created by and migrated as a non-superuser owner; an app role that exists but holds nothing yet."""
     setup = Setup()
-    try:
-        _admin(f"CREATE ROLE {setup.owner} LOGIN")
-        _admin(f"CREATE ROLE {setup.app} LOGIN")
-        _admin(f"CREATE DATABASE {setup.database} OWNER {setup.owner}")
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin_or_skip(f"CREATE ROLE {setup.owner} LOGIN", f"CREATE ROLE {setup.app} LOGIN", f"CREATE DATABASE {setup.database} OWNER {setup.owner}")
     try:
         upgrade(setup.owner_url)  # the migrations, as the owner (no superuser)
         yield setup

@@ -18,7 +18,6 @@ import uuid
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
@@ -30,7 +29,7 @@ from gateway.config import Settings
 from gateway.store.migrate import alembic_config, downgrade, upgrade
 from gateway.store.models import AuditEvent, Claim, ClaimHold, ClaimLine, Debtor, DebtorContact, Dispatch, Document, Payment
 from gateway.store.session import Database
-from tests.conftest import POSTGRES_ADMIN_URL, _admin
+from tests.conftest import POSTGRES_ADMIN_URL, _admin, admin_or_skip
 
 KEY_PREFIX = "0123456789ab"
 API_KEY = f"gw_{KEY_PREFIX}_upgrade-test-secret-upgrade-test-secret-000"
@@ -146,13 +145,7 @@ def empty_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'upgrade.sqlite'}"
         return
     name = f"gateway_upgrade_{os.getpid()}"
-    try:
-        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin_or_skip(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
     yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
